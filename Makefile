@@ -1,0 +1,58 @@
+# One entry point for people and CI. `make test` and `make demo` work from a fresh clone.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt lambdas/requirements.txt | cksum | cut -d' ' -f1)
+NODE_STAMP := node_modules/.installed
+ENVS := dev staging prod
+# The pinned Node 22 (npm package `node`) and CDK CLI come first on PATH: jsii and cdk use them.
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
+export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
+ARGS ?=
+
+.PHONY: help install test demo synth cfn-lint lint format typecheck bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP) ## create .venv and node_modules from the pinned requirements
+
+test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
+	$(PY) -m pytest $(ARGS)
+
+demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
+	$(PY) -m tools.local.demo $(ARGS)
+
+synth: $(STAMP) $(NODE_STAMP) ## synthesize every environment into cdk.out/<env> (no AWS credentials needed)
+	@for env in $(ENVS); do \
+	  echo "== cdk synth -c env=$$env"; \
+	  npx cdk synth --quiet -c env=$$env --output cdk.out/$$env || exit 1; \
+	done
+
+cfn-lint: $(STAMP) ## lint every synthesized template (run make synth first)
+	$(VENV)/bin/cfn-lint $(foreach e,$(ENVS),cdk.out/$(e)/*.template.json)
+
+lint: $(STAMP) ## ruff check, ruff format --check and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy lambdas/risk stacks tools app.py
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(STAMP) $(NODE_STAMP) ## run the benchmarks and print one line per figure
+	$(PY) -m tools.bench $(ARGS)
+
+clean: ## remove build output (keeps .venv and node_modules)
+	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,48 @@
+"""Runtime settings of the Lambda functions, read from environment variables.
+
+The stacks and the local runner both build the environment through
+``stacks.config.runtime_environment``, which uses the names below, so a setting is
+named once. Reading is lazy and per field, so a function reads only what it needs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+# Environment variable names (the contract between the stacks and the code).
+ENVIRONMENT = "RISK_ENVIRONMENT"
+PARSED_QUEUE_URL = "PARSED_QUEUE_URL"
+SCORED_QUEUE_URL = "SCORED_QUEUE_URL"
+ARCHIVE_BUCKET = "ARCHIVE_BUCKET"
+STATE_TABLE = "STATE_TABLE"
+STATE_TTL_DAYS = "STATE_TTL_DAYS"
+SCORER = "SCORER"
+MODEL_FILE = "MODEL_FILE"
+SAGEMAKER_ENDPOINT = "SAGEMAKER_ENDPOINT"
+MEDIUM_THRESHOLD = "MEDIUM_THRESHOLD"
+HIGH_THRESHOLD = "HIGH_THRESHOLD"
+REDSHIFT_WORKGROUP = "REDSHIFT_WORKGROUP"
+REDSHIFT_DATABASE = "REDSHIFT_DATABASE"
+REDSHIFT_HOST = "REDSHIFT_HOST"
+PII_KEY_SECRET_ARN = "PII_KEY_SECRET_ARN"
+# Local runs and tests only: a PostgreSQL DSN replaces the IAM-authenticated workgroup.
+WAREHOUSE_DSN = "WAREHOUSE_DSN"
+
+
+def env(name: str, default: str | None = None) -> str:
+    """A required setting; a clear error names the missing variable."""
+    value = os.environ.get(name, default)
+    if value is None or value == "":
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    medium: float
+    high: float
+
+    @classmethod
+    def from_env(cls) -> Thresholds:
+        return cls(float(env(MEDIUM_THRESHOLD, "0.3")), float(env(HIGH_THRESHOLD, "0.7")))

@@ -1,0 +1,76 @@
+"""What scoring adds to an event: features, the score and its reasons.
+
+A scored event travels from score to load as ``{"event": ..., "features": ...,
+"score": ...}`` (the dicts below), packed by ``risk.common.envelope``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from risk.events.model import RiskEvent
+
+IMPOSSIBLE_TRAVEL_KMH = 900.0
+RISK_BANDS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True, slots=True)
+class Features:
+    """Derived from the user's state *before* this event (the event itself counted in)."""
+
+    count_1m: int
+    count_1h: int
+    count_24h: int
+    amount_sum_1m: float
+    amount_sum_1h: float
+    amount_sum_24h: float
+    amount_zscore: float | None  # None: no amount, or fewer than two prior amounts
+    amount_ratio: float | None  # amount / mean of prior amounts
+    distance_km: float | None  # None: no geo now or no previous location
+    speed_kmh: float | None
+    seconds_since_last: float | None
+    new_device: bool
+    new_country: bool
+    hour_of_day: int  # 0-23, UTC
+    geo_flag: bool  # implied speed above IMPOSSIBLE_TRAVEL_KMH
+    velocity_flag: bool
+    new_device_flag: bool  # new device together with a high amount
+    high_amount_flag: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Features:
+        return cls(**d)
+
+
+@dataclass(frozen=True, slots=True)
+class Score:
+    score: float  # probability in [0, 1]
+    risk_band: str  # low, medium or high
+    model_version: str
+    reasons: tuple[str, ...]  # reason codes, most important first
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"score": self.score, "risk_band": self.risk_band, "model_version": self.model_version,
+                "reasons": list(self.reasons)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Score:
+        return cls(float(d["score"]), d["risk_band"], d["model_version"], tuple(d["reasons"]))
+
+
+@dataclass(frozen=True, slots=True)
+class ScoredEvent:
+    event: RiskEvent
+    features: Features
+    score: Score
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.event.to_dict(), "features": self.features.to_dict(), "score": self.score.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ScoredEvent:
+        return cls(RiskEvent.from_dict(d["event"]), Features.from_dict(d["features"]), Score.from_dict(d["score"]))

@@ -1,0 +1,56 @@
+"""Columns of ``risk_events`` as the loader writes them.
+
+The DDL in ``redshift_schema/`` is the definition; this list is what the loader
+binds, and ``tests/warehouse`` checks that the two agree column for column.
+Kinds: text, timestamp, decimal, double, int, bool, super (SUPER in Redshift,
+JSONB on the PostgreSQL stand-in).
+"""
+
+from __future__ import annotations
+
+RISK_EVENTS_TABLE = "risk_events"
+
+RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "text"),
+    ("user_id", "text"),
+    ("event_type", "text"),
+    ("channel", "text"),
+    ("schema_version", "int"),
+    ("occurred_at", "timestamp"),
+    ("ingested_at", "timestamp"),
+    ("loaded_at", "timestamp"),
+    ("amount", "decimal"),
+    ("currency", "text"),
+    ("country", "text"),
+    ("merchant_id", "text"),
+    ("ip_key", "text"),  # keyed HMAC of the ip: joinable, not readable
+    ("device_key", "text"),
+    ("email_key", "text"),
+    ("geo_lat", "double"),
+    ("geo_lon", "double"),
+    ("count_1m", "int"),
+    ("count_1h", "int"),
+    ("count_24h", "int"),
+    ("amount_sum_1m", "decimal"),
+    ("amount_sum_1h", "decimal"),
+    ("amount_sum_24h", "decimal"),
+    ("amount_zscore", "double"),
+    ("amount_ratio", "double"),
+    ("distance_km", "double"),
+    ("speed_kmh", "double"),
+    ("seconds_since_last", "double"),
+    ("new_device", "bool"),
+    ("new_country", "bool"),
+    ("hour_of_day", "int"),
+    ("geo_flag", "bool"),
+    ("velocity_flag", "bool"),
+    ("new_device_flag", "bool"),
+    ("high_amount_flag", "bool"),
+    ("score", "double"),
+    ("risk_band", "text"),
+    ("model_version", "text"),
+    ("reason_codes", "super"),
+    ("metadata", "super"),
+)
+COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
+PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")

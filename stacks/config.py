@@ -1,0 +1,382 @@
+"""Typed, validated environment configuration: the one source of truth.
+
+The environments live in ``cdk.json`` under ``context.environments``. The CDK app,
+the local runner (``tools/local``) and the tests all read them through
+:func:`load_environment`, so a value such as a batch size or ``maxReceiveCount`` is
+typed exactly once. This module must not import ``aws_cdk``: the local tooling and
+the Lambda-free tests use it without the CDK installed in their path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CDK_JSON = REPO_ROOT / "cdk.json"
+ENVIRONMENT_NAMES = ("dev", "staging", "prod")
+PRODUCT = "risk-scoring"  # also risk.common.telemetry.SERVICE
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+class ConfigError(ValueError):
+    """Raised when an environment's configuration is invalid; the message names the key."""
+
+
+class _Reader:
+    """Reads one mapping and reports every problem with its full dotted key."""
+
+    def __init__(self, data: Any, path: str) -> None:
+        if not isinstance(data, Mapping):
+            raise ConfigError(f"{path}: expected an object, got {type(data).__name__}")
+        self._data = data
+        self.path = path
+
+    def _key(self, key: str) -> str:
+        return f"{self.path}.{key}"
+
+    def raw(self, key: str) -> Any:
+        if key not in self._data:
+            raise ConfigError(f"{self._key(key)}: missing required key")
+        return self._data[key]
+
+    def child(self, key: str) -> _Reader:
+        return _Reader(self.raw(key), self._key(key))
+
+    def int(self, key: str, lo: int, hi: int, *, optional: bool = False) -> int | None:
+        value = self.raw(key)
+        if value is None and optional:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{self._key(key)}: expected an integer, got {value!r}")
+        if not lo <= value <= hi:
+            raise ConfigError(f"{self._key(key)}: {value} is outside [{lo}, {hi}]")
+        return value
+
+    def req_int(self, key: str, lo: int, hi: int) -> int:
+        value = self.int(key, lo, hi)
+        assert value is not None
+        return value
+
+    def float(self, key: str, lo: float, hi: float) -> float:
+        value = self.raw(key)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{self._key(key)}: expected a number, got {value!r}")
+        if not lo <= value <= hi:
+            raise ConfigError(f"{self._key(key)}: {value} is outside [{lo}, {hi}]")
+        return float(value)
+
+    def bool(self, key: str) -> bool:
+        value = self.raw(key)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{self._key(key)}: expected true or false, got {value!r}")
+        return value
+
+    def str(self, key: str, *, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None,
+            optional: bool = False) -> str | None:
+        value = self.raw(key)
+        if value is None and optional:
+            return None
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{self._key(key)}: expected a non-empty string, got {value!r}")
+        if choices and value not in choices:
+            raise ConfigError(f"{self._key(key)}: {value!r} is not one of {', '.join(choices)}")
+        if pattern is not None and not pattern.match(value):
+            raise ConfigError(f"{self._key(key)}: {value!r} is not a valid value")
+        return value
+
+    def req_str(self, key: str, **kwargs: Any) -> str:
+        value = self.str(key, **kwargs)
+        assert value is not None
+        return value
+
+
+@dataclass(frozen=True)
+class KinesisConfig:
+    capacity_mode: str  # ON_DEMAND or PROVISIONED
+    shard_count: int | None
+    retention_hours: int
+
+
+@dataclass(frozen=True)
+class KinesisSourceConfig:
+    """Event source mapping of the parse function on the stream."""
+
+    batch_size: int
+    batching_window_s: int
+    retry_attempts: int
+    max_record_age_s: int
+    bisect_on_error: bool
+    parallelization_factor: int
+
+
+@dataclass(frozen=True)
+class FunctionConfig:
+    memory_mb: int
+    timeout_s: int
+    batch_size: int
+    batching_window_s: int
+    max_concurrency: int | None
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    max_receive_count: int
+    dlq_retention_days: int
+    visibility_timeout_factor: int
+
+    def visibility_timeout_s(self, consumer: FunctionConfig) -> int:
+        """AWS recommends at least 6x the consumer's timeout (plus the batching window)."""
+        return self.visibility_timeout_factor * consumer.timeout_s + consumer.batching_window_s
+
+
+@dataclass(frozen=True)
+class RedshiftConfig:
+    database: str
+    admin_username: str
+    base_rpu: int
+    max_rpu: int
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    scorer: str  # rules, logistic or sagemaker
+    model_file: str
+    sagemaker_endpoint: str | None
+    medium_threshold: float
+    high_threshold: float
+
+
+@dataclass(frozen=True)
+class AlarmConfig:
+    email: str
+    iterator_age_ms: int
+    queue_oldest_message_s: int
+    function_error_rate_pct: float
+    firehose_freshness_s: int
+    quarantine_rate_pct: float
+    end_to_end_lag_s: int
+    silent_producer_minutes: int | None
+
+
+@dataclass(frozen=True)
+class EnvironmentConfig:
+    name: str
+    account: str | None
+    region: str
+    availability_zones: tuple[str, ...]
+    vpc_cidr: str
+    kinesis: KinesisConfig
+    kinesis_source: KinesisSourceConfig
+    parse: FunctionConfig
+    score: FunctionConfig
+    load: FunctionConfig
+    queues: QueueConfig
+    redshift: RedshiftConfig
+    scoring: ScoringConfig
+    state_ttl_days: int
+    log_retention_days: int
+    removal_policy: str  # retain or destroy
+    object_lock: bool
+    alarms: AlarmConfig
+
+    @property
+    def prefix(self) -> str:
+        """Resource name prefix, e.g. ``risk-scoring-dev``."""
+        return f"{PRODUCT}-{self.name}"
+
+    @property
+    def is_production(self) -> bool:
+        return self.name == "prod"
+
+    def function(self, stage: str) -> FunctionConfig:
+        return {"parse": self.parse, "score": self.score, "load": self.load}[stage]
+
+
+# Retention periods that CloudWatch Logs accepts.
+_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
+                       2557, 2922, 3288, 3653)
+
+
+def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
+    cfg = FunctionConfig(
+        memory_mb=r.req_int("memory_mb", 128, 10_240),
+        timeout_s=r.req_int("timeout_s", 3, 900),
+        batch_size=r.req_int("batch_size", 1, 10_000),
+        batching_window_s=r.req_int("batching_window_s", 0, 300),
+        max_concurrency=r.int("max_concurrency", 2, 1000, optional=True),
+    )
+    if sqs and cfg.batch_size > 10 and cfg.batching_window_s == 0:
+        raise ConfigError(f"{r.path}.batching_window_s: SQS batch sizes above 10 need a batching window")
+    return cfg
+
+
+def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
+    """Validate one environment's raw mapping; raise :class:`ConfigError` naming the bad key."""
+    r = _Reader(raw, f"environments.{name}")
+    account = r.str("account", pattern=_ACCOUNT, optional=True) or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    region = os.environ.get("CDK_DEFAULT_REGION") if r.raw("region") is None else r.req_str("region", pattern=_REGION)
+    if not region:
+        raise ConfigError(f"environments.{name}.region: missing (set it or CDK_DEFAULT_REGION)")
+    azs_raw = r.raw("availability_zones")
+    if (not isinstance(azs_raw, list) or not azs_raw
+            or not all(isinstance(z, str) and z.startswith(region) for z in azs_raw)):
+        raise ConfigError(f"environments.{name}.availability_zones: expected a list of zones in {region}")
+
+    k = r.child("kinesis")
+    mode = k.req_str("capacity_mode", choices=("ON_DEMAND", "PROVISIONED"))
+    shards = k.int("shard_count", 1, 500, optional=True)
+    if (mode == "PROVISIONED") != (shards is not None):
+        raise ConfigError(f"{k.path}.shard_count: required with PROVISIONED, must be null with ON_DEMAND")
+    kinesis = KinesisConfig(mode, shards, k.req_int("retention_hours", 24, 8760))
+
+    ks = r.child("kinesis_source")
+    kinesis_source = KinesisSourceConfig(
+        batch_size=ks.req_int("batch_size", 1, 10_000),
+        batching_window_s=ks.req_int("batching_window_s", 0, 300),
+        retry_attempts=ks.req_int("retry_attempts", 0, 10_000),
+        max_record_age_s=ks.req_int("max_record_age_s", 60, 604_800),
+        bisect_on_error=ks.bool("bisect_on_error"),
+        parallelization_factor=ks.req_int("parallelization_factor", 1, 10),
+    )
+
+    fns = r.child("functions")
+    parse = _function(fns.child("parse"), sqs=False)
+    score = _function(fns.child("score"), sqs=True)
+    load = _function(fns.child("load"), sqs=True)
+
+    q = r.child("queues")
+    queues = QueueConfig(
+        max_receive_count=q.req_int("max_receive_count", 1, 1000),
+        dlq_retention_days=q.req_int("dlq_retention_days", 1, 14),
+        visibility_timeout_factor=q.req_int("visibility_timeout_factor", 6, 20),
+    )
+    for stage, fn in (("score", score), ("load", load)):
+        if queues.visibility_timeout_s(fn) > 43_200:
+            raise ConfigError(f"environments.{name}.functions.{stage}.timeout_s: queue visibility timeout "
+                              f"{queues.visibility_timeout_s(fn)} s would exceed SQS's 12 hours")
+
+    rs = r.child("redshift")
+    redshift = RedshiftConfig(
+        database=rs.req_str("database", pattern=re.compile(r"^[a-z][a-z0-9_]{0,62}$")),
+        admin_username=rs.req_str("admin_username", pattern=re.compile(r"^[a-z][a-z0-9_]{0,62}$")),
+        base_rpu=rs.req_int("base_rpu", 4, 1024),
+        max_rpu=rs.req_int("max_rpu", 4, 1024),
+    )
+    if redshift.base_rpu % 8 and redshift.base_rpu > 8:
+        raise ConfigError(f"{rs.path}.base_rpu: must be 4 or a multiple of 8")
+    if redshift.max_rpu < redshift.base_rpu:
+        raise ConfigError(f"{rs.path}.max_rpu: {redshift.max_rpu} is below base_rpu {redshift.base_rpu}")
+
+    s = r.child("scoring")
+    scoring = ScoringConfig(
+        scorer=s.req_str("scorer", choices=("rules", "logistic", "sagemaker")),
+        model_file=s.req_str("model_file", pattern=re.compile(r"^[\w.-]+\.json$")),
+        sagemaker_endpoint=s.str("sagemaker_endpoint", optional=True),
+        medium_threshold=s.float("medium_threshold", 0.0, 1.0),
+        high_threshold=s.float("high_threshold", 0.0, 1.0),
+    )
+    if scoring.scorer == "sagemaker" and not scoring.sagemaker_endpoint:
+        raise ConfigError(f"{s.path}.sagemaker_endpoint: required when scorer is sagemaker")
+    if scoring.medium_threshold >= scoring.high_threshold:
+        raise ConfigError(f"{s.path}.medium_threshold: must be below high_threshold")
+
+    retention = r.req_int("log_retention_days", 1, 3653)
+    if retention not in _LOG_RETENTION_DAYS:
+        raise ConfigError(f"environments.{name}.log_retention_days: {retention} is not a CloudWatch Logs "
+                          f"retention period ({', '.join(map(str, _LOG_RETENTION_DAYS))})")
+    removal = r.req_str("removal_policy", choices=("retain", "destroy"))
+    if name == "prod" and removal != "retain":
+        raise ConfigError("environments.prod.removal_policy: must be retain in prod")
+
+    a = r.child("alarms")
+    alarms = AlarmConfig(
+        email=a.req_str("email", pattern=_EMAIL),
+        iterator_age_ms=a.req_int("iterator_age_ms", 1_000, 604_800_000),
+        queue_oldest_message_s=a.req_int("queue_oldest_message_s", 60, 1_209_600),
+        function_error_rate_pct=a.float("function_error_rate_pct", 0.0, 100.0),
+        firehose_freshness_s=a.req_int("firehose_freshness_s", 60, 86_400),
+        quarantine_rate_pct=a.float("quarantine_rate_pct", 0.0, 100.0),
+        end_to_end_lag_s=a.req_int("end_to_end_lag_s", 1, 86_400),
+        silent_producer_minutes=a.int("silent_producer_minutes", 1, 1440, optional=True),
+    )
+
+    return EnvironmentConfig(
+        name=name,
+        account=account,
+        region=region,
+        availability_zones=tuple(azs_raw),
+        vpc_cidr=r.req_str("vpc_cidr", pattern=re.compile(r"^\d+\.\d+\.\d+\.\d+/\d+$")),
+        kinesis=kinesis,
+        kinesis_source=kinesis_source,
+        parse=parse,
+        score=score,
+        load=load,
+        queues=queues,
+        redshift=redshift,
+        scoring=scoring,
+        state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
+        log_retention_days=retention,
+        removal_policy=removal,
+        object_lock=r.bool("object_lock"),
+        alarms=alarms,
+    )
+
+
+def read_environments(cdk_json: Path = CDK_JSON) -> Mapping[str, Any]:
+    """The raw ``context.environments`` mapping of ``cdk.json``."""
+    return json.loads(cdk_json.read_text())["context"]["environments"]  # type: ignore[no-any-return]
+
+
+def load_environment(name: str, environments: Mapping[str, Any] | None = None) -> EnvironmentConfig:
+    """Load and validate one environment, by default from the committed ``cdk.json``."""
+    envs = read_environments() if environments is None else environments
+    if name not in envs:
+        raise ConfigError(f"env: unknown environment {name!r}; expected one of {', '.join(sorted(envs))}")
+    return parse_environment(name, envs[name])
+
+
+def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[str, str]) -> dict[str, str]:
+    """Environment variables of one function (parse, score, load or migrate).
+
+    Both the stacks (with CloudFormation tokens as ``resources``) and the local runner
+    (with moto's names and URLs) call this, so the two cannot drift. ``resources``
+    maps the names in ``risk.common.settings`` to values; only those a stage needs are
+    passed through.
+    """
+    import risk.common.settings as s  # lambdas/ is on the path for the app, the tools and the tests
+    from risk.common import telemetry
+
+    needs = {
+        "parse": (s.PARSED_QUEUE_URL, s.ARCHIVE_BUCKET),
+        "score": (s.SCORED_QUEUE_URL, s.STATE_TABLE),
+        "load": (s.ARCHIVE_BUCKET, s.REDSHIFT_WORKGROUP, s.REDSHIFT_HOST, s.PII_KEY_SECRET_ARN),
+        "migrate": (s.REDSHIFT_WORKGROUP, s.REDSHIFT_HOST),
+    }[stage]
+    missing = [k for k in needs if k not in resources]
+    if missing:
+        raise ConfigError(f"runtime_environment({stage}): missing resources {', '.join(missing)}")
+    values = {k: resources[k] for k in needs}
+    values[s.ENVIRONMENT] = cfg.name
+    values["POWERTOOLS_SERVICE_NAME"] = telemetry.SERVICE
+    values["POWERTOOLS_METRICS_NAMESPACE"] = telemetry.NAMESPACE
+    values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
+    if stage in ("load", "migrate"):
+        values[s.REDSHIFT_DATABASE] = cfg.redshift.database
+    if stage == "score":
+        values[s.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
+        values[s.SCORER] = cfg.scoring.scorer
+        values[s.MODEL_FILE] = cfg.scoring.model_file
+        values[s.MEDIUM_THRESHOLD] = str(cfg.scoring.medium_threshold)
+        values[s.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
+        if cfg.scoring.sagemaker_endpoint:
+            values[s.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
+    return values
