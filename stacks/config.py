@@ -200,6 +200,29 @@ class EnvironmentConfig:
     def function(self, stage: str) -> FunctionConfig:
         return {"parse": self.parse, "score": self.score, "load": self.load}[stage]
 
+    def queue_name(self, key: str) -> str:
+        """Physical SQS queue name, shared by the stacks and the local runner."""
+        return f"{self.prefix}-{key}"
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    """A work queue between two stages; each has its own dead-letter queue ``<key>-dlq``."""
+
+    key: str
+    producer: str
+    consumer: str
+
+    @property
+    def dlq_key(self) -> str:
+        return f"{self.key}-dlq"
+
+
+# The chain parse -> parsed -> score -> scored -> load. The parse function's Kinesis
+# on-failure destination is its own queue (PARSE_FAILURES_QUEUE), read by operators only.
+WORK_QUEUES = (QueueSpec("parsed", "parse", "score"), QueueSpec("scored", "score", "load"))
+PARSE_FAILURES_QUEUE = "parse-failures"
+
 
 # Retention periods that CloudWatch Logs accepts.
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
