@@ -1,0 +1,166 @@
+"""The one DB-API path to the warehouse: the loader, the migration runner, the tests and the tools.
+
+SQL is written in Redshift's dialect. On Redshift it runs as written; on the PostgreSQL stand-in
+it is rendered by :mod:`risk.warehouse.dialect` (cached per statement text; ``%s`` placeholders
+survive). Both go through redshift-connector, so the tests exercise the driver the Lambda uses
+(locally through the startup-filtering proxy in ``tools/pg``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+from urllib.parse import unquote, urlsplit
+
+import redshift_connector
+
+from risk.warehouse.dialect import DIALECTS, POSTGRES, REDSHIFT, Dialect, render
+
+Params = Sequence[Any] | None
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def execute(self, operation: str, args: Any = None) -> Any: ...
+    def executemany(self, operation: str, param_sets: Any) -> Any: ...
+    def fetchall(self) -> Any: ...
+    def fetchone(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+class Connection(Protocol):
+    def cursor(self) -> Any: ...
+    def commit(self) -> None: ...
+    def rollback(self) -> None: ...
+    def close(self) -> None: ...
+
+
+class Warehouse:
+    """A DB-API connection plus the dialect its SQL is rendered for.
+
+    Not thread-safe (a DB-API connection is not): one per Lambda container, one per thread in tests.
+    """
+
+    def __init__(self, connection: Connection, dialect: Dialect) -> None:
+        if dialect not in DIALECTS:
+            raise ValueError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
+        self.connection = connection
+        self.dialect = dialect
+
+    def render(self, sql: str) -> str | None:
+        """What actually runs for ``sql``; None when the statement has no form on this engine."""
+        return render(sql, self.dialect)
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; returns the affected row count (-1 if unknown or skipped)."""
+        text = self.render(sql)
+        if text is None:
+            return -1
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(text, params)
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def executemany(self, sql: str, param_sets: Sequence[Sequence[Any]]) -> None:
+        text = self.render(sql)
+        if text is None:
+            return
+        cursor = self.connection.cursor()
+        try:
+            cursor.executemany(text, param_sets)
+        finally:
+            cursor.close()
+
+    def fetchall(self, sql: str, params: Params = None) -> list[tuple[Any, ...]]:
+        text = self.render(sql)
+        if text is None:
+            return []
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(text, params)
+            rows = cursor.fetchall() or []
+            return [tuple(row) for row in rows]
+        finally:
+            cursor.close()
+
+    def fetchone(self, sql: str, params: Params = None) -> tuple[Any, ...] | None:
+        rows = self.fetchall(sql, params)
+        return rows[0] if rows else None
+
+    def scalar(self, sql: str, params: Params = None) -> Any:
+        row = self.fetchone(sql, params)
+        return None if row is None else row[0]
+
+    def commit(self) -> None:
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Warehouse]:
+        """Commit when the block succeeds, roll back when it raises (the driver opens transactions itself)."""
+        try:
+            yield self
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self.connection.rollback()
+            raise
+        self.connection.commit()
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.connection.close()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def connect_serverless(workgroup: str, database: str, host: str | None = None) -> Warehouse:
+    """Redshift Serverless with IAM: the function's role signs in through GetCredentials, no password.
+
+    ``host`` is the workgroup endpoint (or a VPC endpoint); without it the driver looks it up.
+    Create once per Lambda container, outside the handler.
+    """
+    options: dict[str, Any] = {
+        "iam": True,
+        "is_serverless": True,
+        "serverless_work_group": workgroup,
+        "database": database,
+        "ssl": True,
+    }
+    if host:
+        options["host"] = host
+    connection = redshift_connector.connect(**options)
+    return Warehouse(connection, REDSHIFT)
+
+
+def connect_dsn(dsn: str) -> Warehouse:
+    """PostgreSQL for local runs and tests: ``postgresql://user:password@host:port/database``.
+
+    The endpoint must accept redshift-connector's startup (the ``tools.pg`` proxy does). The
+    session runs in UTC, as Redshift does, so TIMESTAMP columns and GETDATE() agree.
+    """
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a postgresql:// DSN: {dsn!r}")
+    connection = redshift_connector.connect(
+        host=parts.hostname or "127.0.0.1",
+        port=parts.port or 5432,
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        database=(parts.path or "/").lstrip("/") or "postgres",
+        ssl=False,
+    )
+    cursor = connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")  # PostgreSQL syntax on purpose: not Redshift SQL, not rendered
+    cursor.close()
+    connection.commit()
+    return Warehouse(connection, POSTGRES)

@@ -1,0 +1,178 @@
+"""Redshift SQL, validated with sqlglot, and its PostgreSQL rendering for the local stand-in.
+
+The schema and the loader's statements are written once, in Redshift's dialect. Redshift runs
+the original text. PostgreSQL (tests, ``make demo``) runs a rendering in which every Redshift-only
+construct is either mapped or left out, and each thing left out is reported by
+:func:`postgres_omissions` so the tests can pin the exact list. Nothing else is dropped silently.
+
+Mapped for PostgreSQL (see :data:`POSTGRES_MAPPINGS`): ``SUPER`` -> ``JSONB``,
+``JSON_PARSE(x)`` -> ``CAST(x AS JSONB)``, ``GRANT ... TO ROLE r`` -> ``GRANT ... TO r``,
+``CREATE ROLE r`` -> create it unless it exists (roles are cluster-wide in PostgreSQL, and each
+test database runs the migrations again).
+
+Left out on PostgreSQL (see :data:`POSTGRES_OMITTED`): ``DISTSTYLE``, ``DISTKEY``, ``SORTKEY``,
+column ``ENCODE``, and the dynamic data masking statements (``CREATE/ATTACH/DETACH/DROP MASKING
+POLICY``), which PostgreSQL has no equivalent for.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+from sqlglot.tokens import Tokenizer, TokenType
+
+# sqlglot warns each time it keeps a statement it does not model (CREATE ROLE, LOCK) as a raw
+# Command; that is expected here and handled below, so only its errors are worth logging.
+logging.getLogger("sqlglot").setLevel(logging.ERROR)
+
+Dialect = str  # "redshift" or "postgres"
+REDSHIFT = "redshift"
+POSTGRES = "postgres"
+DIALECTS = (REDSHIFT, POSTGRES)
+
+POSTGRES_MAPPINGS = (
+    "SUPER -> JSONB",
+    "JSON_PARSE(x) -> CAST(x AS JSONB)",
+    "GRANT ... TO ROLE r -> GRANT ... TO r",
+    "CREATE ROLE r -> CREATE ROLE r unless it exists",
+)
+POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "SORTKEY", "ENCODE", "MASKING POLICY")
+
+# Redshift statements sqlglot does not parse: validated by these patterns instead, never run on PostgreSQL.
+_IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
+_MASKING_STATEMENTS = (
+    re.compile(rf"^CREATE\s+MASKING\s+POLICY\s+{_IDENT}\s+WITH\s*\(.+\)\s+USING\s*\(.+\)$", re.I | re.S),
+    re.compile(
+        rf"^ATTACH\s+MASKING\s+POLICY\s+{_IDENT}\s+ON\s+{_IDENT}\s*\(\s*{_IDENT}(\s*,\s*{_IDENT})*\s*\)"
+        rf"(\s+USING\s*\(.+\))?\s+TO\s+(ROLE\s+{_IDENT}|PUBLIC|{_IDENT})(\s+PRIORITY\s+\d+)?$",
+        re.I | re.S,
+    ),
+    re.compile(rf"^DETACH\s+MASKING\s+POLICY\s+{_IDENT}\s+ON\s+{_IDENT}\s*\(.+\)\s+FROM\s+.+$", re.I | re.S),
+    re.compile(rf"^DROP\s+MASKING\s+POLICY\s+(IF\s+EXISTS\s+)?{_IDENT}$", re.I | re.S),
+)
+_MASKING_PREFIX = re.compile(r"^(CREATE|ATTACH|DETACH|DROP)\s+MASKING\s+POLICY\b", re.I)
+_CREATE_ROLE = re.compile(rf"^CREATE\s+ROLE\s+({_IDENT})$", re.I)
+
+
+class SqlError(ValueError):
+    """A statement that is not valid Redshift SQL (or has no known PostgreSQL form)."""
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One statement for PostgreSQL: ``sql`` is None when the whole statement is left out."""
+
+    sql: str | None
+    omissions: tuple[str, ...]
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a script on top-level semicolons, keeping each statement's original text."""
+    try:
+        tokens = Tokenizer(dialect=REDSHIFT).tokenize(script)
+    except TokenError as exc:
+        raise SqlError(f"cannot tokenize: {exc}") from exc
+    statements: list[str] = []
+    start = 0
+    for token in tokens:
+        if token.token_type == TokenType.SEMICOLON:
+            statements.append(script[start : token.start])
+            start = token.end + 1
+    statements.append(script[start:])
+    return [cleaned for text in statements if (cleaned := _strip_comments(text))]
+
+
+def _strip_comments(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if not line.strip().startswith("--")]
+    return "\n".join(lines).strip()
+
+
+def _one_line(sql: str) -> str:
+    return " ".join(sql.split())
+
+
+def parse_redshift(statement: str) -> exp.Expr | None:
+    """Validate one statement as Redshift SQL; None for the pattern-checked masking statements."""
+    text = statement.strip()
+    if _MASKING_PREFIX.match(text):
+        if not any(pattern.match(text) for pattern in _MASKING_STATEMENTS):
+            raise SqlError(f"malformed masking policy statement: {_one_line(text)[:200]}")
+        return None
+    try:
+        parsed = sqlglot.parse(text, read=REDSHIFT)
+    except (ParseError, TokenError) as exc:
+        raise SqlError(f"{exc}") from exc
+    if len(parsed) != 1 or parsed[0] is None:
+        raise SqlError(f"expected exactly one statement: {_one_line(text)[:200]}")
+    return parsed[0]
+
+
+@lru_cache(maxsize=2048)
+def render_postgres(statement: str) -> Rendered:
+    """The PostgreSQL form of one Redshift statement (cached: the loader repeats its statements)."""
+    text = statement.strip()
+    if _MASKING_PREFIX.match(text):
+        parse_redshift(text)
+        return Rendered(None, (f"MASKING POLICY: {_one_line(text)}",))
+    if match := _CREATE_ROLE.match(text):
+        role = match.group(1)
+        return Rendered(
+            f"DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            (),
+        )
+    tree = parse_redshift(text)
+    assert tree is not None
+    if isinstance(tree, exp.Command):
+        # sqlglot keeps statements it does not model (LOCK, ...) as raw text: run them as written.
+        return Rendered(text, ())
+    omissions: list[str] = []
+    tree = tree.copy()
+    table = _table_name(tree)
+    for prop in list(tree.find_all(exp.DistStyleProperty, exp.DistKeyProperty, exp.SortKeyProperty)):
+        omissions.append(f"{table}: {prop.sql(dialect=REDSHIFT)}")
+        prop.pop()
+    for column in tree.find_all(exp.ColumnDef):
+        for constraint in list(column.args.get("constraints") or []):
+            if isinstance(constraint.kind, exp.EncodeColumnConstraint):
+                omissions.append(f"{table}.{column.name}: {constraint.sql(dialect=REDSHIFT)}")
+                constraint.pop()
+    properties = tree.args.get("properties")
+    if isinstance(properties, exp.Properties) and not properties.expressions:
+        properties.pop()
+    tree = tree.transform(_map_for_postgres)
+    return Rendered(tree.sql(dialect=POSTGRES), tuple(omissions))
+
+
+def _table_name(tree: exp.Expr) -> str:
+    table = tree.find(exp.Table)
+    return table.name if table is not None else "?"
+
+
+def _map_for_postgres(node: exp.Expr) -> exp.Expr:
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.SUPER:
+        return exp.DataType.build("JSONB")
+    if isinstance(node, exp.ParseJSON):
+        return exp.Cast(this=node.this, to=exp.DataType.build("JSONB"))
+    if isinstance(node, exp.GrantPrincipal) and node.args.get("kind"):
+        return exp.GrantPrincipal(this=node.this)
+    return node
+
+
+def render(statement: str, dialect: Dialect) -> str | None:
+    """The text to run on ``dialect``: the original on Redshift, the rendering on PostgreSQL."""
+    if dialect == REDSHIFT:
+        return statement
+    if dialect == POSTGRES:
+        return render_postgres(statement).sql
+    raise ValueError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
+
+
+def postgres_omissions(script: str) -> list[str]:
+    """Everything the PostgreSQL rendering of ``script`` leaves out, in statement order."""
+    return [item for statement in split_statements(script) for item in render_postgres(statement).omissions]

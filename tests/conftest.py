@@ -1,0 +1,54 @@
+"""Shared fixtures: one throwaway PostgreSQL per session, a migrated database per test.
+
+The server is ``tools.pg`` (pgserver's PostgreSQL 16, the system binaries, or ``WAREHOUSE_TEST_DSN``)
+behind the proxy that lets redshift-connector, the driver the Lambda functions use, talk to it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from risk.warehouse.connection import Warehouse, connect_dsn
+from risk.warehouse.migrations import migrate
+from tools.pg.local import LocalPostgres
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_DIR = REPO_ROOT / "redshift_schema"
+_database_numbers = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
+    """The session's PostgreSQL, started once (stop()/restart() are there for failure drills)."""
+    local = LocalPostgres.start(tmp_path_factory.mktemp("pg"))
+    yield local
+    local.close()
+
+
+@pytest.fixture
+def fresh_database(pg_server: LocalPostgres) -> Iterator[str]:
+    """A new, empty database for this test: its DSN. Dropped afterwards."""
+    name = f"t{os.getpid()}_{next(_database_numbers)}"
+    dsn = pg_server.create_database(name)
+    yield dsn
+    pg_server.drop_database(name)
+
+
+@pytest.fixture
+def pg_dsn(fresh_database: str) -> str:
+    """The DSN of this test's database, migrated to the latest schema."""
+    with connect_dsn(fresh_database) as warehouse:
+        migrate(warehouse, SCHEMA_DIR)
+    return fresh_database
+
+
+@pytest.fixture
+def warehouse(pg_dsn: str) -> Iterator[Warehouse]:
+    """A ``Warehouse`` (dialect postgres) on this test's freshly migrated database."""
+    with connect_dsn(pg_dsn) as connected:
+        yield connected

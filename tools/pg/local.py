@@ -1,0 +1,75 @@
+"""A local PostgreSQL that redshift-connector can use: a server (``tools.pg.server``) behind the proxy.
+
+Test and local infrastructure only. ``dsn(database)`` is what ``risk.warehouse.connection.connect_dsn``
+takes; ``stop()``/``restart()`` let a drill take the warehouse away mid-run and bring it back.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import redshift_connector
+
+from tools.pg.proxy import StartupFilterProxy
+from tools.pg.server import PgServer, start_server
+
+_DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+
+class LocalPostgres:
+    def __init__(self, server: PgServer) -> None:
+        self.server = server
+        self.proxy = StartupFilterProxy(server.upstream)
+
+    @classmethod
+    def start(cls, workdir: Path | None = None) -> LocalPostgres:
+        return cls(start_server(workdir))
+
+    def dsn(self, database: str = "postgres") -> str:
+        return f"postgresql://{self.server.user}:{self.server.password}@{self.proxy.host}:{self.proxy.port}/{database}"
+
+    def _admin(self, statement: str) -> None:
+        connection = redshift_connector.connect(
+            host=self.proxy.host,
+            port=self.proxy.port,
+            user=self.server.user,
+            password=self.server.password,
+            database="postgres",
+            ssl=False,
+        )
+        try:
+            connection.autocommit = True
+            cursor = connection.cursor()
+            cursor.execute(statement)
+            cursor.close()
+        finally:
+            connection.close()
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database and return its DSN."""
+        if not _DATABASE_NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        self._admin(f"CREATE DATABASE {name}")
+        return self.dsn(name)
+
+    def drop_database(self, name: str) -> None:
+        if not _DATABASE_NAME.match(name):
+            raise ValueError(f"not a plain database name: {name!r}")
+        self._admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def restart(self) -> None:
+        self.server.restart()
+
+    def close(self) -> None:
+        self.proxy.close()
+        self.server.close()
+
+    def __enter__(self) -> LocalPostgres:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
