@@ -39,12 +39,22 @@ def fresh_database(pg_server: LocalPostgres) -> Iterator[str]:
     pg_server.drop_database(name)
 
 
-@pytest.fixture
-def pg_dsn(fresh_database: str) -> str:
-    """The DSN of this test's database, migrated to the latest schema."""
-    with connect_dsn(fresh_database) as warehouse:
+@pytest.fixture(scope="session")
+def migrated_template(pg_server: LocalPostgres) -> str:
+    """A database migrated once per session; each test gets a copy (CREATE DATABASE ... TEMPLATE)."""
+    name = f"migrated_{os.getpid()}"
+    with connect_dsn(pg_server.create_database(name)) as warehouse:
         migrate(warehouse, SCHEMA_DIR)
-    return fresh_database
+    return name
+
+
+@pytest.fixture
+def pg_dsn(pg_server: LocalPostgres, migrated_template: str) -> Iterator[str]:
+    """The DSN of this test's own database, migrated to the latest schema. Dropped afterwards."""
+    name = f"t{os.getpid()}_{next(_database_numbers)}"
+    dsn = pg_server.create_database(name, template=migrated_template)
+    yield dsn
+    pg_server.drop_database(name)
 
 
 @pytest.fixture

@@ -46,11 +46,12 @@ class LocalPostgres:
         finally:
             connection.close()
 
-    def create_database(self, name: str) -> str:
-        """Create an empty database and return its DSN."""
-        if not _DATABASE_NAME.match(name):
-            raise ValueError(f"not a plain database name: {name!r}")
-        self._admin(f"CREATE DATABASE {name}")
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create a database (empty, or a copy of ``template``, which must have no sessions); return its DSN."""
+        for database in (name, template or name):
+            if not _DATABASE_NAME.match(database):
+                raise ValueError(f"not a plain database name: {database!r}")
+        self._admin(f"CREATE DATABASE {name}" + (f" TEMPLATE {template}" if template else ""))
         return self.dsn(name)
 
     def drop_database(self, name: str) -> None:

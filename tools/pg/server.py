@@ -21,6 +21,7 @@ import pwd
 import shutil
 import subprocess
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -98,7 +99,9 @@ class PgserverServer:
     """PostgreSQL 16 from the pgserver wheel, in a private data directory, on a unix socket."""
 
     def __init__(self, pgdata: Path) -> None:
-        import pgserver  # noqa: PLC0415 (optional: the system binaries are the fallback)
+        with warnings.catch_warnings():  # platformdirs warns when XDG_RUNTIME_DIR is unset; /tmp is fine here
+            warnings.simplefilter("ignore")
+            import pgserver  # noqa: PLC0415 (optional: the system binaries are the fallback)
 
         self._server = pgserver.get_server(pgdata, cleanup_mode="stop")
         self.user = SUPERUSER

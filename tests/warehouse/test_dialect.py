@@ -1,0 +1,68 @@
+"""What the PostgreSQL rendering maps and leaves out, listed exactly."""
+
+from __future__ import annotations
+
+import pytest
+
+from risk.warehouse.columns import COLUMN_NAMES
+from risk.warehouse.dialect import SqlError, parse_redshift, postgres_omissions, render, render_postgres
+from tests.conftest import SCHEMA_DIR
+
+TABLE_CLAUSES_LEFT_OUT = [
+    "risk_events: DISTSTYLE KEY",
+    "risk_events: DISTKEY(user_id)",
+    "risk_events: COMPOUND SORTKEY(occurred_at, user_id)",
+]
+MASKING_LEFT_OUT = [
+    "MASKING POLICY: CREATE MASKING POLICY mask_pseudonymised_key WITH (pseudonym VARCHAR(128)) "
+    "USING (SHA2(pseudonym, 256))",
+    "MASKING POLICY: ATTACH MASKING POLICY mask_pseudonymised_key ON risk_events(ip_key) TO ROLE risk_analyst",
+    "MASKING POLICY: ATTACH MASKING POLICY mask_pseudonymised_key ON risk_events(device_key) TO ROLE risk_analyst",
+    "MASKING POLICY: ATTACH MASKING POLICY mask_pseudonymised_key ON risk_events(email_key) TO ROLE risk_analyst",
+]
+
+
+def _omissions(filename: str) -> list[str]:
+    return postgres_omissions((SCHEMA_DIR / filename).read_text())
+
+
+def test_risk_events_loses_exactly_distribution_sort_and_encodings() -> None:
+    omissions = _omissions("V001__risk_events.sql")
+    encodings = [item for item in omissions if ": ENCODE " in item]
+    assert [item for item in omissions if item not in encodings] == TABLE_CLAUSES_LEFT_OUT
+    assert [item.split(":")[0] for item in encodings] == [f"risk_events.{name}" for name in COLUMN_NAMES]
+    assert "risk_events.occurred_at: ENCODE raw" in encodings
+
+
+def test_views_and_grants_lose_nothing() -> None:
+    assert _omissions("V002__views.sql") == []
+    assert _omissions("V003__roles_and_grants.sql") == []
+
+
+def test_masking_policies_are_left_out_whole() -> None:
+    assert _omissions("V004__mask_pseudonymised_keys.sql") == MASKING_LEFT_OUT
+
+
+def test_super_and_json_parse_map_to_jsonb_and_placeholders_survive() -> None:
+    sql = "INSERT INTO t (a, b) VALUES (%s, JSON_PARSE(%s)), (%s, JSON_PARSE(%s))"
+    assert render(sql, "postgres") == "INSERT INTO t (a, b) VALUES (%s, CAST(%s AS JSONB)), (%s, CAST(%s AS JSONB))"
+    assert render("CREATE TEMP TABLE s (m SUPER)", "postgres") == "CREATE TEMPORARY TABLE s (m JSONB)"
+    assert render(sql, "redshift") == sql
+
+
+def test_roles_are_created_idempotently_and_grants_drop_the_role_keyword() -> None:
+    created = render_postgres("CREATE ROLE risk_bi").sql
+    assert created == "DO $$ BEGIN CREATE ROLE risk_bi; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+    assert render("GRANT SELECT ON v TO ROLE risk_bi", "postgres") == "GRANT SELECT ON v TO risk_bi"
+
+
+def test_invalid_sql_and_malformed_masking_statements_are_rejected() -> None:
+    with pytest.raises(SqlError):
+        parse_redshift("SELECT FROM WHERE (")
+    with pytest.raises(SqlError, match="malformed masking policy"):
+        parse_redshift("ATTACH MASKING POLICY p ON t TO ROLE r")
+
+
+def test_unknown_dialect_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown dialect"):
+        render("SELECT 1", "mysql")
