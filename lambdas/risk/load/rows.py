@@ -9,6 +9,7 @@ and device id are not in the record at all: nothing downstream of this module ca
 from __future__ import annotations
 
 import math
+from dataclasses import fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -16,33 +17,15 @@ import orjson
 
 from risk.events.model import format_ts
 from risk.load.pseudonymise import Pseudonymiser
-from risk.score.model import ScoredEvent
+from risk.score.model import Features, ScoredEvent
 from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_COLUMNS
 
 Record = dict[str, Any]
 _KINDS = dict(RISK_EVENTS_COLUMNS)
 
 
-_FEATURE_COLUMNS = (
-    "count_1m",
-    "count_1h",
-    "count_24h",
-    "amount_sum_1m",
-    "amount_sum_1h",
-    "amount_sum_24h",
-    "amount_zscore",
-    "amount_ratio",
-    "distance_km",
-    "speed_kmh",
-    "seconds_since_last",
-    "new_device",
-    "new_country",
-    "hour_of_day",
-    "geo_flag",
-    "velocity_flag",
-    "new_device_flag",
-    "high_amount_flag",
-)
+# Every feature is a column of the same name (``_check`` fails loudly if the two drift apart).
+_FEATURE_COLUMNS = tuple(f.name for f in fields(Features))
 
 
 class RowError(ValueError):
@@ -83,9 +66,9 @@ def to_record(scored: ScoredEvent, keys: Pseudonymiser, loaded_at: datetime) -> 
 
 def _check(record: Record) -> None:
     """Types per column kind, so a bad value fails its message here rather than the whole batch in SQL."""
-    missing = set(COLUMN_NAMES) - record.keys()
-    if missing:
-        raise RowError(f"record lacks columns {sorted(missing)}")
+    missing, extra = set(COLUMN_NAMES) - record.keys(), record.keys() - set(COLUMN_NAMES)
+    if missing or extra:
+        raise RowError(f"record and risk_events disagree: missing {sorted(missing)}, no column for {sorted(extra)}")
     for name, kind in RISK_EVENTS_COLUMNS:
         value = record[name]
         if value is None:

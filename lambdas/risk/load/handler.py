@@ -1,0 +1,100 @@
+"""Lambda entry point of the load stage (SQS "scored" queue -> S3 enriched/ + Redshift).
+
+Thin on purpose: decoding, archiving and loading live in :mod:`risk.load.service`. The event source
+mapping reports batch item failures. A malformed message fails alone (Powertools' BatchProcessor
+does the per-message bookkeeping); the load itself is one transaction for all the good messages,
+so when it fails every message of the batch is reported failed and comes back from SQS (then the
+DLQ after ``max_receive_count``). Nothing is acknowledged before the warehouse has committed.
+``LoaderFailures`` counts the messages this invocation handed back to SQS.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from risk.common import telemetry
+from risk.common.settings import ENVIRONMENT
+from risk.load.pseudonymise import Pseudonymiser
+from risk.load.rows import Record
+from risk.load.service import LoadDependencies, archive_and_load, decode_message, load_time
+
+logger = Logger(service=telemetry.SERVICE)
+metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
+tracer = Tracer(service=telemetry.SERVICE)
+
+_dependencies: LoadDependencies | None = None  # clients, key and connection: once per container
+
+
+def dependencies() -> LoadDependencies:
+    global _dependencies  # noqa: PLW0603 - the container-wide cache is the point
+    if _dependencies is None:
+        _dependencies = LoadDependencies.from_environment()
+    return _dependencies
+
+
+def _emit(spec: telemetry.MetricSpec, value: float) -> None:
+    metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
+
+
+def _decoder(keys: Pseudonymiser, loaded_at: datetime) -> Any:
+    def decode(record: SQSRecord) -> list[Record]:
+        return decode_message(record.body, keys, loaded_at)
+
+    return decode
+
+
+def _all_failed(records: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    metrics.set_default_dimensions(environment=os.environ.get(ENVIRONMENT, "local"))
+    records: list[dict[str, Any]] = event.get("Records", [])
+    deps = dependencies()
+    loaded_at = load_time()
+
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    with processor(records=records, handler=_decoder(deps.keys, loaded_at), lambda_context=context):
+        processed = processor.process()
+    good = [(result, raw) for status, result, raw in processed if status == "success"]
+    rows: list[Record] = [row for result, _ in good for row in result]
+    message_ids = [raw["messageId"] for _, raw in good]
+    response = dict(processor.response())
+    if processor.fail_messages:
+        _emit(telemetry.LOADER_FAILURES, len(processor.fail_messages))
+    if not rows:
+        return response
+
+    try:
+        outcome = archive_and_load(rows, message_ids, deps)
+    except Exception:
+        logger.exception("load failed: every message of the batch goes back to the queue", messages=len(records))
+        _emit(telemetry.LOADER_FAILURES, len(records))
+        return _all_failed(records)
+
+    logger.set_correlation_id(outcome.batch_id)
+    result = outcome.result
+    logger.info(
+        "batch loaded",
+        messages=len(message_ids),
+        rows=result.rows_in,
+        inserted=result.inserted,
+        duplicates=result.duplicates,
+        objects=outcome.objects,
+    )
+    _emit(telemetry.EVENTS_LOADED, result.rows_in)
+    _emit(telemetry.ROWS_MERGED, result.inserted)
+    _emit(telemetry.DUPLICATES_SUPPRESSED, result.duplicates)
+    _emit(telemetry.LOAD_BATCH_SIZE, result.rows_in)
+    if outcome.max_lag_ms is not None:
+        _emit(telemetry.END_TO_END_LAG, outcome.max_lag_ms)
+    return response
