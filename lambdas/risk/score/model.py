@@ -54,8 +54,12 @@ class Score:
     reasons: tuple[str, ...]  # reason codes, most important first
 
     def to_dict(self) -> dict[str, Any]:
-        return {"score": self.score, "risk_band": self.risk_band, "model_version": self.model_version,
-                "reasons": list(self.reasons)}
+        return {
+            "score": self.score,
+            "risk_band": self.risk_band,
+            "model_version": self.model_version,
+            "reasons": list(self.reasons),
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Score:

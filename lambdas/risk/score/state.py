@@ -1,0 +1,420 @@
+"""Per-user feature state: a compact, time-ordered history that makes scoring idempotent.
+
+Why this shape:
+
+* **Out of order is normal.** Events are inserted into the history by ``(occurred_at,
+  event_id)``, never appended, and an event's features are computed from the entries
+  *before it in time* (plus itself for the windows). So the final state does not depend
+  on delivery order, and neither do features recomputed from it.
+* **At-least-once delivery.** Every event id in the history (the last
+  :data:`HISTORY_SECONDS`) is known; a redelivered event does not count again, and its
+  features are *recomputed* from the history as of its time. After a crash between the
+  state write and the SQS send, the redelivered event therefore gets the same features
+  (and the same score) that the lost send carried, and the loader's MERGE dedupes.
+* **Bounded.** Entries older than :data:`HISTORY_SECONDS` behind the newest event, or
+  beyond :data:`MAX_HISTORY`, are folded into aggregates (exact integer amount sums,
+  the last location). Devices and countries are bounded maps.
+  Order independence holds for events at most :data:`ALLOWED_LATENESS` behind the
+  newest one seen; a later straggler is scored against what is left and folded directly.
+
+Timestamps are epoch seconds (floats) throughout: no datetime in the loop. Amounts are
+summed as exact integers (``features.AMOUNT_SCALE``), with cumulative sums aligned to
+the history, so window sums and the prior mean/variance cost O(1) per event and do not
+depend on the order amounts were added in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+import orjson
+
+from risk.events.model import RiskEvent
+from risk.score import features as fx
+from risk.score.model import Features
+
+HISTORY_SECONDS = fx.WINDOW_24H + 2 * 3_600.0  # the 24 h window plus two hours of allowed lateness
+ALLOWED_LATENESS = HISTORY_SECONDS - fx.WINDOW_24H
+MAX_HISTORY = 1_000  # entries; ~140 bytes each serialised, far below DynamoDB's 400 KB item limit
+MAX_DEVICES = 32
+MAX_COUNTRIES = 32
+MAX_FOLDED_IDS = 256  # ids folded out of the history, still recognised as duplicates
+STATE_FORMAT = 1
+
+# (ts, event_id, amount, lat, lon): a tuple so a probe (ts, event_id) bisects to it.
+Entry = tuple[float, str, float | None, float | None, float | None]
+
+
+def device_fingerprint(device_id: str) -> str:
+    """A short stable hash: the state needs equality of devices, not their ids."""
+    return hashlib.blake2b(device_id.encode(), digest_size=8).hexdigest()
+
+
+class UserState:
+    """One user's state. Mutable for speed; :func:`apply_batch` copies before it changes one."""
+
+    __slots__ = (
+        "base_count",
+        "base_last_geo",
+        "base_last_ts",
+        "base_n",
+        "base_sum",
+        "base_sumsq",
+        "countries",
+        "cum_n",
+        "cum_s",
+        "cum_ss",
+        "devices",
+        "folded_ids",
+        "folded_set",
+        "history",
+        "ids",
+        "max_ts",
+        "user_id",
+        "version",
+    )
+
+    def __init__(self, user_id: str, version: int = 0) -> None:
+        self.user_id = user_id
+        self.version = version  # the stored version this state was read at (0: not stored yet)
+        self.history: list[Entry] = []
+        self.ids: dict[str, float] = {}  # event_id -> ts, for every history entry
+        # Cumulative amount count / sum / sum of squares: sum over history[a:b] = cum[b] - cum[a].
+        self.cum_n: list[int] = [0]
+        self.cum_s: list[int] = [0]
+        self.cum_ss: list[int] = [0]
+        # Aggregates of entries folded out of the history.
+        self.base_count = 0
+        self.base_n = 0  # amounts among them
+        self.base_sum = 0  # in 1 / AMOUNT_SCALE units
+        self.base_sumsq = 0
+        self.base_last_ts: float | None = None
+        self.base_last_geo: tuple[float, float, float] | None = None  # (ts, lat, lon)
+        # fingerprint / country -> [first_ts, first_event_id, last_ts]
+        self.devices: dict[str, list[Any]] = {}
+        self.countries: dict[str, list[Any]] = {}
+        self.folded_ids: list[str] = []
+        self.folded_set: set[str] = set()
+        self.max_ts: float | None = None
+
+    # ----------------------------------------------------------------- copying, equality
+    def copy(self) -> UserState:
+        other = UserState(self.user_id, self.version)
+        other.history = list(self.history)
+        other.ids = dict(self.ids)
+        other.cum_n = list(self.cum_n)
+        other.cum_s = list(self.cum_s)
+        other.cum_ss = list(self.cum_ss)
+        other.base_count = self.base_count
+        other.base_n = self.base_n
+        other.base_sum = self.base_sum
+        other.base_sumsq = self.base_sumsq
+        other.base_last_ts = self.base_last_ts
+        other.base_last_geo = self.base_last_geo
+        other.devices = {k: list(v) for k, v in self.devices.items()}
+        other.countries = {k: list(v) for k, v in self.countries.items()}
+        other.folded_ids = list(self.folded_ids)
+        other.folded_set = set(self.folded_set)
+        other.max_ts = self.max_ts
+        return other
+
+    def content(self) -> dict[str, Any]:
+        """Everything but the storage version: what must not depend on delivery order."""
+        return {
+            "h": [list(e) for e in self.history],
+            # Sums as strings: exact integers may outgrow the 64 bits JSON encoders accept.
+            "b": [self.base_count, self.base_n, str(self.base_sum), str(self.base_sumsq), self.base_last_ts],
+            "g": None if self.base_last_geo is None else list(self.base_last_geo),
+            "d": self.devices,
+            "c": self.countries,
+            "f": self.folded_ids,
+            "m": self.max_ts,
+        }
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, UserState) and self.user_id == other.user_id and self.content() == other.content()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"UserState({self.user_id!r}, version={self.version}, events={len(self.history)})"
+
+    # ------------------------------------------------------------------- serialisation
+    def to_bytes(self) -> bytes:
+        return orjson.dumps({"v": STATE_FORMAT, **self.content()})
+
+    @classmethod
+    def from_bytes(cls, user_id: str, blob: bytes, version: int) -> UserState:
+        doc = orjson.loads(blob)
+        if doc.get("v") != STATE_FORMAT:
+            raise ValueError(f"state of {user_id!r} has format {doc.get('v')!r}, expected {STATE_FORMAT}")
+        st = cls(user_id, version)
+        st.history = [tuple(e) for e in doc["h"]]  # type: ignore[misc]
+        st.ids = {e[1]: e[0] for e in st.history}
+        for entry in st.history:
+            st._push_sums(len(st.cum_n) - 1, entry[2])
+        st.base_count, st.base_n, base_sum, base_sumsq, st.base_last_ts = doc["b"]
+        st.base_sum, st.base_sumsq = int(base_sum), int(base_sumsq)
+        st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])  # type: ignore[assignment]
+        st.devices = doc["d"]
+        st.countries = doc["c"]
+        st.folded_ids = doc["f"]
+        st.folded_set = set(st.folded_ids)
+        st.max_ts = doc["m"]
+        return st
+
+    def expires_at(self, ttl_days: int) -> int:
+        """DynamoDB TTL: event time based, so the state is a pure function of the events."""
+        return int((self.max_ts or 0.0) + ttl_days * 86_400)
+
+    # ------------------------------------------------------------------------ features
+    def _features(
+        self,
+        i: int,
+        ts: float,
+        event_id: str,
+        amount: float | None,
+        *,
+        lat: float | None,
+        lon: float | None,
+        device: str | None,
+        country: str | None,
+    ) -> Features:
+        """Features of an event whose history position is ``i`` (entries before it: ``history[:i]``)."""
+        hist = self.history
+        lo_1m = bisect_left(hist, (ts - fx.WINDOW_1M,), 0, i)
+        lo_1h = bisect_left(hist, (ts - fx.WINDOW_1H,), 0, lo_1m)
+        lo_24h = bisect_left(hist, (ts - fx.WINDOW_24H,), 0, lo_1h)
+        cum_s = self.cum_s
+        own = 0 if amount is None else fx.amount_units(amount)
+        scale = fx.AMOUNT_SCALE
+        # Prior amounts: folded aggregates + every history entry before this one.
+        n_prior = self.base_n + self.cum_n[i] - self.cum_n[0]
+        mean_prior, m2_prior = fx.moments(
+            n_prior, self.base_sum + cum_s[i] - cum_s[0], self.base_sumsq + self.cum_ss[i] - self.cum_ss[0]
+        )
+        if amount is None:
+            zscore = ratio = None
+        else:
+            zscore = fx.amount_zscore(amount, n_prior, mean_prior, m2_prior)
+            ratio = fx.amount_ratio(amount, n_prior, mean_prior)
+
+        # Nearest earlier location by event time.
+        distance = speed = None
+        if lat is not None and lon is not None:
+            loc: tuple[float, float, float] | None = None
+            for k in range(i - 1, -1, -1):
+                e = hist[k]
+                if e[3] is not None:
+                    loc = (e[0], e[3], e[4])  # type: ignore[assignment]
+                    break
+            if loc is None and self.base_last_geo is not None and self.base_last_geo[0] <= ts:
+                loc = self.base_last_geo
+            if loc is not None:
+                distance = fx.haversine_km(loc[1], loc[2], lat, lon)
+                speed = fx.speed_kmh(distance, ts - loc[0])
+
+        if i > 0:
+            since_last: float | None = ts - hist[i - 1][0]
+        elif self.base_last_ts is not None:
+            since_last = max(ts - self.base_last_ts, 0.0)
+        else:
+            since_last = None
+
+        has_prior = i > 0 or self.base_count > 0
+        key = (ts, event_id)
+        new_device = False
+        if has_prior and device is not None:
+            rec = self.devices.get(device)
+            new_device = rec is None or (rec[0], rec[1]) >= key
+        new_country = False
+        if has_prior and country is not None:
+            rec = self.countries.get(country)
+            new_country = rec is None or (rec[0], rec[1]) >= key
+
+        count_1m = i - lo_1m + 1
+        count_1h = i - lo_1h + 1
+        return Features(
+            count_1m=count_1m,
+            count_1h=count_1h,
+            count_24h=i - lo_24h + 1,
+            amount_sum_1m=(cum_s[i] - cum_s[lo_1m] + own) / scale,
+            amount_sum_1h=(cum_s[i] - cum_s[lo_1h] + own) / scale,
+            amount_sum_24h=(cum_s[i] - cum_s[lo_24h] + own) / scale,
+            amount_zscore=zscore,
+            amount_ratio=ratio,
+            distance_km=distance,
+            speed_kmh=speed,
+            seconds_since_last=since_last,
+            new_device=new_device,
+            new_country=new_country,
+            hour_of_day=fx.hour_of_day(ts),
+            geo_flag=fx.is_geo_flag(distance, speed),
+            velocity_flag=fx.is_velocity_flag(count_1m, count_1h),
+            new_device_flag=fx.is_new_device_flag(new_device, amount, n_prior, mean_prior),
+            high_amount_flag=fx.is_high_amount(amount, ratio),
+        )
+
+    # ------------------------------------------------------------------------ updates
+    def apply(self, event: RiskEvent, ts: float | None = None) -> tuple[Features, bool]:
+        """Add one event (idempotently); return its features and whether it was a duplicate."""
+        if ts is None:
+            ts = event.occurred_at.timestamp()
+        eid = event.event_id
+        amount = event.amount
+        geo = event.geo
+        lat = lon = None
+        if geo is not None:
+            lat, lon = geo.lat, geo.lon
+        device = None if event.device_id is None else device_fingerprint(event.device_id)
+        country = event.country
+
+        stored_ts = self.ids.get(eid)
+        if stored_ts is not None:  # redelivered: recompute as of its time, change nothing
+            i = bisect_left(self.history, (stored_ts, eid))
+            return self._features(i, stored_ts, eid, amount, lat=lat, lon=lon, device=device, country=country), True
+        if eid in self.folded_set:
+            i = bisect_left(self.history, (ts, eid))
+            return self._features(i, ts, eid, amount, lat=lat, lon=lon, device=device, country=country), True
+
+        i = bisect_left(self.history, (ts, eid))
+        feats = self._features(i, ts, eid, amount, lat=lat, lon=lon, device=device, country=country)
+        entry: Entry = (ts, eid, amount, lat, lon)
+        if self.max_ts is not None and ts < self.max_ts - HISTORY_SECONDS:
+            self._fold(entry)  # a straggler beyond the allowed lateness: aggregates only
+        else:
+            self.history.insert(i, entry)
+            self._push_sums(i, amount)
+            self.ids[eid] = ts
+            if self.max_ts is None or ts > self.max_ts:
+                self.max_ts = ts
+            self._evict()
+        if device is not None:
+            _remember(self.devices, device, ts, eid, MAX_DEVICES)
+        if country is not None:
+            _remember(self.countries, country, ts, eid, MAX_COUNTRIES)
+        return feats, False
+
+    def _push_sums(self, i: int, amount: float | None) -> None:
+        """Account for a new entry at history position ``i`` in the cumulative sums."""
+        if amount is None:
+            c = u = q = 0
+        else:
+            c, u = 1, fx.amount_units(amount)
+            q = u * u
+        for cum, v in ((self.cum_n, c), (self.cum_s, u), (self.cum_ss, q)):
+            if i + 1 == len(cum):  # appended at the end: the common, in-order case
+                cum.append(cum[-1] + v)
+            else:
+                cum.insert(i + 1, cum[i] + v)
+                if v:
+                    for j in range(i + 2, len(cum)):
+                        cum[j] += v
+
+    def _evict(self) -> None:
+        hist = self.history
+        assert self.max_ts is not None
+        horizon = self.max_ts - HISTORY_SECONDS
+        k = bisect_left(hist, (horizon,))
+        k = max(k, len(hist) - MAX_HISTORY)
+        if k <= 0:
+            return
+        for entry in hist[:k]:
+            del self.ids[entry[1]]
+            self._fold(entry)
+        del hist[:k]
+        del self.cum_n[:k], self.cum_s[:k], self.cum_ss[:k]
+
+    def _fold(self, entry: Entry) -> None:
+        ts, eid, amount, lat, lon = entry
+        self.base_count += 1
+        if amount is not None:
+            u = fx.amount_units(amount)
+            self.base_n += 1
+            self.base_sum += u
+            self.base_sumsq += u * u
+        if self.base_last_ts is None or ts > self.base_last_ts:
+            self.base_last_ts = ts
+        if lat is not None and lon is not None and (self.base_last_geo is None or ts >= self.base_last_geo[0]):
+            self.base_last_geo = (ts, lat, lon)
+        self.folded_ids.append(eid)
+        self.folded_set.add(eid)
+        if len(self.folded_ids) > MAX_FOLDED_IDS:
+            drop = len(self.folded_ids) - MAX_FOLDED_IDS
+            self.folded_set.difference_update(self.folded_ids[:drop])
+            del self.folded_ids[:drop]
+
+
+def _remember(seen: dict[str, list[Any]], key: str, ts: float, eid: str, bound: int) -> None:
+    """Keep the earliest (ts, event_id) and the latest ts of a device or country; evict the stalest."""
+    rec = seen.get(key)
+    if rec is None:
+        seen[key] = [ts, eid, ts]
+        if len(seen) > bound:
+            stalest = min(seen, key=lambda k: (seen[k][2], k))
+            del seen[stalest]
+        return
+    rec[0], rec[1] = min((rec[0], rec[1]), (ts, eid))
+    rec[2] = max(rec[2], ts)
+
+
+class BatchResult(NamedTuple):
+    features: list[Features]  # aligned with the input events
+    states: dict[str, UserState]  # only the users whose state changed (to be written)
+    duplicates: list[bool]  # aligned with the input events
+
+
+def apply_batch(states: Mapping[str, UserState], events: Sequence[RiskEvent], *, owned: bool = False) -> BatchResult:
+    """Apply a batch to the users' states, in memory.
+
+    Pure by default: the input states are copied before they change. ``owned=True``
+    says the caller owns ``states`` (just loaded from a store) and lets them be changed
+    in place, saving the copy on the hot path.
+    Events are applied in ``(occurred_at, event_id)`` order whatever their order in the
+    batch, so a batch reordered by SQS produces the same features as the ordered one.
+    """
+    n = len(events)
+    stamps = [e.occurred_at.timestamp() for e in events]
+    order = sorted(range(n), key=lambda k: (stamps[k], events[k].event_id))
+    out: list[Features | None] = [None] * n
+    dups = [False] * n
+    working: dict[str, UserState] = {}
+    changed: set[str] = set()
+    for k in order:
+        event = events[k]
+        uid = event.user_id
+        st = working.get(uid)
+        if st is None:
+            base = states.get(uid)
+            st = UserState(uid) if base is None else base if owned else base.copy()
+            working[uid] = st
+        feats, dup = st.apply(event, stamps[k])
+        out[k] = feats
+        dups[k] = dup
+        if not dup:
+            changed.add(uid)
+    return BatchResult(out, {uid: working[uid] for uid in changed}, dups)  # type: ignore[arg-type]
+
+
+def replay(events: Iterable[RiskEvent], batch_size: int = 500) -> tuple[list[Features], dict[str, UserState]]:
+    """Features of a whole event stream, batch by batch, through :func:`apply_batch` (training, demos)."""
+    states: dict[str, UserState] = {}
+    feats: list[Features] = []
+    batch: list[RiskEvent] = []
+
+    def flush() -> None:
+        result = apply_batch(states, batch, owned=True)
+        feats.extend(result.features)
+        states.update(result.states)
+        batch.clear()
+
+    for event in events:
+        batch.append(event)
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return feats, states

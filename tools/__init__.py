@@ -1,0 +1,1 @@
+"""Developer tools: the labelled event generator, model training, local runs and benchmarks."""
