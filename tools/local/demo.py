@@ -1,0 +1,318 @@
+"""``make demo``: the whole pipeline on this machine, then a reconciliation of every record.
+
+    python -m tools.local.demo [--count N] [--seed N] [--format json|avro] [--events FILE]
+                               [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
+
+AWS is moto, in process; the warehouse is an embedded throwaway PostgreSQL (or ``--dsn``). Exits 0
+when every record sent is accounted for (loaded, quarantined, in a DLQ or a suppressed duplicate),
+1 otherwise. See docs/local-run.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, TextIO
+
+import orjson
+
+from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_TABLE
+from risk.warehouse.connection import Warehouse, connect_dsn
+from risk.warehouse.migrations import default_directory, migrate
+from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
+from tools.local.malformed import malformed_records
+from tools.local.pipeline import LocalPipeline
+from tools.local.provision import DEFAULT_SHARDS, provision
+from tools.local.reconcile import Reconciliation, reconcile
+
+DEFAULT_COUNT = 3000
+MALFORMED_SHARE = 0.02
+DUPLICATE_SHARE = 0.01
+CHUNK_RECORDS = 20_000  # records per stream incarnation: moto's shards slow down as they fill
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """One record to put on the stream."""
+
+    data: bytes
+    partition_key: str
+    event_id: str | None
+    expected_reason: str | None = None
+
+
+def encoder(fmt: str) -> Any:
+    if fmt == "json":
+        return orjson.dumps
+    from risk.events.codec import encode_avro  # noqa: PLC0415 (only needed for Avro)
+
+    return encode_avro
+
+
+def generated_records(count: int, seed: int, fmt: str) -> list[Outgoing]:
+    """Generated events (fraud patterns included), ~2% malformed records of every kind, ~1% re-sent."""
+    from tools.generator import generate  # noqa: PLC0415
+
+    encode = encoder(fmt)
+    valid = [
+        Outgoing(encode(g.event), str(g.event["user_id"]), str(g.event["event_id"])) for g in generate(count, seed=seed)
+    ]
+    rng = random.Random(seed)
+    malformed = [
+        Outgoing(m.data, f"malformed-{i}", None, str(m.reason))
+        for i, m in enumerate(malformed_records(max(16, round(count * MALFORMED_SHARE)), seed=seed))
+    ]
+    out = list(valid)
+    for m in malformed:  # malformed records land anywhere in the traffic
+        out.insert(rng.randrange(len(out) + 1), m)
+    for _ in range(round(count * DUPLICATE_SHARE)):  # a producer retry: the same bytes again, a little later
+        at = rng.randrange(len(out))
+        while out[at].event_id is None:
+            at = rng.randrange(len(out))
+        out.insert(min(len(out), at + rng.randrange(1, 200)), out[at])
+    return out
+
+
+def file_records(path: Path, fmt: str) -> list[Outgoing]:
+    """``--events``: JSON Lines; with json each line goes on the stream byte for byte."""
+    encode = encoder(fmt)
+    out = []
+    for n, line in enumerate(path.read_bytes().splitlines()):
+        if not line.strip():
+            continue
+        try:
+            doc = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            doc = None
+        event_id = doc.get("event_id") if isinstance(doc, dict) else None
+        user_id = doc.get("user_id") if isinstance(doc, dict) else None
+        key = str(user_id) if isinstance(user_id, str) and user_id else f"line-{n}"
+        data = line if fmt == "json" or not isinstance(doc, dict) else _encode_or_raw(encode, doc, line)
+        out.append(Outgoing(data, key, event_id.strip() if isinstance(event_id, str) else None))
+    return out
+
+
+def _encode_or_raw(encode: Any, doc: dict[str, Any], line: bytes) -> bytes:
+    """A line Avro cannot encode (a wrong type, a missing field) goes as its JSON text: it is malformed."""
+    try:
+        return bytes(encode(doc))
+    except Exception:
+        return line
+
+
+class Progress:
+    """A single updating line on a terminal, a line every few seconds otherwise."""
+
+    def __init__(self, out: TextIO, total: int, interval_s: float = 2.0) -> None:
+        self.out, self.total, self.interval_s = out, total, interval_s
+        self.tty = out.isatty()
+        self.started = time.monotonic()
+        self.last = 0.0
+
+    def line(self, pipeline: LocalPipeline) -> str:
+        m = pipeline.metrics.totals
+        return (
+            f"[{time.monotonic() - self.started:6.1f}s] sent {len(pipeline.sent)}/{self.total}"
+            f" | read {pipeline.parse.stats.records_read} | parsed {int(m['EventsParsed'])}"
+            f" | quarantined {int(m['EventsQuarantined'])} | scored {int(m['EventsScored'])}"
+            f" | loaded {int(m['EventsLoaded'])} | dup {int(m['DuplicatesSuppressed'])}"
+            f" | retries {pipeline.score.stats.failed + pipeline.load.stats.failed}"
+        )
+
+    def __call__(self, pipeline: LocalPipeline, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < (0.2 if self.tty else self.interval_s):
+            return
+        self.last = now
+        if self.tty:
+            self.out.write("\r" + self.line(pipeline).ljust(118))
+        else:
+            self.out.write(self.line(pipeline) + "\n")
+        self.out.flush()
+
+    def done(self, pipeline: LocalPipeline) -> None:
+        self(pipeline, force=True)
+        if self.tty:
+            self.out.write("\n")
+
+
+def run(
+    pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress | None, chunk: int = CHUNK_RECORDS
+) -> None:
+    """Put the records in chunks (recreating the stream between chunks) and drain after each."""
+    for start in range(0, len(records), chunk):
+        if start:
+            pipeline.new_generation()
+        part = records[start : start + chunk]
+        for i in range(0, len(part), 2000):  # keep the consumers busy while producing
+            piece = part[i : i + 2000]
+            pipeline.put(
+                [r.data for r in piece],
+                [r.partition_key for r in piece],
+                [r.event_id for r in piece],
+                [r.expected_reason for r in piece],
+            )
+            pipeline.step()
+            if progress is not None:
+                progress(pipeline)
+        pipeline.drain(progress)
+    if progress is not None:
+        progress.done(pipeline)
+
+
+@contextmanager
+def warehouse_dsn(cfg: EnvironmentConfig, dsn: str | None, workdir: Path) -> Iterator[tuple[str, bool]]:
+    """(DSN, fresh): the given server, or an embedded throwaway one with an empty database."""
+    if dsn:
+        yield dsn, False
+        return
+    from tools.pg.local import LocalPostgres  # noqa: PLC0415 (not needed with --dsn)
+
+    with LocalPostgres.start(workdir / "pg") as server:
+        yield server.create_database(cfg.redshift.database), True
+
+
+def export_rows(warehouse: Warehouse, path: Path) -> int:
+    """risk_events as JSON Lines, one object per row, the column names as keys."""
+    columns = ", ".join(COLUMN_NAMES)
+    with warehouse.transaction():
+        rows = warehouse.fetchall(f"SELECT {columns} FROM {RISK_EVENTS_TABLE} ORDER BY occurred_at, event_id")
+    with path.open("wb") as out:
+        for row in rows:
+            out.write(orjson.dumps({name: _plain(v) for name, v in zip(COLUMN_NAMES, row, strict=True)}) + b"\n")
+    return len(rows)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def report(rec: Reconciliation, out: TextIO) -> None:
+    w = out.write
+    w("\n== reconciliation\n")
+    w(f"  sent                  {rec.sent}\n")
+    w(f"  loaded                {rec.loaded}\n")
+    w(f"  quarantined           {rec.quarantined_total}\n")
+    w(f"  in a DLQ (not loaded) {rec.dlq_not_loaded}\n")
+    w(f"  duplicates suppressed {rec.duplicates_suppressed}\n")
+    if rec.unidentified:
+        w(f"  unidentified          {rec.unidentified}\n")
+    verdict = "balanced" if rec.balanced else "DOES NOT BALANCE"
+    w(f"  sent = loaded + quarantined + dlq + duplicates: {verdict}\n")
+    if rec.missing:
+        w(f"  MISSING (delivered, neither loaded nor in a DLQ): {len(rec.missing)}, e.g. {rec.missing[:5]}\n")
+    if rec.unexpected_rows:
+        w(f"  UNEXPECTED rows (never sent): {len(rec.unexpected_rows)}, e.g. {rec.unexpected_rows[:5]}\n")
+    if rec.unexpected_quarantine:
+        w(f"  UNEXPECTED quarantine lines (match no record sent): {rec.unexpected_quarantine}\n")
+    if rec.reason_mismatches:
+        w(
+            f"  QUARANTINE REASON differs from the one generated: {len(rec.reason_mismatches)},"
+            f" e.g. {rec.reason_mismatches[:5]}\n"
+        )
+    w(f"  enriched copies in S3 {rec.enriched_events}\n")
+    w("\n== quarantine by reason\n")
+    for reason, n in sorted(rec.quarantined.items(), key=lambda kv: (-kv[1], kv[0])):
+        w(f"  {reason:28} {n}\n")
+    w("\n== dead-letter queues\n")
+    for queue, n in sorted(rec.dlq.items()):
+        w(f"  {queue:28} {n}\n")
+        for sample in rec.dlq_samples.get(queue, []):
+            w(f"      {sample}\n")
+    w("\n== score distribution\n")
+    for band in ("low", "medium", "high"):
+        w(f"  {band:8} {rec.score_bands.get(band, 0)}\n")
+    peak = max(rec.score_histogram or [1]) or 1
+    for i, n in enumerate(rec.score_histogram):
+        bar = "#" * max(1 if n else 0, round(40 * n / peak))
+        w(f"  [{i / 10:.1f}, {(i + 1) / 10:.1f}{']' if i == 9 else ')'} {n:7} {bar}\n")
+    w("\n== top flagged events (from the warehouse)\n")
+    for e in rec.top_flagged:
+        amount = "" if e["amount"] is None else f"{e['amount']:.2f} {e['currency'] or ''}"
+        w(f"  {e['score']:.3f} {e['risk_band']:6} {e['event_id']} user={e['user_id']} {e['event_type']} {amount}\n")
+        w(f"        reasons: {', '.join(e['reason_codes']) or '-'}\n")
+    w(f"\n{'OK: every record is accounted for' if rec.ok else 'FAILED: see above'}\n")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="make demo ARGS=...", description=__doc__.split("\n\n")[0])
+    p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="generated events (default %(default)s)")
+    p.add_argument("--seed", type=int, default=7, help="generator seed (default %(default)s)")
+    p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
+    p.add_argument("--events", type=Path, help="JSON Lines file of events to send instead of generated ones")
+    p.add_argument("--summary-json", type=Path, help="write the reconciliation as JSON here")
+    p.add_argument("--export", type=Path, help="write the loaded risk_events rows as JSON Lines here")
+    p.add_argument("--dsn", help="postgresql://user:password@host:port/db of an existing warehouse stand-in")
+    p.add_argument("--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment (default dev)")
+    p.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="local stream shards (default %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    args = p.parse_args(argv)
+    if args.count < 1:
+        p.error("--count must be at least 1")
+    return args
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    args = parse_args(argv)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto needs some; never real ones
+        os.environ[name] = "testing"
+    os.environ.pop("AWS_PROFILE", None)
+    from moto import mock_aws  # noqa: PLC0415 (a test/dev dependency, not a runtime one)
+
+    cfg = load_environment(args.env)
+    started = time.monotonic()
+    records = (
+        file_records(args.events, args.format) if args.events else generated_records(args.count, args.seed, args.format)
+    )
+    out.write(
+        f"make demo: env={cfg.name} format={args.format} records={len(records)} "
+        f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"
+    )
+    with ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="risk-demo-")))
+        dsn, fresh = stack.enter_context(warehouse_dsn(cfg, args.dsn, workdir))
+        warehouse = stack.enter_context(connect_dsn(dsn))
+        applied = migrate(warehouse, default_directory())
+        out.write(f"warehouse: {'embedded PostgreSQL' if fresh else 'given DSN'}, migrations applied: {applied}\n")
+        stack.enter_context(mock_aws())
+        resources = provision(cfg, args.shards)
+        out.write(
+            f"provisioned (moto): stream {resources.stream_name} ({args.shards} shards), "
+            f"queues {', '.join(sorted(resources.queue_urls))}, bucket {resources.bucket} (SSE-KMS)\n"
+        )
+        pipeline = LocalPipeline(resources, dsn)
+        run(pipeline, records, None if args.quiet else Progress(out, len(records)))
+        rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
+        report(rec, out)
+        if args.summary_json:
+            summary = rec.summary() | {"elapsed_s": round(time.monotonic() - started, 1), "format": args.format}
+            args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        if args.export:
+            n = export_rows(warehouse, args.export)
+            out.write(f"exported {n} rows to {args.export}\n")
+    out.write(f"done in {time.monotonic() - started:.1f}s\n")
+    return 0 if rec.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,240 @@
+"""The real parse, score and load handlers, driven by the local pollers over moto.
+
+Every stage runs in this process, one invocation at a time (the machine has two cores and moto is
+not built for concurrency). The handlers get exactly the environment the stacks give them
+(``runtime_environment``) plus ``WAREHOUSE_DSN``; their modules are imported fresh for each
+pipeline, so per-container caches (clients, the warehouse connection) start cold as in a new
+deployment. The metrics they print (CloudWatch EMF on stdout) are captured and summed instead of
+flooding the terminal.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import os
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from tools.cli.producer import Entry, put_batched
+from tools.local.context import FakeLambdaContext
+from tools.local.kinesis import KinesisPoller, RawArchiver
+from tools.local.provision import LocalResources, create_stream
+from tools.local.sqs import SqsPoller
+
+Handler = Callable[[dict[str, Any], Any], Any]
+HANDLERS = {
+    "parse": "risk.parse.handler:lambda_handler",
+    "score": "risk.score.handler:lambda_handler",
+    "load": "risk.load.handler:lambda_handler",
+}
+STAGES = ("parse", "score", "load")
+
+
+def import_handler(path: str) -> Handler:
+    """Import ``module:function`` afresh (a new 'container'), dropping any cached module first."""
+    module_name, function = path.split(":")
+    sys.modules.pop(module_name, None)
+    module = importlib.import_module(module_name)
+    return getattr(module, function)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class MetricTotals:
+    """Sums of the EMF metrics the handlers printed, by name and by (name, dimension value)."""
+
+    totals: Counter[str] = field(default_factory=Counter)
+    by_dimension: Counter[tuple[str, str]] = field(default_factory=Counter)
+    other_output: list[str] = field(default_factory=list)
+
+    def feed(self, text: str) -> None:
+        for line in text.splitlines():
+            doc = _json_object(line)
+            if doc is None or "_aws" not in doc:
+                if line.strip():
+                    self.other_output.append(line)
+                continue
+            for directive in doc["_aws"].get("CloudWatchMetrics", []):
+                dims = [d for group in directive.get("Dimensions", []) for d in group]
+                for metric in directive.get("Metrics", []):
+                    name = metric["Name"]
+                    values = doc.get(name)
+                    value = sum(values) if isinstance(values, list) else float(values or 0)
+                    self.totals[name] += value
+                    for dim in dims:
+                        if dim not in ("service", "environment"):
+                            self.by_dimension[(name, str(doc.get(dim)))] += value
+
+
+def _json_object(line: str) -> dict[str, Any] | None:
+    if not line.startswith("{"):
+        return None
+    try:
+        doc = json.loads(line)
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+@dataclass(frozen=True)
+class SentRecord:
+    """One record put on the stream, and what the producer knows about it."""
+
+    generation: int  # which incarnation of the stream (it is recreated between chunks of a long run)
+    shard_id: str
+    sequence_number: str
+    data: bytes
+    event_id: str | None  # None when the producer does not know (a malformed line)
+    expected_reason: str | None = None  # the quarantine reason, for generated malformed records
+
+
+class LocalPipeline:
+    def __init__(
+        self,
+        resources: LocalResources,
+        warehouse_dsn: str | None,
+        *,
+        handlers: Mapping[str, Handler] | None = None,
+        archive_raw: bool = True,
+        fast_retry: bool = True,
+    ) -> None:
+        self.resources = resources
+        cfg = resources.cfg
+        session = boto3.session.Session(region_name=resources.region)
+        self.kinesis = session.client("kinesis")
+        self.sqs = session.client("sqs")
+        self.s3 = session.client("s3")
+        self.environments = {stage: resources.lambda_environment(stage, warehouse_dsn) for stage in STAGES}
+        # The union goes into os.environ once (the names do not clash); each invocation then sets
+        # its own function name, as each function's container would.
+        for values in self.environments.values():
+            os.environ.update({k: v for k, v in values.items() if not k.startswith("AWS_LAMBDA_")})
+        os.environ.setdefault("POWERTOOLS_DEV", "false")
+        self.metrics = MetricTotals()
+        given = dict(handlers or {})
+        self.handlers: dict[str, Handler] = {}
+        for stage in STAGES:
+            if stage in given:
+                self.handlers[stage] = given[stage]
+            else:
+                with patched_environ(self.environments[stage]):
+                    self.handlers[stage] = import_handler(HANDLERS[stage])
+        self.generation = 0
+        self.sent: list[SentRecord] = []
+        self.parse = KinesisPoller(
+            self.kinesis,
+            self.sqs,
+            stream_name=resources.stream_name,
+            stream_arn=resources.stream_arn,
+            source=cfg.kinesis_source,
+            handler=self.handlers["parse"],
+            context=self._context("parse"),
+            on_failure_queue_url=resources.queue_urls["parse-failures"],
+            archiver=RawArchiver(self.s3, resources.bucket, resources.stream_name) if archive_raw else None,
+            invoke_wrapper=self._wrapper("parse"),
+        )
+        self.score = self._sqs_poller("score", "parsed", fast_retry)
+        self.load = self._sqs_poller("load", "scored", fast_retry)
+
+    def _context(self, stage: str) -> FakeLambdaContext:
+        fn = self.resources.cfg.function(stage)
+        return FakeLambdaContext(
+            self.resources.function_name(stage), fn.memory_mb, fn.timeout_s, region=self.resources.region
+        )
+
+    def _wrapper(self, stage: str) -> Callable[[Callable[[], Any]], Any]:
+        env = {k: v for k, v in self.environments[stage].items() if k.startswith("AWS_LAMBDA_")}
+
+        def invoke(call: Callable[[], Any]) -> Any:
+            out = io.StringIO()
+            try:
+                with patched_environ(env), contextlib.redirect_stdout(out):
+                    return call()
+            finally:
+                self.metrics.feed(out.getvalue())
+
+        return invoke
+
+    def _sqs_poller(self, stage: str, queue: str, fast_retry: bool) -> SqsPoller:
+        return SqsPoller(
+            self.sqs,
+            queue_url=self.resources.queue_urls[queue],
+            queue_arn=self.resources.queue_arns[queue],
+            batch_size=self.resources.cfg.function(stage).batch_size,
+            handler=self.handlers[stage],
+            context=self._context(stage),
+            invoke_wrapper=self._wrapper(stage),
+            fast_retry=fast_retry,
+        )
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def new_generation(self) -> None:
+        """Recreate the stream (empty shards) and start the poller over: moto slows as a shard fills."""
+        arn = create_stream(self.kinesis, self.resources.stream_name, self.resources.shard_count)
+        self.resources.stream_arn = arn
+        self.parse.reset(arn)
+        self.generation += 1
+
+    def put(
+        self,
+        payloads: Sequence[bytes],
+        partition_keys: Sequence[str],
+        event_ids: Sequence[str | None],
+        expected_reasons: Sequence[str | None] | None = None,
+    ) -> list[SentRecord]:
+        entries = [Entry(d, k) for d, k in zip(payloads, partition_keys, strict=True)]
+        placed = put_batched(self.kinesis, self.resources.stream_name, entries)
+        reasons = expected_reasons or [None] * len(entries)
+        sent = [
+            SentRecord(self.generation, p.shard_id, p.sequence_number, e.data, eid, reason)
+            for p, e, eid, reason in zip(placed, entries, event_ids, reasons, strict=True)
+        ]
+        self.sent.extend(sent)
+        return sent
+
+    # -- running ---------------------------------------------------------------------------------
+
+    def step(self) -> int:
+        """One round: a batch per shard for parse, then score and load until their queues are empty."""
+        work = self.parse.poll_once()
+        while (n := self.score.poll_once() + self.load.poll_once()) > 0:
+            work += n
+        return work
+
+    def drain(self, progress: Callable[[LocalPipeline], None] | None = None, max_rounds: int = 1_000_000) -> int:
+        """Run until a whole round finds nothing to do; returns the number of rounds."""
+        for rounds in range(1, max_rounds + 1):
+            if self.step() == 0:
+                return rounds
+            if progress is not None:
+                progress(self)
+        raise RuntimeError(f"the pipeline did not go quiet within {max_rounds} rounds")
+
+    def queue_depth(self, key: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.resources.queue_urls[key],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])
