@@ -73,7 +73,7 @@ def _unknown_fingerprint(d: dict[str, Any]) -> bytes:
 def _avro_decode_error(d: dict[str, Any]) -> bytes:
     from risk.events import codec  # noqa: PLC0415 (present once the parse code is)
 
-    good = codec.encode_avro(d)  # type: ignore[attr-defined]
+    good: bytes = codec.encode_avro(d)
     return good[:10] + b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # a known fingerprint, a broken body
 
 

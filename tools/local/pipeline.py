@@ -16,7 +16,7 @@ import io
 import json
 import os
 import sys
-from collections import Counter
+from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,7 +43,8 @@ def import_handler(path: str) -> Handler:
     module_name, function = path.split(":")
     sys.modules.pop(module_name, None)
     module = importlib.import_module(module_name)
-    return getattr(module, function)  # type: ignore[no-any-return]
+    handler: Handler = getattr(module, function)
+    return handler
 
 
 @contextlib.contextmanager
@@ -64,8 +65,8 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
 class MetricTotals:
     """Sums of the EMF metrics the handlers printed, by name and by (name, dimension value)."""
 
-    totals: Counter[str] = field(default_factory=Counter)
-    by_dimension: Counter[tuple[str, str]] = field(default_factory=Counter)
+    totals: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    by_dimension: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
     other_output: list[str] = field(default_factory=list)
 
     def feed(self, text: str) -> None:

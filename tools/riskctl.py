@@ -1,0 +1,252 @@
+"""riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
+
+    python -m tools.riskctl produce --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200]
+    python -m tools.riskctl replay  --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
+    python -m tools.riskctl redrive --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
+    python -m tools.riskctl score   '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
+
+Every command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server). Runbooks: docs/runbooks/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+import orjson
+
+from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, put_batched
+from tools.cli.redrive import redrive
+from tools.cli.replay import archived_records
+
+
+def _client(args: argparse.Namespace, service: str) -> Any:
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    return session.client(service, endpoint_url=args.endpoint_url) if args.endpoint_url else session.client(service)
+
+
+def _time(value: str) -> datetime:
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r}: give an offset (Z or +HH:MM)")
+    return parsed.astimezone(UTC)
+
+
+def partition_key(data: bytes) -> str:
+    """The user id when the record is a JSON event (keeps a user's events in order on one shard)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        doc = None
+    if isinstance(doc, dict) and isinstance(doc.get("user_id"), str) and doc["user_id"]:
+        return str(doc["user_id"])[:256]
+    return hashlib.sha256(data).hexdigest()[:32]
+
+
+def send_paced(
+    kinesis: Any,
+    stream: str,
+    records: Iterable[bytes],
+    rate: float | None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    out: TextIO | None = None,
+) -> int:
+    """Batched PutRecords at about ``rate`` records per second (None: as fast as the stream takes them)."""
+    per_call = MAX_RECORDS_PER_CALL if not rate else max(1, min(MAX_RECORDS_PER_CALL, int(rate)))
+    started = clock()
+    sent = 0
+    for batch in _batches(records, per_call):
+        put_batched(kinesis, stream, [Entry(d, partition_key(d)) for d in batch], sleep=sleep)
+        sent += len(batch)
+        if rate:
+            ahead = sent / rate - (clock() - started)
+            if ahead > 0:
+                sleep(ahead)
+        if out is not None:
+            out.write(f"\rsent {sent}")
+            out.flush()
+    if out is not None:
+        out.write("\n")
+    return sent
+
+
+def _batches(records: Iterable[bytes], size: int) -> Iterator[list[bytes]]:
+    batch: list[bytes] = []
+    for record in records:
+        batch.append(record)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _produce_source(args: argparse.Namespace) -> Iterator[bytes]:
+    if args.file:
+        with Path(args.file).open("rb") as lines:
+            for line in lines:
+                if line.strip():
+                    yield line.rstrip(b"\r\n")
+        return
+    from tools.generator import generate  # noqa: PLC0415
+
+    encode: Callable[[dict[str, Any]], bytes] = orjson.dumps
+    if args.format == "avro":
+        from risk.events.codec import encode_avro  # noqa: PLC0415
+
+        encode = encode_avro
+    for generated in generate(args.count, seed=args.seed):
+        yield encode(generated.event)
+
+
+def cmd_produce(args: argparse.Namespace, out: TextIO) -> int:
+    sent = send_paced(_client(args, "kinesis"), args.stream, _produce_source(args), args.rate, out=out)
+    out.write(f"put {sent} records on {args.stream}\n")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace, out: TextIO) -> int:
+    records = archived_records(_client(args, "s3"), args.bucket, args.start, args.end)
+    if args.dry_run:
+        count = sum(1 for _ in records)
+        out.write(
+            f"dry run: {count} records arrived in [{args.start:%Y-%m-%dT%H:%M}Z, {args.end:%Y-%m-%dT%H:%M}Z)"
+            f" under s3://{args.bucket}/raw/; nothing sent\n"
+        )
+        return 0
+    sent = send_paced(_client(args, "kinesis"), args.stream, (r.data for r in records), args.rate)
+    out.write(f"replayed {sent} records onto {args.stream}; the load is idempotent (MERGE by event_id)\n")
+    return 0
+
+
+def cmd_redrive(args: argparse.Namespace, out: TextIO) -> int:
+    result = redrive(_client(args, "sqs"), args.dlq, args.to, dry_run=args.dry_run, max_per_second=args.rate)
+    if result.method == "dry-run":
+        out.write(
+            f"dry run: {result.messages} messages would move from {result.source_url} to {result.destination_url}\n"
+        )
+        for sample in result.samples:
+            out.write(f"  {sample}\n")
+    elif result.method == "move-task":
+        out.write(
+            f"started a message move task ({result.task_handle}) for ~{result.messages} messages "
+            f"to {result.destination_url}; watch it with: aws sqs list-message-move-tasks "
+            f"--source-arn <dlq arn>\n"
+        )
+    else:
+        out.write(f"moved {result.messages} messages to {result.destination_url} (receive and re-send)\n")
+    return 0
+
+
+def score_event(raw: bytes, history: Sequence[bytes], scorer_name: str | None, env_name: str) -> dict[str, Any]:
+    """Parse, build features (from ``history`` of the same user, oldest first) and score one event."""
+    import risk.common.settings as s  # noqa: PLC0415
+    from risk.score.scorers import load_scorer  # noqa: PLC0415
+    from risk.score.state import UserState  # noqa: PLC0415
+    from stacks.config import load_environment, runtime_environment  # noqa: PLC0415
+
+    event = parse_one(raw)
+    state = UserState(event.user_id)
+    for past in history:
+        previous = parse_one(past)
+        if previous.user_id == event.user_id:
+            state.apply(previous)
+    features, duplicate = state.apply(event)
+    env = runtime_environment(load_environment(env_name), "score", {s.SCORED_QUEUE_URL: "-", s.STATE_TABLE: "-"})
+    if scorer_name:
+        env[s.SCORER] = scorer_name
+    score = load_scorer(env).score(event, features)
+    return {
+        "event": event.to_dict(),
+        "duplicate_in_history": duplicate,
+        "features": features.to_dict(),
+        "score": score.to_dict(),
+    }
+
+
+class ParseRejectedError(ValueError):
+    """The parser quarantines this record; the message carries the reason code."""
+
+
+def parse_one(raw: bytes) -> Any:
+    """Through the parse stage's own parser (so what it accepts here is what the pipeline accepts)."""
+    from risk.parse.parser import parse_record  # noqa: PLC0415
+
+    result = parse_record(raw, datetime.now(UTC))
+    event = getattr(result, "event", result)
+    if event is None or getattr(result, "reason", None) is not None:
+        raise ParseRejectedError(f"quarantined: {getattr(result, 'reason', 'unknown')} {getattr(result, 'detail', '')}")
+    return event
+
+
+def cmd_score(args: argparse.Namespace, out: TextIO) -> int:
+    raw = sys.stdin.buffer.read().strip() if args.event == "-" else args.event.encode()
+    history = [line for line in Path(args.history).read_bytes().splitlines() if line.strip()] if args.history else []
+    try:
+        result = score_event(raw, history, args.scorer, args.env)
+    except ParseRejectedError as exc:
+        out.write(f"{exc}\n")
+        return 2
+    out.write(json.dumps(result, indent=2, default=str) + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
+    p.add_argument("--region", help="AWS region (default: your AWS configuration)")
+    p.add_argument("--endpoint-url", help="a different AWS endpoint, e.g. a moto server")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    produce = sub.add_parser("produce", help="put events on a stream (from a file or generated)")
+    produce.add_argument("--stream", required=True)
+    produce.add_argument("--file", help="JSON Lines; each line is sent byte for byte")
+    produce.add_argument("--count", type=int, default=1000)
+    produce.add_argument("--seed", type=int, default=7)
+    produce.add_argument("--format", choices=("json", "avro"), default="json")
+    produce.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
+    produce.set_defaults(func=cmd_produce)
+
+    replay = sub.add_parser("replay", help="put archived raw records of a time range back onto the stream")
+    replay.add_argument("--bucket", required=True, help="the archive bucket")
+    replay.add_argument("--stream", required=True)
+    replay.add_argument("--from", dest="start", type=_time, required=True, help="ISO time with offset, inclusive")
+    replay.add_argument("--to", dest="end", type=_time, required=True, help="ISO time with offset, exclusive")
+    replay.add_argument("--rate", type=float, help="records per second")
+    replay.add_argument("--dry-run", action="store_true", help="count what would be replayed")
+    replay.set_defaults(func=cmd_replay)
+
+    rd = sub.add_parser("redrive", help="move a DLQ's messages back to their source queue")
+    rd.add_argument("--dlq", required=True, help="DLQ name or URL")
+    rd.add_argument("--to", help="destination queue (default: the queue whose redrive policy names the DLQ)")
+    rd.add_argument("--rate", type=int, help="max messages per second for the move task")
+    rd.add_argument("--dry-run", action="store_true", help="show what would move; move nothing")
+    rd.set_defaults(func=cmd_redrive)
+
+    score = sub.add_parser("score", help="score one event JSON locally (no AWS): features, score, reasons")
+    score.add_argument("event", help="the event JSON, or - to read it from stdin")
+    score.add_argument("--history", help="JSON Lines of the user's earlier events, oldest first")
+    score.add_argument("--scorer", choices=("rules", "logistic"), help="override the configured scorer")
+    score.add_argument("--env", default="dev", help="config environment for thresholds and model (default dev)")
+    score.set_defaults(func=cmd_score)
+    return p
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "start", None) and args.end <= args.start:
+        build_parser().error("--to must be after --from")
+    return int(args.func(args, out))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
