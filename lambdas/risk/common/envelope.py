@@ -27,6 +27,16 @@ class EnvelopeError(ValueError):
 
 def pack(items: Iterable[dict[str, Any]], max_bytes: int = MAX_BODY_BYTES) -> Iterator[str]:
     """Yield message bodies, each holding as many items as fit in ``max_bytes``."""
+    for body, _count in pack_counted(items, max_bytes):
+        yield body
+
+
+def pack_counted(items: Iterable[dict[str, Any]], max_bytes: int = MAX_BODY_BYTES) -> Iterator[tuple[str, int]]:
+    """Like :func:`pack`, with the number of items in each body (items keep their order).
+
+    A sender that must fail exactly the inputs of a message SQS rejected maps bodies back to items
+    with the counts.
+    """
     chunk: list[bytes] = []
     size = _OVERHEAD
     for item in items:
@@ -34,12 +44,12 @@ def pack(items: Iterable[dict[str, Any]], max_bytes: int = MAX_BODY_BYTES) -> It
         if len(encoded) + _OVERHEAD > max_bytes:
             raise EnvelopeError(f"one item is {len(encoded)} bytes, above the message limit {max_bytes}")
         if chunk and size + len(encoded) + 1 > max_bytes:
-            yield _body(chunk)
+            yield _body(chunk), len(chunk)
             chunk, size = [], _OVERHEAD
         chunk.append(encoded)
         size += len(encoded) + 1
     if chunk:
-        yield _body(chunk)
+        yield _body(chunk), len(chunk)
 
 
 def _body(chunk: list[bytes]) -> str:

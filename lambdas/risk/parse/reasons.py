@@ -6,20 +6,23 @@ from enum import StrEnum
 
 
 class Reason(StrEnum):
-    BAD_BASE64 = "bad_base64"                  # Kinesis data is not valid base64
-    EMPTY_RECORD = "empty_record"              # zero bytes
-    OVERSIZE = "oversize"                      # larger than the event size limit
-    NOT_UTF8 = "not_utf8"                      # neither Avro nor valid UTF-8 text
-    NOT_JSON = "not_json"                      # UTF-8 but not parseable JSON
-    NOT_AN_OBJECT = "not_an_object"            # JSON, but not an object
+    BAD_BASE64 = "bad_base64"  # Kinesis data is not valid base64
+    EMPTY_RECORD = "empty_record"  # zero bytes
+    OVERSIZE = "oversize"  # larger than the event size limit
+    NOT_UTF8 = "not_utf8"  # neither Avro nor valid UTF-8 text
+    NOT_JSON = "not_json"  # UTF-8 but not parseable JSON
+    NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
     UNKNOWN_FINGERPRINT = "unknown_fingerprint"  # Avro single-object marker, unknown schema
-    AVRO_DECODE_ERROR = "avro_decode_error"    # known schema, body does not decode
-    MISSING_FIELD = "missing_field"            # a required field is absent or null
-    WRONG_TYPE = "wrong_type"                  # a field has the wrong JSON type
-    TOO_LONG = "too_long"                      # a string longer than its limit
-    BAD_TIMESTAMP = "bad_timestamp"            # occurred_at is not RFC 3339 with an offset
-    OUT_OF_RANGE = "out_of_range"              # negative amount, latitude beyond 90, ...
-    BAD_CURRENCY = "bad_currency"              # not an ISO 4217 code, or amount without currency
-    BAD_COUNTRY = "bad_country"                # not an ISO 3166-1 alpha-2 code
-    BAD_CHANNEL = "bad_channel"                # not web, app or api
+    AVRO_DECODE_ERROR = "avro_decode_error"  # known schema, body does not decode
+    MISSING_FIELD = "missing_field"  # a required field is absent or null
+    WRONG_TYPE = "wrong_type"  # a field has the wrong JSON type
+    TOO_LONG = "too_long"  # a string longer than its limit
+    BAD_TIMESTAMP = "bad_timestamp"  # occurred_at is not RFC 3339 with an offset
+    OUT_OF_RANGE = "out_of_range"  # negative amount, latitude beyond 90, ...
+    BAD_CURRENCY = "bad_currency"  # not an ISO 4217 code, or amount without currency
+    BAD_COUNTRY = "bad_country"  # not an ISO 3166-1 alpha-2 code
+    BAD_CHANNEL = "bad_channel"  # not web, app or api
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    BAD_IP = "bad_ip"  # ip is not an IPv4 or IPv6 address
+    BAD_EMAIL = "bad_email"  # email fails the light syntax check
+    PARSER_ERROR = "parser_error"  # an unexpected exception in the parser (a bug): kept for replay

@@ -1,0 +1,86 @@
+"""Send message bodies to an SQS queue with SendMessageBatch; retry only the entries that failed.
+
+Calls hold at most 10 entries and at most ``MAX_BATCH_BYTES`` of bodies (SQS limits one call to
+256 KiB). An entry SQS reports failed with ``SenderFault: false`` (throttling, an internal
+error) is retried with exponential backoff and jitter; a sender fault (the request itself is
+wrong) is not retried. A whole call that raises (botocore has already applied its own retries)
+counts as every entry of the call failed, then retried like the rest. What still fails is
+returned, so the caller can fail exactly the inputs of those messages.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+
+DEFAULT_ATTEMPTS = 4
+DEFAULT_BASE_DELAY_S = 0.05
+
+
+def calls(bodies: Sequence[str], indices: Sequence[int]) -> list[list[int]]:
+    """Group body indices into SendMessageBatch calls within the entry and byte limits."""
+    groups: list[list[int]] = []
+    current: list[int] = []
+    size = 0
+    for i in indices:
+        body_size = len(bodies[i].encode())
+        if current and (len(current) == MAX_BATCH_ENTRIES or size + body_size > MAX_BATCH_BYTES):
+            groups.append(current)
+            current, size = [], 0
+        current.append(i)
+        size += body_size
+    if current:
+        groups.append(current)
+    return groups
+
+
+def send_all(
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[str],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[int, str]:
+    """Send every body; return ``{index: error code}`` for the bodies that could not be sent."""
+    pending = list(range(len(bodies)))
+    failed: dict[int, str] = {}
+    for attempt in range(attempts):
+        if not pending:
+            break
+        if attempt:
+            sleep(random.uniform(0, base_delay_s * 2**attempt))  # full jitter
+        retry: list[int] = []
+        for group in calls(bodies, pending):
+            entries = [{"Id": str(i), "MessageBody": bodies[i]} for i in group]
+            try:
+                response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
+            except (ClientError, BotoCoreError) as exc:
+                code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
+                for i in group:
+                    failed[i] = code
+                retry.extend(group)
+                continue
+            answered: set[int] = set()
+            for entry in response.get("Successful", []):
+                answered.add(int(entry["Id"]))
+                failed.pop(int(entry["Id"]), None)
+            for entry in response.get("Failed", []):
+                i = int(entry["Id"])
+                answered.add(i)
+                failed[i] = entry.get("Code", "Unknown")
+                if not entry.get("SenderFault", False):
+                    retry.append(i)
+            for i in group:  # never assume success for an entry SQS did not answer for
+                if i not in answered:
+                    failed[i] = "NotAcknowledged"
+                    retry.append(i)
+        pending = sorted(retry)
+    return failed

@@ -1,0 +1,88 @@
+"""Quarantine records: what the parse stage keeps of a record it could not parse, and replay.
+
+One JSON Lines object per invocation under ``quarantine/date=YYYY-MM-DD/`` of the archive bucket.
+Each line holds the raw bytes (base64), where the record came from (sequence number, partition
+key, shard) and why it failed. The object key is derived from the batch (shard, first and last
+sequence number), so a retried batch overwrites its own object instead of adding a copy.
+The bucket's default encryption (SSE-KMS with the archive's key) applies: no key id is passed.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from risk.common.archive import jsonl, quarantine_key, read_jsonl
+from risk.events.model import RiskEvent, format_ts, parse_ts
+from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_record
+from risk.parse.reasons import Reason
+
+
+def to_line(
+    item: Quarantined, *, partition_key: str | None, shard_id: str | None, quarantined_at: datetime
+) -> dict[str, Any]:
+    """The JSON Lines object of one quarantined record."""
+    return {
+        "reason": item.reason.value,
+        "detail": item.detail,
+        "raw_b64": base64.b64encode(item.raw).decode("ascii"),
+        "sequence_number": item.sequence_number,
+        "partition_key": partition_key,
+        "shard_id": shard_id,
+        "event_id": item.event_id,
+        "arrival_time": format_ts(item.arrival),
+        "quarantined_at": format_ts(quarantined_at),
+        "parser_version": PARSER_VERSION,
+    }
+
+
+def object_key(arrival: datetime, shard_id: str | None, first_sequence: str, last_sequence: str) -> str:
+    """Deterministic per batch: the same batch, redelivered, writes the same key."""
+    return quarantine_key(arrival, f"{shard_id or 'unknown-shard'}-{first_sequence}-{last_sequence}")
+
+
+def write(s3: Any, bucket: str, key: str, lines: Iterable[dict[str, Any]]) -> None:
+    """One PutObject; raises on failure (the caller fails the records: never silent loss)."""
+    s3.put_object(Bucket=bucket, Key=key, Body=jsonl(lines), ContentType="application/x-ndjson")
+
+
+@dataclass
+class ReplayResult:
+    events: list[RiskEvent] = field(default_factory=list)
+    still_bad: list[Quarantined] = field(default_factory=list)
+
+
+def replay(body: bytes) -> ReplayResult:
+    """Re-run the current parser over the raw bytes of a quarantine object's lines.
+
+    Records are de-duplicated by sequence number (a batch retried from an earlier checkpoint
+    can quarantine a record twice). The events keep their original arrival time as ``ingested_at``.
+    """
+    result = ReplayResult()
+    seen: set[str] = set()
+    for line in read_jsonl(body):
+        sequence_number = line["sequence_number"]
+        if sequence_number in seen:
+            continue
+        seen.add(sequence_number)
+        raw = base64.b64decode(line["raw_b64"])
+        arrival = parse_ts(line["arrival_time"])
+        if line["reason"] == Reason.BAD_BASE64:
+            outcome = parse_kinesis_data(
+                raw.decode("utf-8", "surrogatepass"), sequence_number=sequence_number, arrival=arrival
+            )
+        else:
+            outcome = parse_record(raw, sequence_number=sequence_number, arrival=arrival)
+        if isinstance(outcome, Quarantined):
+            result.still_bad.append(outcome)
+        else:
+            result.events.append(outcome)
+    return result
+
+
+def replay_object(s3: Any, bucket: str, key: str) -> ReplayResult:
+    """:func:`replay` of one object of the archive bucket."""
+    return replay(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
