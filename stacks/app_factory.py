@@ -1,0 +1,157 @@
+"""Build the whole CDK app for one environment: the one path for ``app.py`` and the tests.
+
+Stacks are named ``RiskScoring-<Env>-<Part>`` and wired through constructor props (no
+exports typed by hand, no names or ARNs besides the config-derived queue names). cdk-nag's
+AwsSolutions and Serverless packs validate every stack at synth time.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import App, Environment, Stack, Tags, Validations
+from cdk_nag import AwsSolutionsChecks, ServerlessChecks
+
+from stacks.archive import ArchiveStack
+from stacks.bundling import Packaging
+from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
+from stacks.ingest import IngestStack
+from stacks.keys import KeysStack
+from stacks.monitored import MonitoredResources
+from stacks.monitoring import MonitoringStack
+from stacks.processing import ProcessingStack, WarehouseAccess
+from stacks.schema import SchemaStack
+from stacks.warehouse import WarehouseStack
+
+STACK_PREFIX = "RiskScoring"
+PARTS = ("Keys", "Archive", "Ingest", "Warehouse", "Schema", "Processing", "Monitoring")
+
+
+def stack_name(env_name: str, part: str) -> str:
+    """``RiskScoring-Dev-Processing``: the stack id and CloudFormation stack name."""
+    return f"{STACK_PREFIX}-{env_name.capitalize()}-{part}"
+
+
+def committed_context() -> dict[str, Any]:
+    """cdk.json's context (feature flags included), so a test App behaves as the CLI's does."""
+    context = json.loads(CDK_JSON.read_text())["context"]
+    return {key: value for key, value in context.items() if key != "environments"}
+
+
+@dataclass(frozen=True)
+class RiskApp:
+    app: App
+    cfg: EnvironmentConfig
+    stacks: dict[str, Stack]  # by part name
+
+
+def build_app(env_name: str, *, bundle: bool, app: App | None = None, cfg: EnvironmentConfig | None = None) -> RiskApp:
+    """Every stack of one environment in ``app`` (a new App unless given), cdk-nag enabled.
+
+    ``cfg`` overrides the committed ``cdk.json`` (tests build invalid or variant configs).
+    Raises :class:`stacks.config.ConfigError` naming the bad key.
+    """
+    cfg = cfg or load_environment(env_name)
+    app = app or App(context=committed_context())
+    env = Environment(account=cfg.account, region=cfg.region)
+
+    def props(part: str) -> dict[str, object]:
+        return {
+            "stack_name": stack_name(cfg.name, part),
+            "env": env,
+            "description": f"Risk scoring pipeline ({cfg.name}): {part.lower()}",
+            "termination_protection": cfg.is_production,
+        }
+
+    packaging = Packaging(bundle=bundle)
+    keys = KeysStack(app, stack_name(cfg.name, "Keys"), cfg=cfg, **props("Keys"))
+    archive = ArchiveStack(
+        app, stack_name(cfg.name, "Archive"), cfg=cfg, archive_key=keys.archive_key, **props("Archive")
+    )
+    ingest = IngestStack(
+        app,
+        stack_name(cfg.name, "Ingest"),
+        cfg=cfg,
+        stream_key=keys.pipeline_key,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        **props("Ingest"),
+    )
+    warehouse = WarehouseStack(
+        app,
+        stack_name(cfg.name, "Warehouse"),
+        cfg=cfg,
+        warehouse_key=keys.warehouse_key,
+        log_key=keys.pipeline_key,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        **props("Warehouse"),
+    )
+    schema = SchemaStack(
+        app,
+        stack_name(cfg.name, "Schema"),
+        cfg=cfg,
+        packaging=packaging,
+        log_key=keys.pipeline_key,
+        vpc=warehouse.vpc,
+        security_group=warehouse.migrator_sg,
+        workgroup_name=warehouse.workgroup_name,
+        workgroup_arn=warehouse.workgroup_arn,
+        workgroup_host=warehouse.workgroup_host,
+        **props("Schema"),
+    )
+    processing = ProcessingStack(
+        app,
+        stack_name(cfg.name, "Processing"),
+        cfg=cfg,
+        packaging=packaging,
+        pipeline_key=keys.pipeline_key,
+        stream=ingest.stream,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        warehouse=WarehouseAccess(
+            vpc=warehouse.vpc,
+            security_group=warehouse.loader_sg,
+            workgroup_name=warehouse.workgroup_name,
+            workgroup_arn=warehouse.workgroup_arn,
+            workgroup_host=warehouse.workgroup_host,
+            secret_key=keys.warehouse_key,
+        ),
+        **props("Processing"),
+    )
+    # The loader writes risk_events: the schema must be in place before it can consume.
+    processing.add_stack_dependency(schema, "the load function needs the warehouse schema")
+    monitoring = MonitoringStack(
+        app,
+        stack_name(cfg.name, "Monitoring"),
+        cfg=cfg,
+        topic_key=keys.pipeline_key,
+        resources=MonitoredResources(
+            functions=processing.functions,
+            queues=dict(processing.queues),
+            dead_letter_queues=dict(processing.dead_letter_queues),
+            stream=ingest.stream,
+            delivery_stream_name=ingest.delivery_stream_name,
+            state_table=processing.state_table,
+            redshift_namespace_name=cfg.prefix,
+            redshift_workgroup_name=cfg.prefix,
+        ),
+        **props("Monitoring"),
+    )
+
+    stacks: dict[str, Stack] = {
+        "Keys": keys,
+        "Archive": archive,
+        "Ingest": ingest,
+        "Warehouse": warehouse,
+        "Schema": schema,
+        "Processing": processing,
+        "Monitoring": monitoring,
+    }
+    for stack in stacks.values():
+        Tags.of(stack).add("project", "risk-scoring")
+        Tags.of(stack).add("environment", cfg.name)
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    return RiskApp(app=app, cfg=cfg, stacks=stacks)

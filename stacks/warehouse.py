@@ -1,0 +1,212 @@
+"""Warehouse: an isolated VPC and Redshift Serverless (namespace + workgroup).
+
+The VPC has private isolated subnets only (no NAT, no internet route), so everything the
+loader and the migration function call goes through VPC endpoints. The workgroup's security
+group admits 5439 from exactly two client security groups, created here and handed to the
+stacks that run those functions (so no stack needs a back-reference to another).
+Redshift signs functions in with IAM (``GetCredentials``); the admin password exists only in
+Secrets Manager, managed by Redshift, for break-glass use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Stack
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_redshiftserverless as redshift
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from risk.common.archive import ENRICHED_PREFIX, RAW_PREFIX
+from stacks.config import EnvironmentConfig
+from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
+
+REDSHIFT_PORT = 5439
+SUBNET_MASK = 24
+# Interface endpoints the in-VPC functions need (S3 is a gateway endpoint).
+INTERFACE_ENDPOINTS = {
+    "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
+    "RedshiftServerless": ec2.InterfaceVpcEndpointAwsService.REDSHIFT_SERVERLESS,
+    "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
+    "Kms": ec2.InterfaceVpcEndpointAwsService.KMS,
+    "SecretsManager": ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+    "Logs": ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+}
+LOG_EXPORTS = ["connectionlog", "useractivitylog", "userlog"]
+
+
+class WarehouseStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        cfg: EnvironmentConfig,
+        warehouse_key: kms.IKey,
+        log_key: kms.IKey,
+        archive_bucket: s3.IBucket,
+        archive_key: kms.IKey,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, id, **kwargs)
+        self.vpc = ec2.Vpc(
+            self,
+            "Vpc",
+            ip_addresses=ec2.IpAddresses.cidr(cfg.vpc_cidr),
+            availability_zones=list(cfg.availability_zones),
+            nat_gateways=0,
+            subnet_configuration=[
+                ec2.SubnetConfiguration(
+                    name="isolated", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=SUBNET_MASK
+                )
+            ],
+            restrict_default_security_group=True,
+        )
+        flow_logs = logs.LogGroup(
+            self, "FlowLogs", retention=log_retention(cfg), encryption_key=log_key, removal_policy=removal_policy(cfg)
+        )
+        self.vpc.add_flow_log(
+            "FlowLog",
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+            traffic_type=ec2.FlowLogTrafficType.ALL,
+        )
+        self.vpc.add_gateway_endpoint(
+            "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[ec2.SubnetSelection(subnets=self.subnets)]
+        )
+        endpoint_sg = ec2.SecurityGroup(
+            self,
+            "EndpointSecurityGroup",
+            vpc=self.vpc,
+            description="Interface VPC endpoints: HTTPS from inside the VPC only",
+            allow_all_outbound=False,
+        )
+        endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(cfg.vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        for name, service in INTERFACE_ENDPOINTS.items():
+            self.vpc.add_interface_endpoint(
+                name,
+                service=service,
+                private_dns_enabled=True,
+                security_groups=[endpoint_sg],
+                open=False,
+                subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+            )
+
+        # Clients of the warehouse: the loader (Processing) and the migration function (Schema).
+        self.workgroup_sg = ec2.SecurityGroup(
+            self,
+            "WorkgroupSecurityGroup",
+            vpc=self.vpc,
+            description="Redshift Serverless workgroup",
+            allow_all_outbound=False,
+        )
+        self.loader_sg = self._client_sg("LoaderSecurityGroup", "load function")
+        self.migrator_sg = self._client_sg("MigratorSecurityGroup", "schema migration function")
+
+        self.copy_role = iam.Role(
+            self,
+            "CopyRole",
+            assumed_by=iam.CompositePrincipal(
+                iam.ServicePrincipal("redshift.amazonaws.com"),
+                iam.ServicePrincipal("redshift-serverless.amazonaws.com"),
+            ),
+            description=f"{cfg.prefix}: Redshift COPY from the archive (raw/ and enriched/)",
+            inline_policies={
+                "copy-from-archive": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="ReadArchiveObjects",
+                            actions=["s3:GetObject"],
+                            resources=[
+                                archive_bucket.arn_for_objects(f"{RAW_PREFIX}*"),
+                                archive_bucket.arn_for_objects(f"{ENRICHED_PREFIX}*"),
+                            ],
+                        ),
+                        iam.PolicyStatement(
+                            sid="ListArchive",
+                            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                            resources=[archive_bucket.bucket_arn],
+                        ),
+                        iam.PolicyStatement(
+                            sid="DecryptArchive", actions=["kms:Decrypt"], resources=[archive_key.key_arn]
+                        ),
+                    ]
+                )
+            },
+        )
+        acknowledge(
+            self.copy_role,
+            f"AwsSolutions-IAM5[Resource::{nag_ref(self, archive_bucket.bucket_arn)}/{RAW_PREFIX}*]",
+            "COPY reads any object under raw/; object keys are Firehose-generated.",
+        )
+        acknowledge(
+            self.copy_role,
+            f"AwsSolutions-IAM5[Resource::{nag_ref(self, archive_bucket.bucket_arn)}/{ENRICHED_PREFIX}*]",
+            "COPY reads any object under enriched/; object keys are generated per load batch.",
+        )
+
+        self.namespace = redshift.CfnNamespace(
+            self,
+            "Namespace",
+            namespace_name=cfg.prefix,
+            db_name=cfg.redshift.database,
+            admin_username=cfg.redshift.admin_username,
+            manage_admin_password=True,
+            admin_password_secret_kms_key_id=warehouse_key.key_arn,
+            kms_key_id=warehouse_key.key_arn,
+            iam_roles=[self.copy_role.role_arn],
+            default_iam_role_arn=self.copy_role.role_arn,
+            log_exports=LOG_EXPORTS,
+        )
+        self.namespace.apply_removal_policy(removal_policy(cfg))
+        self.workgroup = redshift.CfnWorkgroup(
+            self,
+            "Workgroup",
+            workgroup_name=cfg.prefix,
+            namespace_name=self.namespace.namespace_name,
+            base_capacity=cfg.redshift.base_rpu,
+            max_capacity=cfg.redshift.max_rpu,
+            subnet_ids=[s.subnet_id for s in self.subnets],
+            security_group_ids=[self.workgroup_sg.security_group_id],
+            enhanced_vpc_routing=True,
+            publicly_accessible=False,
+            port=REDSHIFT_PORT,
+            config_parameters=[
+                redshift.CfnWorkgroup.ConfigParameterProperty(parameter_key="require_ssl", parameter_value="true")
+            ],
+        )
+        self.workgroup.add_resource_dependency(self.namespace)
+        self.workgroup.apply_removal_policy(removal_policy(cfg))
+
+    @property
+    def subnets(self) -> list[ec2.ISubnet]:
+        return list(self.vpc.isolated_subnets)
+
+    @property
+    def workgroup_name(self) -> str:
+        return self.workgroup.attr_workgroup_workgroup_name
+
+    @property
+    def workgroup_arn(self) -> str:
+        return self.workgroup.attr_workgroup_workgroup_arn
+
+    @property
+    def workgroup_host(self) -> str:
+        return self.workgroup.attr_workgroup_endpoint_address
+
+    def _client_sg(self, id: str, who: str) -> ec2.SecurityGroup:
+        sg = ec2.SecurityGroup(
+            self,
+            id,
+            vpc=self.vpc,
+            description=f"{who}: Redshift and HTTPS to the VPC endpoints only",
+            allow_all_outbound=False,
+        )
+        sg.add_egress_rule(self.workgroup_sg, ec2.Port.tcp(REDSHIFT_PORT), "Redshift workgroup")
+        # No internet route exists in the isolated subnets: 443 reaches only the endpoints and S3's gateway.
+        sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs through the VPC endpoints")
+        self.workgroup_sg.add_ingress_rule(sg, ec2.Port.tcp(REDSHIFT_PORT), f"from the {who}")
+        return sg
