@@ -33,6 +33,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "missing_amount",
     "missing_geo",
 )
+# Features that only carry a default when their input is missing: never named as a reason then.
+AMOUNT_DERIVED = frozenset({"log_amount", "amount_zscore", "log_amount_ratio", "small_amount"})
+GEO_DERIVED = frozenset({"log_speed_kmh", "log_distance_km", "geo_flag"})
 SMALL_AMOUNT = 5.0  # card testing uses tiny payments
 ZSCORE_CLIP = 10.0
 RATIO_CLIP = 1_000.0

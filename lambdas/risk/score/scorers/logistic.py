@@ -19,7 +19,7 @@ from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
 from risk.score.scorers.base import Thresholds, dedupe
 from risk.score.scorers.rules import fired_rules
-from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
+from risk.score.vector import AMOUNT_DERIVED, FEATURE_NAMES, GEO_DERIVED, missing_reasons, vectorize
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 TOP_CONTRIBUTIONS = 3
@@ -99,6 +99,8 @@ class LogisticScorer:
         self._w = tuple(c / s for c, s in zip(model.coefficients, model.std, strict=True))
         self._shift = tuple(w * m for w, m in zip(self._w, model.mean, strict=True))
         self._codes = tuple(name.upper() for name in FEATURE_NAMES)
+        self._amount_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in AMOUNT_DERIVED)
+        self._geo_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in GEO_DERIVED)
 
     def contributions(self, x: Sequence[float]) -> list[float]:
         """Log-odds contribution of each feature, relative to the training mean."""
@@ -107,7 +109,13 @@ class LogisticScorer:
     def score(self, event: RiskEvent, features: Features) -> Score:
         contrib = self.contributions(vectorize(event, features))
         p = sigmoid(self.model.intercept + sum(contrib))
-        top = sorted(range(len(contrib)), key=contrib.__getitem__, reverse=True)[:TOP_CONTRIBUTIONS]
+        candidates: range | list[int] = range(len(contrib))
+        if event.amount is None or event.geo is None:  # a default is not a reason
+            skip = (self._amount_idx if event.amount is None else frozenset()) | (
+                self._geo_idx if event.geo is None else frozenset()
+            )
+            candidates = [k for k in candidates if k not in skip]
+        top = sorted(candidates, key=contrib.__getitem__, reverse=True)[:TOP_CONTRIBUTIONS]
         codes = [r.code for r in fired_rules(event, features)]
         codes += [self._codes[k] for k in top if contrib[k] > 0.0]
         codes += missing_reasons(event)
