@@ -22,7 +22,7 @@ from risk.common import telemetry
 from risk.common.settings import ENVIRONMENT
 from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import Record
-from risk.load.service import LoadDependencies, archive_and_load, decode_message, load_time
+from risk.load.service import LoadDependencies, archive_and_load, batch_id, decode_message, load_time
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
@@ -74,6 +74,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if not rows:
         return response
 
+    logger.set_correlation_id(batch_id(message_ids))  # the S3 object name: logs and archive line up
     try:
         outcome = archive_and_load(rows, message_ids, deps)
     except Exception:
@@ -81,7 +82,6 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _emit(telemetry.LOADER_FAILURES, len(records))
         return _all_failed(records)
 
-    logger.set_correlation_id(outcome.batch_id)
     result = outcome.result
     logger.info(
         "batch loaded",
