@@ -102,7 +102,7 @@ def test_logistic_reasons_rules_first_then_contributions_in_order() -> None:
     f = replace(QUIET, count_1m=6, count_1h=6, velocity_flag=True, new_device=True)
     s = scorer.score(event(amount=math.e - 1.0, geo=None), f)
     # contributions: log_count_1m 3*ln 7 = 5.84, new_device 1.0, log_amount 0.5*1 = 0.5, missing_geo 0.1
-    assert s.reasons == ("VELOCITY_1M", "LOG_COUNT_1M", "NEW_DEVICE", "LOG_AMOUNT", MISSING_GEO)
+    assert s.reasons == ("VELOCITY_1M", "COUNT_1M", "NEW_DEVICE", "AMOUNT", MISSING_GEO)
     assert s.score == pytest.approx(sigmoid(-2.0 + 3.0 * math.log(7.0) + 1.0 + 0.5 + 0.1))
 
 
@@ -114,10 +114,20 @@ def test_missing_inputs_score_with_defaults_and_say_so() -> None:
         assert 0.0 <= s.score <= 1.0
         assert {MISSING_AMOUNT, MISSING_GEO} <= set(s.reasons)
         # A defaulted input is never given as a reason.
-        assert not {"LOG_AMOUNT", "LOG_DISTANCE_KM", "LOG_SPEED_KMH", "AMOUNT_ZSCORE"} & set(s.reasons)
+        assert not {"AMOUNT", "DISTANCE_KM", "SPEED_KMH", "AMOUNT_ZSCORE", "AMOUNT_RATIO"} & set(s.reasons)
     x = vectorize(bare, f)
     assert x[FEATURE_NAMES.index("log_amount")] == 0.0 and x[FEATURE_NAMES.index("missing_amount")] == 1.0
     assert x[FEATURE_NAMES.index("log_distance_km")] == 0.0 and x[FEATURE_NAMES.index("missing_geo")] == 1.0
+
+
+def test_an_unset_indicator_is_never_a_reason() -> None:
+    # lr-v1 has a negative coefficient for missing_amount: its absence adds log-odds, but is no reason.
+    model = LogisticModel.load(MODEL_FILE)
+    assert model.coefficients[FEATURE_NAMES.index("missing_amount")] < 0
+    f = replace(QUIET, count_1m=9, count_1h=9, amount_sum_1h=9.0, velocity_flag=True)
+    s = LogisticScorer(model).score(event(amount=1.0), f)
+    assert MISSING_AMOUNT not in s.reasons and MISSING_GEO not in s.reasons
+    assert s.reasons[:2] == ("CARD_TESTING", "VELOCITY_1M") and "SMALL_AMOUNT" in s.reasons
 
 
 def test_model_file_must_match_the_feature_vector(tmp_path: Path) -> None:

@@ -91,6 +91,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     owners = [mid for mid, events in good for _ in events]
     events = [e for _, events in good for e in events]
     if not events:
+        _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap, on the dashboard
         return _response(failures)
 
     try:

@@ -42,9 +42,10 @@ def send_bodies(
     bodies: Sequence[tuple[Owner, str]],
     *,
     attempts: int = MAX_ATTEMPTS,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> set[Owner]:
     """Send every body; return the owners of bodies still unsent after ``attempts`` tries."""
+    sleep = sleep or time.sleep
     failed: set[Owner] = set()
     for group in chunks(bodies):
         pending = dict(enumerate(group))

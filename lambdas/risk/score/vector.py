@@ -36,6 +36,29 @@ FEATURE_NAMES: tuple[str, ...] = (
 # Features that only carry a default when their input is missing: never named as a reason then.
 AMOUNT_DERIVED = frozenset({"log_amount", "amount_zscore", "log_amount_ratio", "small_amount"})
 GEO_DERIVED = frozenset({"log_speed_kmh", "log_distance_km", "geo_flag"})
+# Indicators (0 or 1): named as a reason only when set, never for being absent.
+BINARY = frozenset(
+    {
+        "small_amount",
+        "new_device",
+        "new_country",
+        "geo_flag",
+        "velocity_flag",
+        "new_device_flag",
+        "high_amount_flag",
+        "missing_amount",
+        "missing_geo",
+    }
+)
+
+
+def reason_code(name: str) -> str:
+    """The reason code a feature contributes under: ``log_count_1m`` -> ``COUNT_1M``."""
+    if name.startswith("hour_"):
+        return "HOUR_OF_DAY"
+    return name.removeprefix("log_").upper()
+
+
 SMALL_AMOUNT = 5.0  # card testing uses tiny payments
 ZSCORE_CLIP = 10.0
 RATIO_CLIP = 1_000.0

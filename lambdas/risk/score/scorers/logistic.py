@@ -19,10 +19,18 @@ from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
 from risk.score.scorers.base import Thresholds, dedupe
 from risk.score.scorers.rules import fired_rules
-from risk.score.vector import AMOUNT_DERIVED, FEATURE_NAMES, GEO_DERIVED, missing_reasons, vectorize
+from risk.score.vector import (
+    AMOUNT_DERIVED,
+    BINARY,
+    FEATURE_NAMES,
+    GEO_DERIVED,
+    missing_reasons,
+    reason_code,
+    vectorize,
+)
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-TOP_CONTRIBUTIONS = 3
+TOP_CONTRIBUTIONS = 3  # features named as reasons, by log-odds contribution relative to the training mean
 
 
 class ModelFileError(ValueError):
@@ -98,7 +106,8 @@ class LogisticScorer:
         # Folded scaling: contribution_i = w_i * x_i - w_i * mean_i, with w_i = coef_i / std_i.
         self._w = tuple(c / s for c, s in zip(model.coefficients, model.std, strict=True))
         self._shift = tuple(w * m for w, m in zip(self._w, model.mean, strict=True))
-        self._codes = tuple(name.upper() for name in FEATURE_NAMES)
+        self._codes = tuple(reason_code(name) for name in FEATURE_NAMES)
+        self._binary_idx = tuple(k for k, n in enumerate(FEATURE_NAMES) if n in BINARY)
         self._amount_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in AMOUNT_DERIVED)
         self._geo_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in GEO_DERIVED)
 
@@ -107,14 +116,16 @@ class LogisticScorer:
         return [w * v - s for w, v, s in zip(self._w, x, self._shift, strict=True)]
 
     def score(self, event: RiskEvent, features: Features) -> Score:
-        contrib = self.contributions(vectorize(event, features))
+        x = vectorize(event, features)
+        contrib = self.contributions(x)
         p = sigmoid(self.model.intercept + sum(contrib))
-        candidates: range | list[int] = range(len(contrib))
-        if event.amount is None or event.geo is None:  # a default is not a reason
-            skip = (self._amount_idx if event.amount is None else frozenset()) | (
-                self._geo_idx if event.geo is None else frozenset()
-            )
-            candidates = [k for k in candidates if k not in skip]
+        # Reasons are what the event *has*: an unset indicator or a defaulted input is none.
+        skip = {k for k in self._binary_idx if x[k] == 0.0}
+        if event.amount is None:
+            skip |= self._amount_idx
+        if event.geo is None:
+            skip |= self._geo_idx
+        candidates = [k for k in range(len(contrib)) if k not in skip]
         top = sorted(candidates, key=contrib.__getitem__, reverse=True)[:TOP_CONTRIBUTIONS]
         codes = [r.code for r in fired_rules(event, features)]
         codes += [self._codes[k] for k in top if contrib[k] > 0.0]
