@@ -23,9 +23,13 @@ _database_numbers = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPostgres]:
-    """The session's PostgreSQL, started once (stop()/restart() are there for failure drills)."""
-    local = LocalPostgres.start(tmp_path_factory.mktemp("pg"))
+def pg_server() -> Iterator[LocalPostgres]:
+    """The session's PostgreSQL, started once (stop()/restart() are there for failure drills).
+
+    Its data directory is its own ``mkdtemp``, not pytest's basetemp: pytest prunes old
+    basetemps while other sessions may still be running a server there.
+    """
+    local = LocalPostgres.start()
     yield local
     local.close()
 
