@@ -20,7 +20,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.metrics import single_metric
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
@@ -82,7 +82,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(records=records, handler=decode, lambda_context=context):
         processed = processor.process()
-    failures = [item["itemIdentifier"] for item in processor.response()["batchItemFailures"]]
+    failures = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
     if failures:
         logger.error("malformed messages fail alone (DLQ after maxReceiveCount)", message_ids=failures)
     good: list[tuple[str, list[RiskEvent]]] = [
@@ -117,7 +117,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         spec = telemetry.SCORED_BY_BAND
         with single_metric(
             name=spec.name,
-            unit=spec.unit,
+            unit=MetricUnit(spec.unit),
             value=n,
             namespace=telemetry.NAMESPACE,
             default_dimensions={"service": telemetry.SERVICE, "environment": deps.environment},

@@ -152,13 +152,13 @@ class UserState:
         if doc.get("v") != STATE_FORMAT:
             raise ValueError(f"state of {user_id!r} has format {doc.get('v')!r}, expected {STATE_FORMAT}")
         st = cls(user_id, version)
-        st.history = [tuple(e) for e in doc["h"]]  # type: ignore[misc]
+        st.history = [tuple(e) for e in doc["h"]]
         st.ids = {e[1]: e[0] for e in st.history}
         for entry in st.history:
             st._push_sums(len(st.cum_n) - 1, entry[2])
         st.base_count, st.base_n, base_sum, base_sumsq, st.base_last_ts = doc["b"]
         st.base_sum, st.base_sumsq = int(base_sum), int(base_sumsq)
-        st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])  # type: ignore[assignment]
+        st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])
         st.devices = doc["d"]
         st.countries = doc["c"]
         st.folded_ids = doc["f"]
