@@ -1,0 +1,129 @@
+"""Cold start: import time of each handler module in a fresh interpreter, against ``import boto3`` alone.
+
+Each probe is a new interpreter that times one import (interpreter start-up itself is the same for
+both sides and left out). The environment is a Lambda one: the functions' own variables from
+``runtime_environment`` plus what the Lambda runtime sets (``LAMBDA_TASK_ROOT`` among them). That
+matters: outside Lambda, importing the X-Ray SDK (Powertools Tracer) builds a sampling client with
+botocore at import time, which inside Lambda it does not. Probes are interleaved (boto3, parse,
+score, load, boto3, ...) so that machine noise hits the baseline and the candidates alike; the
+median of the runs is reported. ``culprits`` names the heaviest imports of a module
+(``python -X importtime``) that boto3 does not already pay for.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from stacks.config import load_environment, runtime_environment
+from tools.bench.report import Figure
+
+BENCH = "coldstart"
+REPO = Path(__file__).resolve().parents[2]
+HANDLERS = {
+    "parse": ("risk.parse.handler", 1.3),
+    "score": ("risk.score.handler", 1.3),
+    "load": ("risk.load.handler", 1.5),
+}
+BASELINE = "boto3"
+_PROBE = "import time,sys; t=time.perf_counter(); __import__(sys.argv[1]); print(time.perf_counter()-t)"
+_IMPORTTIME = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+
+
+def lambda_environment(task_root: str) -> dict[str, str]:
+    """The variables a function sees in Lambda (dummy resource values; nothing is called)."""
+    cfg = load_environment("dev")
+    dummy = {
+        k: "bench"
+        for k in (
+            "PARSED_QUEUE_URL",
+            "SCORED_QUEUE_URL",
+            "ARCHIVE_BUCKET",
+            "STATE_TABLE",
+            "REDSHIFT_WORKGROUP",
+            "REDSHIFT_HOST",
+            "PII_KEY_SECRET_ARN",
+        )
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_", "LAMBDA_"))}
+    env.update(
+        PYTHONPATH=f"{REPO / 'lambdas'}:{REPO}",
+        AWS_REGION=cfg.region,
+        AWS_DEFAULT_REGION=cfg.region,
+        AWS_EXECUTION_ENV="AWS_Lambda_python3.14",
+        AWS_LAMBDA_FUNCTION_NAME="bench",
+        AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
+        LAMBDA_TASK_ROOT=task_root,
+        LAMBDA_RUNTIME_DIR=task_root,
+    )
+    for stage in HANDLERS:
+        env.update(runtime_environment(cfg, stage, dummy))
+    return env
+
+
+def import_seconds(module: str, env: dict[str, str]) -> float:
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, module], env=env, capture_output=True, text=True, check=True, cwd=REPO
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def import_times(module: str, env: dict[str, str]) -> dict[str, tuple[int, int, int]]:
+    """``-X importtime``: module -> (self us, cumulative us, depth)."""
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    times: dict[str, tuple[int, int, int]] = {}
+    for line in out.stderr.splitlines():
+        m = _IMPORTTIME.match(line)
+        if m:
+            times[m.group(4)] = (int(m.group(1)), int(m.group(2)), len(m.group(3)) // 2)
+    return times
+
+
+def culprits(module: str, env: dict[str, str], top: int = 4) -> list[tuple[str, float]]:
+    """The heaviest top-level packages a module imports beyond what ``import boto3`` loads (ms)."""
+    base = import_times(BASELINE, env)
+    own = import_times(module, env)
+    packages: dict[str, float] = {}
+    for name, (self_us, _, _) in own.items():
+        if name in base:
+            continue
+        root = name.split(".")[0] if not name.startswith("risk.") else ".".join(name.split(".")[:2])
+        packages[root] = packages.get(root, 0.0) + self_us / 1000
+    return sorted(packages.items(), key=lambda kv: -kv[1])[:top]
+
+
+def run(runs: int = 9) -> list[Figure]:
+    with tempfile.TemporaryDirectory(prefix="risk-bench-task-") as task_root:
+        env = lambda_environment(task_root)
+        modules = [BASELINE] + [module for module, _ in HANDLERS.values()]
+        for module in modules:  # warm the page cache and the .pyc files of both sides
+            import_seconds(module, env)
+        samples: dict[str, list[float]] = {m: [] for m in modules}
+        for _ in range(runs):
+            for module in modules:
+                samples[module].append(import_seconds(module, env))
+        base = statistics.median(samples[BASELINE])
+        figures = [Figure(BENCH, f"import {BASELINE} (baseline)", base * 1000, "ms")]
+        for module, limit in HANDLERS.values():
+            t = statistics.median(samples[module])
+            ratio = t / base
+            met = ratio <= limit
+            figures.append(
+                Figure(BENCH, f"import {module}", t * 1000, "ms", f"import {BASELINE}", ratio, f"<= {limit}x", met)
+            )
+            if not met:
+                for package, ms in culprits(module, env):
+                    figures.append(Figure(BENCH, f"  {module} imports {package} (self time)", ms, "ms"))
+    return figures
