@@ -117,17 +117,17 @@ def _synths(env: str) -> Synth:
 
 
 @pytest.fixture(scope="session", params=["dev", "prod"])
-def synth(request: pytest.FixtureRequest) -> Synth:
+def obs(request: pytest.FixtureRequest) -> Synth:
     return _synths(request.param)
 
 
 @pytest.fixture(scope="session")
-def prod() -> Synth:
+def obs_prod() -> Synth:
     return _synths("prod")
 
 
 @pytest.fixture(scope="session")
-def dev() -> Synth:
+def obs_dev() -> Synth:
     return _synths("dev")
 
 
@@ -191,73 +191,73 @@ def _dlq_keys() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize(("alarm_key", "queue_key"), _dlq_keys())
-def test_any_message_in_any_dlq_alarms(synth: Synth, alarm_key: str, queue_key: str) -> None:
-    props = synth.alarm(alarm_key)
+def test_any_message_in_any_dlq_alarms(obs: Synth, alarm_key: str, queue_key: str) -> None:
+    props = obs.alarm(alarm_key)
     metric = single_metric(props)
-    queue = synth.stack.node.find_child(f"{queue_key}Queue")
+    queue = obs.stack.node.find_child(f"{queue_key}Queue")
     assert metric["namespace"] == "AWS/SQS"
     assert metric["name"] == "ApproximateNumberOfMessagesVisible"
-    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [synth.logical_id(queue), "QueueName"]}}
+    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [obs.logical_id(queue), "QueueName"]}}
     assert metric["statistic"] == "Maximum"
     assert (props["Threshold"], props["ComparisonOperator"]) == (0, GT)
     assert props["TreatMissingData"] == "ignore"  # an idle, full DLQ keeps alarming until drained
 
 
-def test_kinesis_iterator_age_alarm(synth: Synth) -> None:
-    props = synth.alarm("kinesis-iterator-age")
+def test_kinesis_iterator_age_alarm(obs: Synth) -> None:
+    props = obs.alarm("kinesis-iterator-age")
     metric = single_metric(props)
     assert (metric["namespace"], metric["name"], metric["statistic"]) == (
         "AWS/Kinesis",
         "GetRecords.IteratorAgeMilliseconds",
         "Maximum",
     )
-    assert metric["dimensions"] == {"StreamName": ref(synth.logical_id(synth.stack.node.find_child("Stream")))}
-    assert props["Threshold"] == synth.cfg.alarms.iterator_age_ms
+    assert metric["dimensions"] == {"StreamName": ref(obs.logical_id(obs.stack.node.find_child("Stream")))}
+    assert props["Threshold"] == obs.cfg.alarms.iterator_age_ms
     assert props["ComparisonOperator"] == GT
     assert props["TreatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("queue_key", ["parsed", "scored"])
-def test_oldest_message_age_alarm_per_work_queue(synth: Synth, queue_key: str) -> None:
-    props = synth.alarm(f"{queue_key}-oldest-message")
+def test_oldest_message_age_alarm_per_work_queue(obs: Synth, queue_key: str) -> None:
+    props = obs.alarm(f"{queue_key}-oldest-message")
     metric = single_metric(props)
-    queue = synth.stack.node.find_child(f"{queue_key}Queue")
+    queue = obs.stack.node.find_child(f"{queue_key}Queue")
     assert (metric["namespace"], metric["name"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
-    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [synth.logical_id(queue), "QueueName"]}}
-    assert props["Threshold"] == synth.cfg.alarms.queue_oldest_message_s
+    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [obs.logical_id(queue), "QueueName"]}}
+    assert props["Threshold"] == obs.cfg.alarms.queue_oldest_message_s
     assert props["ComparisonOperator"] == GT
     assert props["TreatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_function_error_rate_alarm_is_errors_over_invocations_in_percent(synth: Synth, stage: str) -> None:
-    props = synth.alarm(f"{stage}-error-rate")
+def test_function_error_rate_alarm_is_errors_over_invocations_in_percent(obs: Synth, stage: str) -> None:
+    props = obs.alarm(f"{stage}-error-rate")
     expression, inputs = math_alarm(props)
     assert expression == "IF(whole > 0, 100 * part / whole, 0)"
-    fn_ref = ref(synth.logical_id(synth.stack.node.find_child(f"{stage}Fn")))
+    fn_ref = ref(obs.logical_id(obs.stack.node.find_child(f"{stage}Fn")))
     assert inputs["part"]["name"] == "Errors"
     assert inputs["whole"]["name"] == "Invocations"
     for metric in inputs.values():
         assert metric["namespace"] == "AWS/Lambda"
         assert metric["dimensions"] == {"FunctionName": fn_ref}
         assert metric["statistic"] == "Sum"
-    assert props["Threshold"] == synth.cfg.alarms.function_error_rate_pct
+    assert props["Threshold"] == obs.cfg.alarms.function_error_rate_pct
     assert props["ComparisonOperator"] == GT
     assert props["TreatMissingData"] == "notBreaching"
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_function_throttles_alarm(synth: Synth, stage: str) -> None:
-    props = synth.alarm(f"{stage}-throttles")
+def test_function_throttles_alarm(obs: Synth, stage: str) -> None:
+    props = obs.alarm(f"{stage}-throttles")
     metric = single_metric(props)
-    fn_ref = ref(synth.logical_id(synth.stack.node.find_child(f"{stage}Fn")))
+    fn_ref = ref(obs.logical_id(obs.stack.node.find_child(f"{stage}Fn")))
     assert (metric["namespace"], metric["name"], metric["statistic"]) == ("AWS/Lambda", "Throttles", "Sum")
     assert metric["dimensions"] == {"FunctionName": fn_ref}
     assert (props["Threshold"], props["ComparisonOperator"], props["TreatMissingData"]) == (0, GT, "notBreaching")
 
 
-def test_firehose_freshness_alarm(synth: Synth) -> None:
-    props = synth.alarm("firehose-freshness")
+def test_firehose_freshness_alarm(obs: Synth) -> None:
+    props = obs.alarm("firehose-freshness")
     metric = single_metric(props)
     assert (metric["namespace"], metric["name"], metric["statistic"]) == (
         "AWS/Firehose",
@@ -265,45 +265,45 @@ def test_firehose_freshness_alarm(synth: Synth) -> None:
         "Maximum",
     )
     assert metric["dimensions"] == {"DeliveryStreamName": "raw-archive"}
-    assert props["Threshold"] == synth.cfg.alarms.firehose_freshness_s
+    assert props["Threshold"] == obs.cfg.alarms.firehose_freshness_s
     assert (props["ComparisonOperator"], props["TreatMissingData"]) == (GT, "notBreaching")
 
 
-def test_quarantine_rate_alarm_is_quarantined_over_received(synth: Synth) -> None:
-    props = synth.alarm("quarantine-rate")
+def test_quarantine_rate_alarm_is_quarantined_over_received(obs: Synth) -> None:
+    props = obs.alarm("quarantine-rate")
     expression, inputs = math_alarm(props)
     assert expression == "IF(whole > 0, 100 * part / whole, 0)"
     assert inputs["part"]["name"] == telemetry.EVENTS_QUARANTINED.name
     assert inputs["whole"]["name"] == telemetry.RECORDS_RECEIVED.name
     for metric in inputs.values():
         assert metric["namespace"] == telemetry.NAMESPACE
-        assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": synth.cfg.name}
+        assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
         assert metric["statistic"] == "Sum"
-    assert props["Threshold"] == synth.cfg.alarms.quarantine_rate_pct
+    assert props["Threshold"] == obs.cfg.alarms.quarantine_rate_pct
     assert (props["ComparisonOperator"], props["TreatMissingData"]) == (GT, "notBreaching")
 
 
-def test_end_to_end_lag_alarm_reads_the_loaders_metric_in_milliseconds(synth: Synth) -> None:
-    props = synth.alarm("end-to-end-lag")
+def test_end_to_end_lag_alarm_reads_the_loaders_metric_in_milliseconds(obs: Synth) -> None:
+    props = obs.alarm("end-to-end-lag")
     metric = single_metric(props)
     assert (metric["namespace"], metric["name"], metric["statistic"]) == (telemetry.NAMESPACE, "EndToEndLag", "Maximum")
-    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": synth.cfg.name}
-    assert props["Threshold"] == synth.cfg.alarms.end_to_end_lag_s * 1000
+    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
+    assert props["Threshold"] == obs.cfg.alarms.end_to_end_lag_s * 1000
     assert (props["ComparisonOperator"], props["TreatMissingData"]) == (GT, "notBreaching")
 
 
-def test_loader_failures_alarm_fires_on_any_failure(synth: Synth) -> None:
-    props = synth.alarm("loader-failures")
+def test_loader_failures_alarm_fires_on_any_failure(obs: Synth) -> None:
+    props = obs.alarm("loader-failures")
     metric = single_metric(props)
     assert (metric["namespace"], metric["name"], metric["statistic"]) == (telemetry.NAMESPACE, "LoaderFailures", "Sum")
-    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": synth.cfg.name}
+    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
     assert (props["Threshold"], props["ComparisonOperator"], props["TreatMissingData"]) == (0, GT, "notBreaching")
 
 
-def test_silent_producer_alarm_in_prod_treats_missing_data_as_breaching(prod: Synth) -> None:
-    minutes = prod.cfg.alarms.silent_producer_minutes
+def test_silent_producer_alarm_in_prod_treats_missing_data_as_breaching(obs_prod: Synth) -> None:
+    minutes = obs_prod.cfg.alarms.silent_producer_minutes
     assert minutes is not None
-    props = prod.alarm("silent-producer")
+    props = obs_prod.alarm("silent-producer")
     metric = single_metric(props)
     assert (metric["namespace"], metric["name"], metric["statistic"]) == ("AWS/Kinesis", "IncomingRecords", "Sum")
     assert metric["period"] * props["EvaluationPeriods"] == minutes * 60
@@ -311,24 +311,24 @@ def test_silent_producer_alarm_in_prod_treats_missing_data_as_breaching(prod: Sy
     assert props["TreatMissingData"] == "breaching"
 
 
-def test_no_silent_producer_alarm_where_no_traffic_is_expected(dev: Synth) -> None:
-    assert dev.cfg.alarms.silent_producer_minutes is None
-    names = [p["AlarmName"] for p in dev.resources("AWS::CloudWatch::Alarm").values()]
-    assert f"{dev.cfg.prefix}-silent-producer" not in names
+def test_no_silent_producer_alarm_where_no_traffic_is_expected(obs_dev: Synth) -> None:
+    assert obs_dev.cfg.alarms.silent_producer_minutes is None
+    names = [p["AlarmName"] for p in obs_dev.resources("AWS::CloudWatch::Alarm").values()]
+    assert f"{obs_dev.cfg.prefix}-silent-producer" not in names
     assert names  # the others are there
 
 
-def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(synth: Synth) -> None:
-    topic = [ref(synth.topic_id)]
-    alarms = {**synth.resources("AWS::CloudWatch::Alarm"), **synth.resources("AWS::CloudWatch::CompositeAlarm")}
+def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(obs: Synth) -> None:
+    topic = [ref(obs.topic_id)]
+    alarms = {**obs.resources("AWS::CloudWatch::Alarm"), **obs.resources("AWS::CloudWatch::CompositeAlarm")}
     assert len(alarms) >= 17
     for props in alarms.values():
         assert props["AlarmActions"] == topic
         assert props["OKActions"] == topic
 
 
-def test_every_alarm_says_what_it_means_and_what_to_do_first(synth: Synth) -> None:
-    alarms = {**synth.resources("AWS::CloudWatch::Alarm"), **synth.resources("AWS::CloudWatch::CompositeAlarm")}
+def test_every_alarm_says_what_it_means_and_what_to_do_first(obs: Synth) -> None:
+    alarms = {**obs.resources("AWS::CloudWatch::Alarm"), **obs.resources("AWS::CloudWatch::CompositeAlarm")}
     for props in alarms.values():
         description = props["AlarmDescription"]
         assert " First: " in description, props.get("AlarmName", props)
@@ -337,21 +337,21 @@ def test_every_alarm_says_what_it_means_and_what_to_do_first(synth: Synth) -> No
         assert len(description) <= 1024
 
 
-def test_composite_alarm_fires_when_any_alarm_does(synth: Synth) -> None:
-    (composite,) = synth.resources("AWS::CloudWatch::CompositeAlarm").values()
-    assert composite["AlarmName"] == f"{synth.cfg.prefix}-pipeline-unhealthy"
+def test_composite_alarm_fires_when_any_alarm_does(obs: Synth) -> None:
+    (composite,) = obs.resources("AWS::CloudWatch::CompositeAlarm").values()
+    assert composite["AlarmName"] == f"{obs.cfg.prefix}-pipeline-unhealthy"
     rule = composite["AlarmRule"]
     parts = rule["Fn::Join"][1] if isinstance(rule, dict) else [rule]
     rendered = "".join(p if isinstance(p, str) else f"<{p['Fn::GetAtt'][0]}>" for p in parts)
-    alarm_ids = set(synth.resources("AWS::CloudWatch::Alarm"))
+    alarm_ids = set(obs.resources("AWS::CloudWatch::Alarm"))
     referenced = set(re.findall(r'ALARM\("<(\w+)>"\)', rendered))
     assert referenced == alarm_ids
     assert set(re.findall(r"\)\s*(\w+)\s*ALARM", rendered)) == {"OR"}
 
 
-def test_product_metrics_refuse_dimensions_outside_the_contract(dev: Synth) -> None:
+def test_product_metrics_refuse_dimensions_outside_the_contract(obs_dev: Synth) -> None:
     with pytest.raises(ValueError, match="user_id"):
-        dev.monitoring.product_metric(telemetry.EVENTS_PARSED, extra={"user_id": "u-1"})
+        obs_dev.monitoring.product_metric(telemetry.EVENTS_PARSED, extra={"user_id": "u-1"})
 
 
 # ----------------------------------------------------------------------------------------------- dashboards
@@ -388,12 +388,12 @@ OVERVIEW_TITLES = (
 
 
 @pytest.mark.parametrize("title", OVERVIEW_TITLES)
-def test_pipeline_overview_has_section(synth: Synth, title: str) -> None:
-    assert title in widget_titles(synth.dashboard("pipeline-overview"))
+def test_pipeline_overview_has_section(obs: Synth, title: str) -> None:
+    assert title in widget_titles(obs.dashboard("pipeline-overview"))
 
 
-def test_overview_shows_every_stage_side_by_side_per_minute(synth: Synth) -> None:
-    w = widget(synth.dashboard("pipeline-overview"), "Events per minute by stage")
+def test_overview_shows_every_stage_side_by_side_per_minute(obs: Synth) -> None:
+    w = widget(obs.dashboard("pipeline-overview"), "Events per minute by stage")
     assert metric_names(w) == [
         "IncomingRecords",
         "RecordsReceived",
@@ -406,22 +406,22 @@ def test_overview_shows_every_stage_side_by_side_per_minute(synth: Synth) -> Non
     assert {m[-1]["period"] for m in w["properties"]["metrics"]} == {60}
 
 
-def test_overview_has_one_quarantine_line_per_reason(synth: Synth) -> None:
-    w = widget(synth.dashboard("pipeline-overview"), "Quarantined per minute by reason")
+def test_overview_has_one_quarantine_line_per_reason(obs: Synth) -> None:
+    w = widget(obs.dashboard("pipeline-overview"), "Quarantined per minute by reason")
     metrics = w["properties"]["metrics"]
     assert {m[1] for m in metrics} == {"QuarantinedByReason"}
     reasons = [m[m.index("reason") + 1] for m in metrics]
     assert sorted(reasons) == sorted(r.value for r in Reason)
     for m in metrics:
-        assert m[m.index("environment") + 1] == synth.cfg.name
+        assert m[m.index("environment") + 1] == obs.cfg.name
 
 
-def test_score_distribution_searches_every_model_version_of_this_environment(synth: Synth) -> None:
-    w = widget(synth.dashboard("pipeline-overview"), "Scored per minute by risk band and model version")
+def test_score_distribution_searches_every_model_version_of_this_environment(obs: Synth) -> None:
+    w = widget(obs.dashboard("pipeline-overview"), "Scored per minute by risk band and model version")
     (expression,) = [m[0]["expression"] for m in w["properties"]["metrics"]]
     assert expression.startswith("SEARCH('{RiskScoring,service,environment,risk_band,model_version}")
     assert 'MetricName="ScoredByBand"' in expression
-    assert f'environment="{synth.cfg.name}"' in expression
+    assert f'environment="{obs.cfg.name}"' in expression
 
 
 STAGE_HEALTH_TEXT = (
@@ -441,14 +441,14 @@ STAGE_HEALTH_TEXT = (
 )
 
 
-def test_stage_health_has_a_section_per_service(synth: Synth) -> None:
-    body = json.dumps(synth.dashboard("stage-health"))
+def test_stage_health_has_a_section_per_service(obs: Synth) -> None:
+    body = json.dumps(obs.dashboard("stage-health"))
     for name in STAGE_HEALTH_TEXT:
         assert name in body, name
 
 
-def test_stage_health_graphs_what_ops_need(synth: Synth) -> None:
-    body = synth.dashboard("stage-health")
+def test_stage_health_graphs_what_ops_need(obs: Synth) -> None:
+    body = obs.dashboard("stage-health")
     graphed = {m[1] for w in body["widgets"] for m in w["properties"].get("metrics", []) if isinstance(m[0], str)}
     expected = {
         "Invocations",
@@ -487,9 +487,9 @@ def test_stage_health_graphs_what_ops_need(synth: Synth) -> None:
     assert {"p50", "p99"} <= latency
 
 
-def test_each_dashboard_links_every_runbook(synth: Synth) -> None:
+def test_each_dashboard_links_every_runbook(obs: Synth) -> None:
     for suffix in ("pipeline-overview", "stage-health"):
-        markdown = text(synth.dashboard(suffix))
+        markdown = text(obs.dashboard(suffix))
         for runbook in RUNBOOKS:
             assert f"docs/runbooks/{runbook}" in markdown, (suffix, runbook)
 
@@ -542,6 +542,21 @@ def test_the_construct_adds_no_cdk_nag_findings(tmp_path: Path) -> None:
         assert violations == []
 
 
-def test_dashboards_are_named_per_environment(synth: Synth) -> None:
-    names = sorted(p["DashboardName"] for p in synth.resources("AWS::CloudWatch::Dashboard").values())
-    assert names == [f"risk-scoring-{synth.cfg.name}-pipeline-overview", f"risk-scoring-{synth.cfg.name}-stage-health"]
+def test_dashboards_are_named_per_environment(obs: Synth) -> None:
+    names = sorted(p["DashboardName"] for p in obs.resources("AWS::CloudWatch::Dashboard").values())
+    assert names == [f"risk-scoring-{obs.cfg.name}-pipeline-overview", f"risk-scoring-{obs.cfg.name}-stage-health"]
+
+
+def test_the_apps_monitoring_stack_holds_these_dashboards_and_alarms(dev: Any) -> None:
+    """The real app (tests/infra/conftest.py's ``dev``): MonitoringStack wires PipelineMonitoring to its topic."""
+    raw = dev.raw["Monitoring"]["Resources"]
+    names = sorted(r["Properties"]["DashboardName"] for r in raw.values() if r["Type"] == "AWS::CloudWatch::Dashboard")
+    assert names == ["risk-scoring-dev-pipeline-overview", "risk-scoring-dev-stage-health"]
+    alarms = [r["Properties"] for r in raw.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert {a["AlarmName"] for a in alarms} >= {
+        "risk-scoring-dev-parsed-dlq-not-empty",
+        "risk-scoring-dev-load-error-rate",
+    }
+    (topic_id,) = [k for k, r in raw.items() if r["Type"] == "AWS::SNS::Topic"]
+    assert all(a["AlarmActions"] == [{"Ref": topic_id}] for a in alarms)
+    assert [r for r in raw.values() if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
