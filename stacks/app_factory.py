@@ -8,6 +8,7 @@ AwsSolutions and Serverless packs validate every stack at synth time.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,13 +48,15 @@ class RiskApp:
     stacks: dict[str, Stack]  # by part name
 
 
-def build_app(env_name: str, *, bundle: bool, app: App | None = None, cfg: EnvironmentConfig | None = None) -> RiskApp:
+def build_app(
+    env_name: str, *, bundle: bool, app: App | None = None, environments: Mapping[str, Any] | None = None
+) -> RiskApp:
     """Every stack of one environment in ``app`` (a new App unless given), cdk-nag enabled.
 
-    ``cfg`` overrides the committed ``cdk.json`` (tests build invalid or variant configs).
-    Raises :class:`stacks.config.ConfigError` naming the bad key.
+    ``environments`` replaces cdk.json's ``context.environments`` (tests build invalid configs).
+    Raises :class:`stacks.config.ConfigError` naming the bad key before any construct exists.
     """
-    cfg = cfg or load_environment(env_name)
+    cfg = load_environment(env_name, environments)
     app = app or App(context=committed_context())
     env = Environment(account=cfg.account, region=cfg.region)
 

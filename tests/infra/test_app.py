@@ -1,0 +1,79 @@
+"""The app as a whole: stack names, cdk-nag, config errors, dependencies between stacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from stacks.app_factory import PARTS, build_app, stack_name
+from stacks.config import REPO_ROOT, ConfigError, read_environments
+from tests.infra.conftest import ENVIRONMENTS, Synth
+
+
+def test_stack_names_follow_the_convention(each_env: Synth) -> None:
+    names = {part: stack.stack_name for part, stack in each_env.risk_app.stacks.items()}
+    env_title = {"dev": "Dev", "staging": "Staging", "prod": "Prod"}[each_env.env]
+    assert names == {part: f"RiskScoring-{env_title}-{part}" for part in PARTS}
+    assert stack_name("prod", "Keys") == "RiskScoring-Prod-Keys"
+
+
+def test_cdk_nag_reports_no_unacknowledged_findings(each_env: Synth) -> None:
+    assert each_env.nag_failure is None, f"cdk-nag findings in {each_env.env}:\n{each_env.nag_failure}"
+
+
+def test_every_stack_targets_the_configured_region_without_lookups(each_env: Synth) -> None:
+    for stack in each_env.risk_app.stacks.values():
+        assert stack.region == each_env.cfg.region
+    # No context lookups happened: nothing was written back to the context (no cdk.context.json needs).
+    assert not (REPO_ROOT / "cdk.context.json").exists()
+
+
+def test_termination_protection_only_in_prod(dev: Synth, prod: Synth) -> None:
+    assert all(s.termination_protection for s in prod.risk_app.stacks.values())
+    assert not any(s.termination_protection for s in dev.risk_app.stacks.values())
+
+
+def test_processing_deploys_after_the_schema(dev: Synth) -> None:
+    processing = dev.risk_app.stacks["Processing"]
+    assert dev.risk_app.stacks["Schema"] in processing.dependencies
+
+
+def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]:
+    environments = json.loads(json.dumps(read_environments()))
+    node = environments[env]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return environments
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "named_key"),
+    [
+        (("queues", "max_receive_count"), 0, "environments.dev.queues.max_receive_count"),
+        (("kinesis", "capacity_mode"), "FAST", "environments.dev.kinesis.capacity_mode"),
+        (("redshift", "max_rpu"), 4, "environments.dev.redshift.max_rpu"),
+        (("log_retention_days",), 10, "environments.dev.log_retention_days"),
+    ],
+)
+def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: object, named_key: str) -> None:
+    with pytest.raises(ConfigError, match=named_key.replace(".", r"\.")):
+        build_app("dev", bundle=False, environments=_broken("dev", path, value))
+
+
+def test_app_py_exits_non_zero_with_the_key_for_an_unknown_environment() -> None:
+    env = {**os.environ, "CDK_CONTEXT_JSON": json.dumps({"env": "qa"}), "CDK_OUTDIR": "/nonexistent"}
+    env["PATH"] = f"{REPO_ROOT / 'node_modules' / '.bin'}{os.pathsep}{env.get('PATH', '')}"
+    result = subprocess.run(
+        [sys.executable, str(REPO_ROOT / "app.py")], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 2
+    assert "env: unknown environment 'qa'" in result.stderr
+
+
+def test_every_environment_is_covered() -> None:
+    assert set(read_environments()) == set(ENVIRONMENTS)

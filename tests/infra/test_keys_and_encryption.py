@@ -1,0 +1,117 @@
+"""Customer-managed keys: rotation, who may use them, and a CMK on every store."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk.assertions import Match
+
+from tests.infra.conftest import Synth
+
+
+def _key_ref(synth: Synth, key_attr: str) -> str:
+    keys = synth.risk_app.stacks["Keys"]
+    return synth.logical_id(getattr(keys, key_attr))
+
+
+def _refers_to(value: Any, logical_id: str) -> bool:
+    """True when ``value`` (a CFN intrinsic) points at ``logical_id``, directly or through an export."""
+    text = str(value)
+    return logical_id in text
+
+
+def test_three_rotating_customer_managed_keys(each_env: Synth) -> None:
+    keys = each_env.resources("Keys", "AWS::KMS::Key")
+    assert len(keys) == 3
+    for key in keys.values():
+        assert key["Properties"]["EnableKeyRotation"] is True
+        assert key["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
+    aliases = {a["Properties"]["AliasName"] for a in each_env.resources("Keys", "AWS::KMS::Alias").values()}
+    prefix = each_env.cfg.prefix
+    assert aliases == {f"alias/{prefix}-pipeline", f"alias/{prefix}-archive", f"alias/{prefix}-warehouse"}
+
+
+def test_key_policies_name_only_the_account_and_scoped_services(dev: Synth) -> None:
+    for logical_id, key in dev.resources("Keys", "AWS::KMS::Key").items():
+        for statement in key["Properties"]["KeyPolicy"]["Statement"]:
+            principal = statement["Principal"]
+            assert principal != "*" and principal.get("AWS") != "*", (logical_id, statement)
+            if "Service" in principal:
+                # A service principal is always pinned to this account by a condition.
+                assert statement.get("Condition"), (logical_id, statement)
+    pipeline = dev.resources("Keys", "AWS::KMS::Key")[_key_ref(dev, "pipeline_key")]
+    sids = {s.get("Sid") for s in pipeline["Properties"]["KeyPolicy"]["Statement"]}
+    assert {"CloudWatchLogsEncryptLogGroups", "CloudWatchAlarmsPublishToEncryptedTopic"} <= sids
+
+
+def test_keys_are_retained_in_prod_and_destroyed_in_dev(dev: Synth, prod: Synth) -> None:
+    assert {k["DeletionPolicy"] for k in prod.resources("Keys", "AWS::KMS::Key").values()} == {"Retain"}
+    assert {k["DeletionPolicy"] for k in dev.resources("Keys", "AWS::KMS::Key").values()} == {"Delete"}
+
+
+def test_every_store_is_encrypted_with_its_domain_key(each_env: Synth) -> None:
+    pipeline = _key_ref(each_env, "pipeline_key")
+    archive = _key_ref(each_env, "archive_key")
+    warehouse = _key_ref(each_env, "warehouse_key")
+
+    (stream,) = each_env.resources("Ingest", "AWS::Kinesis::Stream").values()
+    assert stream["Properties"]["StreamEncryption"]["EncryptionType"] == "KMS"
+    assert _refers_to(stream["Properties"]["StreamEncryption"]["KeyId"], pipeline)
+
+    queues = each_env.resources("Processing", "AWS::SQS::Queue")
+    assert len(queues) == 5
+    for queue in queues.values():
+        assert _refers_to(queue["Properties"]["KmsMasterKeyId"], pipeline)
+
+    (table,) = each_env.resources("Processing", "AWS::DynamoDB::Table").values()
+    sse = table["Properties"]["SSESpecification"]
+    assert sse["SSEEnabled"] is True and sse["SSEType"] == "KMS"
+    assert _refers_to(sse["KMSMasterKeyId"], pipeline)
+
+    archive_bucket = each_env.resources("Archive", "AWS::S3::Bucket")[
+        each_env.logical_id(each_env.risk_app.stacks["Archive"].bucket)
+    ]
+    (rule,) = archive_bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert _refers_to(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"], archive)
+    assert rule["BucketKeyEnabled"] is True
+
+    (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
+    assert _refers_to(namespace["Properties"]["KmsKeyId"], warehouse)
+    assert _refers_to(namespace["Properties"]["AdminPasswordSecretKmsKeyId"], warehouse)
+
+    (secret,) = each_env.resources("Processing", "AWS::SecretsManager::Secret").values()
+    assert _refers_to(secret["Properties"]["KmsKeyId"], warehouse)
+
+    (topic,) = each_env.resources("Monitoring", "AWS::SNS::Topic").values()
+    assert _refers_to(topic["Properties"]["KmsMasterKeyId"], pipeline)
+
+    (delivery,) = each_env.resources("Ingest", "AWS::KinesisFirehose::DeliveryStream").values()
+    kms_config = delivery["Properties"]["ExtendedS3DestinationConfiguration"]["EncryptionConfiguration"]
+    assert _refers_to(kms_config["KMSEncryptionConfig"]["AWSKMSKeyARN"], archive)
+
+
+def test_every_log_group_is_encrypted_and_expires(each_env: Synth) -> None:
+    groups = each_env.all_resources("AWS::Logs::LogGroup")
+    assert len(groups) >= 7  # 4 functions, provider, Firehose delivery, VPC flow logs
+    pipeline = _key_ref(each_env, "pipeline_key")
+    for part, logical_id, group in groups:
+        assert group["Properties"]["RetentionInDays"] == each_env.cfg.log_retention_days, (part, logical_id)
+        assert _refers_to(group["Properties"]["KmsKeyId"], pipeline), (part, logical_id)
+
+
+# CDK's own provider that strips the VPC default security group's rules (Security Hub EC2.2) comes
+# with AWSLambdaBasicExecutionRole; it is the one role we do not write, and it only runs on deploy.
+CDK_FRAMEWORK_ROLES = ("CustomVpcRestrictDefaultSGCustomResourceProviderRole",)
+
+
+def test_no_role_of_ours_uses_an_aws_managed_policy(each_env: Synth) -> None:
+    roles = each_env.all_resources("AWS::IAM::Role")
+    assert len(roles) >= 8
+    for part, logical_id, role in roles:
+        if logical_id.startswith(CDK_FRAMEWORK_ROLES):
+            continue
+        assert "ManagedPolicyArns" not in role["Properties"], (part, logical_id)
+    each_env.template("Processing").resource_properties_count_is(
+        "AWS::IAM::Role", {"ManagedPolicyArns": Match.any_value()}, 0
+    )

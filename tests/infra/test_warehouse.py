@@ -1,0 +1,114 @@
+"""The isolated VPC, its endpoints, Redshift Serverless and who may reach it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.infra.conftest import Synth
+
+
+def _one(synth: Synth, type_: str) -> dict[str, Any]:
+    (resource,) = synth.resources("Warehouse", type_).values()
+    return resource["Properties"]
+
+
+def test_vpc_is_isolated_in_the_configured_zones(each_env: Synth) -> None:
+    assert _one(each_env, "AWS::EC2::VPC")["CidrBlock"] == each_env.cfg.vpc_cidr
+    subnets = each_env.resources("Warehouse", "AWS::EC2::Subnet").values()
+    assert sorted(s["Properties"]["AvailabilityZone"] for s in subnets) == sorted(each_env.cfg.availability_zones)
+    assert all(s["Properties"]["MapPublicIpOnLaunch"] is False for s in subnets)
+    for type_ in ("AWS::EC2::InternetGateway", "AWS::EC2::NatGateway", "AWS::EC2::EIP"):
+        assert not each_env.resources("Warehouse", type_), type_
+    routes = each_env.resources("Warehouse", "AWS::EC2::Route").values()
+    assert not [r for r in routes if r["Properties"].get("DestinationCidrBlock") == "0.0.0.0/0"]
+
+
+def test_flow_logs_capture_all_traffic(each_env: Synth) -> None:
+    flow_log = _one(each_env, "AWS::EC2::FlowLog")
+    assert flow_log["TrafficType"] == "ALL" and flow_log["ResourceType"] == "VPC"
+    assert flow_log["LogDestinationType"] == "cloud-watch-logs"
+
+
+def test_endpoints_for_everything_the_in_vpc_functions_call(each_env: Synth) -> None:
+    endpoints = each_env.resources("Warehouse", "AWS::EC2::VPCEndpoint").values()
+    services = {}
+    for endpoint in endpoints:
+        name = endpoint["Properties"]["ServiceName"]
+        text = name if isinstance(name, str) else str(name)
+        services[text.rsplit(".", 1)[-1].rstrip("']}\"")] = endpoint["Properties"]
+    assert {"s3", "sts", "redshift-serverless", "sqs", "kms", "secretsmanager", "logs"} <= set(services)
+    assert services["s3"]["VpcEndpointType"] == "Gateway"
+    for name, props in services.items():
+        if name != "s3":
+            assert props["VpcEndpointType"] == "Interface" and props["PrivateDnsEnabled"] is True, name
+
+
+def test_workgroup_is_private_tls_only_with_configured_rpu(each_env: Synth) -> None:
+    props = _one(each_env, "AWS::RedshiftServerless::Workgroup")
+    assert props["PubliclyAccessible"] is False
+    assert props["EnhancedVpcRouting"] is True
+    assert {"ParameterKey": "require_ssl", "ParameterValue": "true"} in props["ConfigParameters"]
+    assert props["BaseCapacity"] == each_env.cfg.redshift.base_rpu
+    assert props["MaxCapacity"] == each_env.cfg.redshift.max_rpu
+    assert props["Port"] == 5439
+    assert len(props["SubnetIds"]) == len(each_env.cfg.availability_zones)
+
+
+def test_rpu_differs_between_dev_and_prod(dev: Synth, prod: Synth) -> None:
+    dev_wg, prod_wg = (_one(s, "AWS::RedshiftServerless::Workgroup") for s in (dev, prod))
+    assert (dev_wg["BaseCapacity"], dev_wg["MaxCapacity"]) == (8, 32)
+    assert (prod_wg["BaseCapacity"], prod_wg["MaxCapacity"]) == (32, 256)
+
+
+def test_namespace_manages_its_password_and_exports_audit_logs(each_env: Synth) -> None:
+    props = _one(each_env, "AWS::RedshiftServerless::Namespace")
+    assert props["ManageAdminPassword"] is True
+    assert "AdminUserPassword" not in props
+    assert props["DbName"] == each_env.cfg.redshift.database
+    assert set(props["LogExports"]) == {"connectionlog", "useractivitylog", "userlog"}
+    copy_role = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].copy_role)
+    assert props["IamRoles"] == [{"Fn::GetAtt": [copy_role, "Arn"]}]
+
+
+def test_workgroup_admits_5439_only_from_the_loader_and_the_migrator(each_env: Synth) -> None:
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
+    clients = {each_env.logical_id(warehouse.loader_sg), each_env.logical_id(warehouse.migrator_sg)}
+    sg = each_env.resources("Warehouse", "AWS::EC2::SecurityGroup")[workgroup_sg]["Properties"]
+    assert "SecurityGroupIngress" not in sg  # nothing inline, in particular no CIDR
+    ingress = [
+        i["Properties"]
+        for i in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupIngress").values()
+        if i["Properties"]["GroupId"] == {"Fn::GetAtt": [workgroup_sg, "GroupId"]}
+    ]
+    assert {i["SourceSecurityGroupId"]["Fn::GetAtt"][0] for i in ingress} == clients
+    assert all((i["IpProtocol"], i["FromPort"], i["ToPort"]) == ("tcp", 5439, 5439) for i in ingress)
+    props = _one(each_env, "AWS::RedshiftServerless::Workgroup")
+    assert props["SecurityGroupIds"] == [{"Fn::GetAtt": [workgroup_sg, "GroupId"]}]
+
+
+def test_no_security_group_admits_the_internet(each_env: Synth) -> None:
+    for part, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroup"):
+        for rule in sg["Properties"].get("SecurityGroupIngress", []):
+            assert rule.get("CidrIp") not in ("0.0.0.0/0",) and rule.get("CidrIpv6") != "::/0", (part, logical_id)
+    for part, logical_id, rule in each_env.all_resources("AWS::EC2::SecurityGroupIngress"):
+        assert rule["Properties"].get("CidrIp") != "0.0.0.0/0", (part, logical_id)
+
+
+def test_copy_role_reads_only_raw_and_enriched(dev: Synth) -> None:
+    role_id = dev.logical_id(dev.risk_app.stacks["Warehouse"].copy_role)
+    role = dev.resources("Warehouse", "AWS::IAM::Role")[role_id]["Properties"]
+    principals = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
+    assert set(principals) == {"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}
+    statements = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert statements["ReadArchiveObjects"]["Action"] == "s3:GetObject"
+    resources = str(statements["ReadArchiveObjects"]["Resource"])
+    assert "/raw/*" in resources and "/enriched/*" in resources and "/quarantine/" not in resources
+
+
+def test_warehouse_is_retained_in_prod(prod: Synth, dev: Synth) -> None:
+    for type_ in ("AWS::RedshiftServerless::Namespace", "AWS::RedshiftServerless::Workgroup"):
+        (resource,) = prod.resources("Warehouse", type_).values()
+        assert resource["DeletionPolicy"] == "Retain"
+        (resource,) = dev.resources("Warehouse", type_).values()
+        assert resource["DeletionPolicy"] == "Delete"
