@@ -32,14 +32,13 @@ from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import default_directory, migrate
 from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from tools.local.malformed import malformed_records
-from tools.local.pipeline import LocalPipeline
+from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
 from tools.local.reconcile import Reconciliation, reconcile
 
 DEFAULT_COUNT = 3000
 MALFORMED_SHARE = 0.02
 DUPLICATE_SHARE = 0.01
-CHUNK_RECORDS = 20_000  # records per stream incarnation: moto's shards slow down as they fill
 
 
 @dataclass(frozen=True)
@@ -147,26 +146,20 @@ class Progress:
             self.out.write("\n")
 
 
-def run(
-    pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress | None, chunk: int = CHUNK_RECORDS
-) -> None:
-    """Put the records in chunks (recreating the stream between chunks) and drain after each."""
-    for start in range(0, len(records), chunk):
-        if start:
-            pipeline.new_generation()
-        part = records[start : start + chunk]
-        for i in range(0, len(part), 2000):  # keep the consumers busy while producing
-            piece = part[i : i + 2000]
-            pipeline.put(
-                [r.data for r in piece],
-                [r.partition_key for r in piece],
-                [r.event_id for r in piece],
-                [r.expected_reason for r in piece],
-            )
-            pipeline.step()
-            if progress is not None:
-                progress(pipeline)
-        pipeline.drain(progress)
+def run(pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress | None, piece: int = 2000) -> None:
+    """Put the records a piece at a time, letting the consumers work in between, then drain."""
+    for start in range(0, len(records), piece):
+        part = records[start : start + piece]
+        pipeline.put(
+            [r.data for r in part],
+            [r.partition_key for r in part],
+            [r.event_id for r in part],
+            [r.expected_reason for r in part],
+        )
+        pipeline.step()
+        if progress is not None:
+            progress(pipeline)
+    pipeline.drain(progress)
     if progress is not None:
         progress.done(pipeline)
 
@@ -179,6 +172,7 @@ def warehouse_dsn(cfg: EnvironmentConfig, dsn: str | None, workdir: Path) -> Ite
         return
     from tools.pg.local import LocalPostgres  # noqa: PLC0415 (not needed with --dsn)
 
+    (workdir / "pg").mkdir()
     with LocalPostgres.start(workdir / "pg") as server:
         yield server.create_database(cfg.redshift.database), True
 
@@ -265,6 +259,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--dsn", help="postgresql://user:password@host:port/db of an existing warehouse stand-in")
     p.add_argument("--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment (default dev)")
     p.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="local stream shards (default %(default)s)")
+    p.add_argument("--log", type=Path, help="write the handlers' log lines here (default: kept in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
     args = p.parse_args(argv)
     if args.count < 1:
@@ -300,10 +295,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             f"provisioned (moto): stream {resources.stream_name} ({args.shards} shards), "
             f"queues {', '.join(sorted(resources.queue_urls))}, bucket {resources.bucket} (SSE-KMS)\n"
         )
-        pipeline = LocalPipeline(resources, dsn)
+        log = stack.enter_context(args.log.open("w")) if args.log else None
+        pipeline = LocalPipeline(resources, dsn, log=log)
         run(pipeline, records, None if args.quiet else Progress(out, len(records)))
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
+        if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:
+            out.write("\n== last handler log lines (all of them: --log FILE)\n")
+            out.writelines(f"  {line}\n" for line in list(pipeline.log.lines)[-30:])
         if args.summary_json:
             summary = rec.summary() | {"elapsed_s": round(time.monotonic() - started, 1), "format": args.format}
             args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -41,7 +41,7 @@ class StreamRecord:
     partition_key: str
     data: bytes
     arrival: float  # epoch seconds
-    generation: int = 0  # which incarnation of the stream (the local run recreates it between chunks)
+    generation: int = 0  # which incarnation of the stream (see KinesisPoller.reset)
 
     def event_record(self, stream_arn: str, region: str, function_arn: str) -> dict[str, Any]:
         """One element of a Lambda Kinesis event's ``Records``, as AWS shapes it."""

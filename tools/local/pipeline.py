@@ -16,17 +16,18 @@ import io
 import json
 import os
 import sys
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import boto3
 
 from tools.cli.producer import Entry, put_batched
+from tools.local import moto_speedups
 from tools.local.context import FakeLambdaContext
 from tools.local.kinesis import KinesisPoller, RawArchiver
-from tools.local.provision import LocalResources, create_stream
+from tools.local.provision import LocalResources
 from tools.local.sqs import SqsPoller
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -61,20 +62,31 @@ def patched_environ(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+class HandlerLog(io.StringIO):
+    """The default log sink: keeps the last ``keep`` lines (shown when a run fails), drops the rest."""
+
+    def __init__(self, keep: int = 200) -> None:
+        super().__init__()
+        self.lines: deque[str] = deque(maxlen=keep)
+
+    def write(self, text: str) -> int:
+        self.lines.extend(line for line in text.splitlines() if line.strip())
+        return len(text)
+
+
 @dataclass
 class MetricTotals:
     """Sums of the EMF metrics the handlers printed, by name and by (name, dimension value)."""
 
     totals: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     by_dimension: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
-    other_output: list[str] = field(default_factory=list)
 
-    def feed(self, text: str) -> None:
+    def feed(self, text: str, log: TextIO | None = None) -> None:
         for line in text.splitlines():
             doc = _json_object(line)
             if doc is None or "_aws" not in doc:
-                if line.strip():
-                    self.other_output.append(line)
+                if line.strip() and log is not None:
+                    log.write(line + "\n")
                 continue
             for directive in doc["_aws"].get("CloudWatchMetrics", []):
                 dims = [d for group in directive.get("Dimensions", []) for d in group]
@@ -102,7 +114,7 @@ def _json_object(line: str) -> dict[str, Any] | None:
 class SentRecord:
     """One record put on the stream, and what the producer knows about it."""
 
-    generation: int  # which incarnation of the stream (it is recreated between chunks of a long run)
+    generation: int  # which incarnation of the stream (KinesisPoller.reset with a recreated stream)
     shard_id: str
     sequence_number: str
     data: bytes
@@ -119,7 +131,11 @@ class LocalPipeline:
         handlers: Mapping[str, Handler] | None = None,
         archive_raw: bool = True,
         fast_retry: bool = True,
+        log: TextIO | None = None,
     ) -> None:
+        moto_speedups.apply()
+        # Where the handlers' log lines go: their Powertools Loggers bind to sys.stdout at import.
+        self.log: TextIO = log if log is not None else HandlerLog()
         self.resources = resources
         cfg = resources.cfg
         session = boto3.session.Session(region_name=resources.region)
@@ -139,9 +155,8 @@ class LocalPipeline:
             if stage in given:
                 self.handlers[stage] = given[stage]
             else:
-                with patched_environ(self.environments[stage]):
+                with patched_environ(self.environments[stage]), contextlib.redirect_stdout(self.log):
                     self.handlers[stage] = import_handler(HANDLERS[stage])
-        self.generation = 0
         self.sent: list[SentRecord] = []
         self.parse = KinesisPoller(
             self.kinesis,
@@ -173,7 +188,7 @@ class LocalPipeline:
                 with patched_environ(env), contextlib.redirect_stdout(out):
                     return call()
             finally:
-                self.metrics.feed(out.getvalue())
+                self.metrics.feed(out.getvalue(), self.log)
 
         return invoke
 
@@ -191,13 +206,6 @@ class LocalPipeline:
 
     # -- producing -------------------------------------------------------------------------------
 
-    def new_generation(self) -> None:
-        """Recreate the stream (empty shards) and start the poller over: moto slows as a shard fills."""
-        arn = create_stream(self.kinesis, self.resources.stream_name, self.resources.shard_count)
-        self.resources.stream_arn = arn
-        self.parse.reset(arn)
-        self.generation += 1
-
     def put(
         self,
         payloads: Sequence[bytes],
@@ -209,7 +217,7 @@ class LocalPipeline:
         placed = put_batched(self.kinesis, self.resources.stream_name, entries)
         reasons = expected_reasons or [None] * len(entries)
         sent = [
-            SentRecord(self.generation, p.shard_id, p.sequence_number, e.data, eid, reason)
+            SentRecord(self.parse.generation, p.shard_id, p.sequence_number, e.data, eid, reason)
             for p, e, eid, reason in zip(placed, entries, event_ids, reasons, strict=True)
         ]
         self.sent.extend(sent)
