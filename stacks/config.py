@@ -17,6 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import risk.common.settings as s  # lambdas/ is on the path for the app, the tools and the tests
+from risk.common import telemetry
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
 ENVIRONMENT_NAMES = ("dev", "staging", "prod")
@@ -51,7 +54,7 @@ class _Reader:
     def child(self, key: str) -> _Reader:
         return _Reader(self.raw(key), self._key(key))
 
-    def int(self, key: str, lo: int, hi: int, *, optional: bool = False) -> int | None:
+    def integer(self, key: str, lo: int, hi: int, *, optional: bool = False) -> int | None:
         value = self.raw(key)
         if value is None and optional:
             return None
@@ -62,11 +65,11 @@ class _Reader:
         return value
 
     def req_int(self, key: str, lo: int, hi: int) -> int:
-        value = self.int(key, lo, hi)
+        value = self.integer(key, lo, hi)
         assert value is not None
         return value
 
-    def float(self, key: str, lo: float, hi: float) -> float:
+    def number(self, key: str, lo: float, hi: float) -> float:
         value = self.raw(key)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{self._key(key)}: expected a number, got {value!r}")
@@ -74,14 +77,15 @@ class _Reader:
             raise ConfigError(f"{self._key(key)}: {value} is outside [{lo}, {hi}]")
         return float(value)
 
-    def bool(self, key: str) -> bool:
+    def flag(self, key: str) -> bool:
         value = self.raw(key)
         if not isinstance(value, bool):
             raise ConfigError(f"{self._key(key)}: expected true or false, got {value!r}")
         return value
 
-    def str(self, key: str, *, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None,
-            optional: bool = False) -> str | None:
+    def text(
+        self, key: str, *, choices: tuple[str, ...] = (), pattern: re.Pattern[str] | None = None, optional: bool = False
+    ) -> str | None:
         value = self.raw(key)
         if value is None and optional:
             return None
@@ -94,7 +98,7 @@ class _Reader:
         return value
 
     def req_str(self, key: str, **kwargs: Any) -> str:
-        value = self.str(key, **kwargs)
+        value = self.text(key, **kwargs)
         assert value is not None
         return value
 
@@ -225,8 +229,30 @@ PARSE_FAILURES_QUEUE = "parse-failures"
 
 
 # Retention periods that CloudWatch Logs accepts.
-_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192,
-                       2557, 2922, 3288, 3653)
+_LOG_RETENTION_DAYS = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1096,
+    1827,
+    2192,
+    2557,
+    2922,
+    3288,
+    3653,
+)
 
 
 def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
@@ -235,7 +261,7 @@ def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
         timeout_s=r.req_int("timeout_s", 3, 900),
         batch_size=r.req_int("batch_size", 1, 10_000),
         batching_window_s=r.req_int("batching_window_s", 0, 300),
-        max_concurrency=r.int("max_concurrency", 2, 1000, optional=True),
+        max_concurrency=r.integer("max_concurrency", 2, 1000, optional=True),
     )
     if sqs and cfg.batch_size > 10 and cfg.batching_window_s == 0:
         raise ConfigError(f"{r.path}.batching_window_s: SQS batch sizes above 10 need a batching window")
@@ -245,18 +271,21 @@ def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     """Validate one environment's raw mapping; raise :class:`ConfigError` naming the bad key."""
     r = _Reader(raw, f"environments.{name}")
-    account = r.str("account", pattern=_ACCOUNT, optional=True) or os.environ.get("CDK_DEFAULT_ACCOUNT")
+    account = r.text("account", pattern=_ACCOUNT, optional=True) or os.environ.get("CDK_DEFAULT_ACCOUNT")
     region = os.environ.get("CDK_DEFAULT_REGION") if r.raw("region") is None else r.req_str("region", pattern=_REGION)
     if not region:
         raise ConfigError(f"environments.{name}.region: missing (set it or CDK_DEFAULT_REGION)")
     azs_raw = r.raw("availability_zones")
-    if (not isinstance(azs_raw, list) or not azs_raw
-            or not all(isinstance(z, str) and z.startswith(region) for z in azs_raw)):
+    if (
+        not isinstance(azs_raw, list)
+        or not azs_raw
+        or not all(isinstance(z, str) and z.startswith(region) for z in azs_raw)
+    ):
         raise ConfigError(f"environments.{name}.availability_zones: expected a list of zones in {region}")
 
     k = r.child("kinesis")
     mode = k.req_str("capacity_mode", choices=("ON_DEMAND", "PROVISIONED"))
-    shards = k.int("shard_count", 1, 500, optional=True)
+    shards = k.integer("shard_count", 1, 500, optional=True)
     if (mode == "PROVISIONED") != (shards is not None):
         raise ConfigError(f"{k.path}.shard_count: required with PROVISIONED, must be null with ON_DEMAND")
     kinesis = KinesisConfig(mode, shards, k.req_int("retention_hours", 24, 8760))
@@ -267,7 +296,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         batching_window_s=ks.req_int("batching_window_s", 0, 300),
         retry_attempts=ks.req_int("retry_attempts", 0, 10_000),
         max_record_age_s=ks.req_int("max_record_age_s", 60, 604_800),
-        bisect_on_error=ks.bool("bisect_on_error"),
+        bisect_on_error=ks.flag("bisect_on_error"),
         parallelization_factor=ks.req_int("parallelization_factor", 1, 10),
     )
 
@@ -284,8 +313,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     )
     for stage, fn in (("score", score), ("load", load)):
         if queues.visibility_timeout_s(fn) > 43_200:
-            raise ConfigError(f"environments.{name}.functions.{stage}.timeout_s: queue visibility timeout "
-                              f"{queues.visibility_timeout_s(fn)} s would exceed SQS's 12 hours")
+            raise ConfigError(
+                f"environments.{name}.functions.{stage}.timeout_s: queue visibility timeout "
+                f"{queues.visibility_timeout_s(fn)} s would exceed SQS's 12 hours"
+            )
 
     rs = r.child("redshift")
     redshift = RedshiftConfig(
@@ -303,9 +334,9 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     scoring = ScoringConfig(
         scorer=s.req_str("scorer", choices=("rules", "logistic", "sagemaker")),
         model_file=s.req_str("model_file", pattern=re.compile(r"^[\w.-]+\.json$")),
-        sagemaker_endpoint=s.str("sagemaker_endpoint", optional=True),
-        medium_threshold=s.float("medium_threshold", 0.0, 1.0),
-        high_threshold=s.float("high_threshold", 0.0, 1.0),
+        sagemaker_endpoint=s.text("sagemaker_endpoint", optional=True),
+        medium_threshold=s.number("medium_threshold", 0.0, 1.0),
+        high_threshold=s.number("high_threshold", 0.0, 1.0),
     )
     if scoring.scorer == "sagemaker" and not scoring.sagemaker_endpoint:
         raise ConfigError(f"{s.path}.sagemaker_endpoint: required when scorer is sagemaker")
@@ -314,8 +345,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
 
     retention = r.req_int("log_retention_days", 1, 3653)
     if retention not in _LOG_RETENTION_DAYS:
-        raise ConfigError(f"environments.{name}.log_retention_days: {retention} is not a CloudWatch Logs "
-                          f"retention period ({', '.join(map(str, _LOG_RETENTION_DAYS))})")
+        raise ConfigError(
+            f"environments.{name}.log_retention_days: {retention} is not a CloudWatch Logs "
+            f"retention period ({', '.join(map(str, _LOG_RETENTION_DAYS))})"
+        )
     removal = r.req_str("removal_policy", choices=("retain", "destroy"))
     if name == "prod" and removal != "retain":
         raise ConfigError("environments.prod.removal_policy: must be retain in prod")
@@ -325,11 +358,11 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         email=a.req_str("email", pattern=_EMAIL),
         iterator_age_ms=a.req_int("iterator_age_ms", 1_000, 604_800_000),
         queue_oldest_message_s=a.req_int("queue_oldest_message_s", 60, 1_209_600),
-        function_error_rate_pct=a.float("function_error_rate_pct", 0.0, 100.0),
+        function_error_rate_pct=a.number("function_error_rate_pct", 0.0, 100.0),
         firehose_freshness_s=a.req_int("firehose_freshness_s", 60, 86_400),
-        quarantine_rate_pct=a.float("quarantine_rate_pct", 0.0, 100.0),
+        quarantine_rate_pct=a.number("quarantine_rate_pct", 0.0, 100.0),
         end_to_end_lag_s=a.req_int("end_to_end_lag_s", 1, 86_400),
-        silent_producer_minutes=a.int("silent_producer_minutes", 1, 1440, optional=True),
+        silent_producer_minutes=a.integer("silent_producer_minutes", 1, 1440, optional=True),
     )
 
     return EnvironmentConfig(
@@ -349,14 +382,15 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
         log_retention_days=retention,
         removal_policy=removal,
-        object_lock=r.bool("object_lock"),
+        object_lock=r.flag("object_lock"),
         alarms=alarms,
     )
 
 
 def read_environments(cdk_json: Path = CDK_JSON) -> Mapping[str, Any]:
     """The raw ``context.environments`` mapping of ``cdk.json``."""
-    return json.loads(cdk_json.read_text())["context"]["environments"]  # type: ignore[no-any-return]
+    environments: Mapping[str, Any] = json.loads(cdk_json.read_text())["context"]["environments"]
+    return environments
 
 
 def load_environment(name: str, environments: Mapping[str, Any] | None = None) -> EnvironmentConfig:
@@ -375,9 +409,6 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     maps the names in ``risk.common.settings`` to values; only those a stage needs are
     passed through.
     """
-    import risk.common.settings as s  # lambdas/ is on the path for the app, the tools and the tests
-    from risk.common import telemetry
-
     needs = {
         "parse": (s.PARSED_QUEUE_URL, s.ARCHIVE_BUCKET),
         "score": (s.SCORED_QUEUE_URL, s.STATE_TABLE),

@@ -1,8 +1,8 @@
 """Object keys of the archive bucket: one module owns the layout.
 
-    raw/year=YYYY/month=MM/day=DD/hour=HH/...     Firehose (in AWS) or the local poller
-    enriched/event_date=YYYY-MM-DD/<batch>.jsonl  load: the scored events, pseudonymised
-    quarantine/date=YYYY-MM-DD/<invocation>.jsonl parse: records that failed, with reasons
+raw/year=YYYY/month=MM/day=DD/hour=HH/...     Firehose (in AWS) or the local poller
+enriched/event_date=YYYY-MM-DD/<batch>.jsonl  load: the scored events, pseudonymised
+quarantine/date=YYYY-MM-DD/<invocation>.jsonl parse: records that failed, with reasons
 """
 
 from __future__ import annotations
@@ -19,7 +19,9 @@ QUARANTINE_PREFIX = "quarantine/"
 # Firehose's dynamic-partition-free prefix, partitioned by the arrival hour (Firehose's
 # !{timestamp:...} namespace is the approximate arrival time of the record on the stream).
 FIREHOSE_RAW_PREFIX = "raw/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
-FIREHOSE_ERROR_PREFIX = "raw-errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+FIREHOSE_ERROR_PREFIX = (
+    "raw-errors/!{firehose:error-output-type}/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/"
+)
 
 
 def raw_prefix(at: datetime) -> str:
