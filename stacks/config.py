@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import risk.common.settings as s  # lambdas/ is on the path for the app, the tools and the tests
-from risk.common import telemetry
+from risk.common import (
+    settings,  # lambdas/ is on the path for the app, the tools and the tests
+    telemetry,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
@@ -410,27 +412,32 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     passed through.
     """
     needs = {
-        "parse": (s.PARSED_QUEUE_URL, s.ARCHIVE_BUCKET),
-        "score": (s.SCORED_QUEUE_URL, s.STATE_TABLE),
-        "load": (s.ARCHIVE_BUCKET, s.REDSHIFT_WORKGROUP, s.REDSHIFT_HOST, s.PII_KEY_SECRET_ARN),
-        "migrate": (s.REDSHIFT_WORKGROUP, s.REDSHIFT_HOST),
+        "parse": (settings.PARSED_QUEUE_URL, settings.ARCHIVE_BUCKET),
+        "score": (settings.SCORED_QUEUE_URL, settings.STATE_TABLE),
+        "load": (
+            settings.ARCHIVE_BUCKET,
+            settings.REDSHIFT_WORKGROUP,
+            settings.REDSHIFT_HOST,
+            settings.PII_KEY_SECRET_ARN,
+        ),
+        "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:
         raise ConfigError(f"runtime_environment({stage}): missing resources {', '.join(missing)}")
     values = {k: resources[k] for k in needs}
-    values[s.ENVIRONMENT] = cfg.name
+    values[settings.ENVIRONMENT] = cfg.name
     values["POWERTOOLS_SERVICE_NAME"] = telemetry.SERVICE
     values["POWERTOOLS_METRICS_NAMESPACE"] = telemetry.NAMESPACE
     values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
     if stage in ("load", "migrate"):
-        values[s.REDSHIFT_DATABASE] = cfg.redshift.database
+        values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
     if stage == "score":
-        values[s.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
-        values[s.SCORER] = cfg.scoring.scorer
-        values[s.MODEL_FILE] = cfg.scoring.model_file
-        values[s.MEDIUM_THRESHOLD] = str(cfg.scoring.medium_threshold)
-        values[s.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
+        values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
+        values[settings.SCORER] = cfg.scoring.scorer
+        values[settings.MODEL_FILE] = cfg.scoring.model_file
+        values[settings.MEDIUM_THRESHOLD] = str(cfg.scoring.medium_threshold)
+        values[settings.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
         if cfg.scoring.sagemaker_endpoint:
-            values[s.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
+            values[settings.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
     return values
