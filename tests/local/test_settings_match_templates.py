@@ -68,8 +68,9 @@ def test_queues_match(template: dict[str, Any], local: tuple[LocalResources, Loc
             assert "RedrivePolicy" not in attributes, name
 
 
-def test_event_source_mappings_match(template: dict[str, Any], local: tuple[LocalResources, LocalPipeline],
-                                     cfg: EnvironmentConfig) -> None:
+def test_event_source_mappings_match(
+    template: dict[str, Any], local: tuple[LocalResources, LocalPipeline], cfg: EnvironmentConfig
+) -> None:
     resources, pipeline = local
     names = _queue_names(template)
     mappings = list(_of_type(template, "AWS::Lambda::EventSourceMapping").values())
@@ -92,27 +93,44 @@ def test_event_source_mappings_match(template: dict[str, Any], local: tuple[Loca
 
 
 def test_function_environments_match(template: dict[str, Any], local: tuple[LocalResources, LocalPipeline]) -> None:
-    resources, pipeline = local
-    functions = [p for p in _of_type(template, "AWS::Lambda::Function").values()
-                 if str(p.get("Handler", "")).startswith("risk.")]
+    _, pipeline = local
+    functions = [
+        p for p in _of_type(template, "AWS::Lambda::Function").values() if str(p.get("Handler", "")).startswith("risk.")
+    ]
     by_handler = {p["Handler"]: p["Environment"]["Variables"] for p in functions}
-    for stage, handler in {"parse": "risk.parse.handler.lambda_handler", "score": "risk.score.handler.lambda_handler",
-                           "load": "risk.load.handler.lambda_handler"}.items():
+    for stage, handler in {
+        "parse": "risk.parse.handler.lambda_handler",
+        "score": "risk.score.handler.lambda_handler",
+        "load": "risk.load.handler.lambda_handler",
+    }.items():
         deployed = by_handler[handler]
         local_env = pipeline.environments[stage]
         for key, value in deployed.items():  # every variable the stack sets, the local run sets too
             assert key in local_env, (stage, key)
-            if isinstance(value, str) and key.startswith(("RISK_", "SCORER", "MODEL_", "MEDIUM_", "HIGH_",
-                                                          "STATE_TTL", "REDSHIFT_DATABASE", "POWERTOOLS_METRICS",
-                                                          "POWERTOOLS_SERVICE")):
+            if isinstance(value, str) and key.startswith(
+                (
+                    "RISK_",
+                    "SCORER",
+                    "MODEL_",
+                    "MEDIUM_",
+                    "HIGH_",
+                    "STATE_TTL",
+                    "REDSHIFT_DATABASE",
+                    "POWERTOOLS_METRICS",
+                    "POWERTOOLS_SERVICE",
+                )
+            ):
                 assert local_env[key] == value, (stage, key)
 
 
 def test_memory_and_timeouts_match(template: dict[str, Any], local: tuple[LocalResources, LocalPipeline]) -> None:
     _, pipeline = local
     functions = {p["Handler"]: p for p in _of_type(template, "AWS::Lambda::Function").values() if "Handler" in p}
-    for stage, poller_context in (("parse", pipeline.parse.context), ("score", pipeline.score.context),
-                                  ("load", pipeline.load.context)):
+    for stage, poller_context in (
+        ("parse", pipeline.parse.context),
+        ("score", pipeline.score.context),
+        ("load", pipeline.load.context),
+    ):
         props = functions[f"risk.{stage}.handler.lambda_handler"]
         assert (poller_context.memory_limit_in_mb, poller_context.timeout_s) == (props["MemorySize"], props["Timeout"])
 

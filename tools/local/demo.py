@@ -166,7 +166,7 @@ def run(pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress
 
 @contextmanager
 def warehouse_dsn(cfg: EnvironmentConfig, dsn: str | None, workdir: Path) -> Iterator[tuple[str, bool]]:
-    """(DSN, fresh): the given server, or an embedded throwaway one with an empty database."""
+    """(DSN, embedded): the given server, or an embedded throwaway one with an empty database."""
     if dsn:
         yield dsn, False
         return
@@ -285,10 +285,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     )
     with ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="risk-demo-")))
-        dsn, fresh = stack.enter_context(warehouse_dsn(cfg, args.dsn, workdir))
+        dsn, embedded = stack.enter_context(warehouse_dsn(cfg, args.dsn, workdir))
         warehouse = stack.enter_context(connect_dsn(dsn))
         applied = migrate(warehouse, default_directory())
-        out.write(f"warehouse: {'embedded PostgreSQL' if fresh else 'given DSN'}, migrations applied: {applied}\n")
+        with warehouse.transaction():
+            before = int(warehouse.scalar(f"SELECT COUNT(*) FROM {RISK_EVENTS_TABLE}"))
+        fresh = before == 0  # rows nobody sent are an error only in a warehouse that started empty
+        out.write(
+            f"warehouse: {'embedded PostgreSQL' if embedded else 'given DSN'} ({before} rows before), "
+            f"migrations applied now: {applied}\n"
+        )
         stack.enter_context(mock_aws())
         resources = provision(cfg, args.shards)
         out.write(
