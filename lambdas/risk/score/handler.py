@@ -125,8 +125,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
             metric.add_dimension(name="risk_band", value=band)
             metric.add_dimension(name="model_version", value=version)
     for s in sent:
-        if s.score.risk_band == "high":
-            logger.info("high risk", event_id=s.event.event_id, score=s.score.score, reasons=list(s.score.reasons))
+        if s.score.risk_band == "high":  # one line per high-risk event, correlated by its event_id
+            logger.set_correlation_id(s.event.event_id)
+            logger.info("high risk", score=s.score.score, reasons=list(s.score.reasons))
+    logger.set_correlation_id(None)
     logger.info(
         "batch scored",
         messages=len(records),
