@@ -45,7 +45,8 @@ def _plan(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
         def call() -> list[Figure]:
             module = importlib.import_module(f"tools.bench.{modules.get(name, name)}")
             fn = getattr(module, functions.get(name, "run"))
-            return fn(**kwargs[name])  # type: ignore[no-any-return]
+            figures: list[Figure] = fn(**kwargs[name])
+            return figures
 
         return call
 

@@ -74,7 +74,7 @@ def hooked(log: CallLog) -> Iterator[None]:
 
 
 def _users_in(event: dict[str, Any]) -> int:
-    users = set()
+    users: set[str] = set()
     for record in event.get("Records", []):
         try:
             users.update(item["user_id"] for item in unpack(record["body"]))

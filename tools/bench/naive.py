@@ -1,6 +1,7 @@
 """Baseline (a) of the scoring hot path: the straightforward implementation, kept here only to be measured.
 
-What a first version would do: validate each record with the Powertools Parser and a pydantic model
+What a first version would do: decode each record (orjson, as the candidate does) and validate it with the
+Powertools Parser and a pydantic model
 of the event contract, then read the user's state, apply the event and write the state back, once
 per event (a per-event DynamoDB GetItem/PutItem: the state is deserialised and serialised every
 time), then score the event alone. The feature and scoring functions are the real ones, so the
@@ -12,6 +13,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+import orjson
 from aws_lambda_powertools.utilities.parser import parse
 from pydantic import BaseModel, ConfigDict, Field, IPvAnyAddress, StringConstraints
 
@@ -85,7 +87,7 @@ def score_records(records: list[bytes], table: dict[str, tuple[int, bytes]], sco
     """Validate, read state, apply, write state, score: one record at a time. Returns the events scored."""
     scored: list[Score] = []
     for data in records:
-        event = to_risk_event(parse(event=data.decode(), model=EventModel), arrival)
+        event = to_risk_event(parse(event=orjson.loads(data), model=EventModel), arrival)
         item = table.get(event.user_id)
         state = UserState(event.user_id) if item is None else UserState.from_bytes(event.user_id, item[1], item[0])
         features, _ = state.apply(event)

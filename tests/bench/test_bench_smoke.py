@@ -1,0 +1,97 @@
+"""Smoke tests of the benchmarks: each runs on a tiny input and returns well-formed figures.
+
+No timing is asserted (benchmarks report, tests check correctness); what is checked is that each
+benchmark measures what it claims: the counts, the redelivery and the statement budget are exact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from tools.bench import apicalls, assets, hotpath, loader
+from tools.bench.report import Figure, write_json
+from tools.pg.local import LocalPostgres
+
+
+def well_formed(figures: list[Figure], bench: str) -> dict[str, Figure]:
+    assert figures, f"{bench} produced no figures"
+    for f in figures:
+        assert f.bench == bench
+        assert f.name and f.unit
+        assert math.isfinite(f.value) and f.value >= 0
+        if f.ratio is not None:
+            assert math.isfinite(f.ratio) and f.ratio > 0 and f.baseline
+        if f.target:
+            assert f.met in (True, False)
+        assert f.name in f.line()
+    return {f.name: f for f in figures}
+
+
+def test_hotpath_runs_all_three_paths_on_the_same_records() -> None:
+    by_name = well_formed(hotpath.run(count=300, batch=100, repeats=1), "hotpath")
+    speedup = by_name["hot path speed-up over naive (a)"]
+    assert speedup.met == (speedup.ratio is not None and speedup.ratio >= hotpath.TARGET_VS_NAIVE)
+
+
+def test_every_path_handles_every_record() -> None:
+    records = hotpath.json_records(120)
+    for fn in (hotpath.candidate, hotpath.baseline_naive, hotpath.floor, hotpath.parse_only):
+        assert fn(records, 50) == len(records)
+
+
+def test_naive_baseline_validates_like_the_contract() -> None:
+    records = hotpath.json_records(50)
+    with pytest.raises(Exception, match="validation error"):
+        hotpath.naive.score_records([b'{"event_id": "e1"}'], {}, hotpath.load_scorer({}), hotpath.ARRIVAL)
+    table: dict[str, tuple[int, bytes]] = {}
+    assert hotpath.naive.score_records(records, table, hotpath.load_scorer({}), hotpath.ARRIVAL) == 50
+    assert table  # one state per user was written back
+
+
+def test_loader_counts_statements_within_budget_and_one_row_per_event(pg_server: LocalPostgres) -> None:
+    dsn = pg_server.create_database("bench_smoke")
+    try:
+        by_name = well_formed(loader.run(sizes=(5, 20), dsn=dsn, repeats=1), "loader")
+    finally:
+        pg_server.drop_database("bench_smoke")
+    assert by_name["SQL statements per batch of 20"].value == 5  # CREATE, 1 INSERT, DELETE, MERGE, DROP
+    assert by_name["SQL statements per batch of 20"].met is True
+    assert by_name["rows after redelivery / distinct events (20)"].value == 1.0
+    assert by_name["rows after redelivery / distinct events (20)"].met is True
+
+
+def test_api_calls_through_the_real_handlers(pg_server: LocalPostgres) -> None:
+    dsn = pg_server.create_database("bench_calls")
+    try:
+        by_name = well_formed(apicalls.run(count=120, dsn=dsn), "apicalls")
+    finally:
+        pg_server.drop_database("bench_calls")
+    # No poller traffic is counted: only what the handlers call.
+    assert not any("ReceiveMessage" in n or "GetRecords" in n or "DeleteMessage" in n for n in by_name)
+    assert any(n.startswith("score: dynamodb BatchGetItem") for n in by_name)
+    assert by_name["calls per 1,000 events outside per-user state writes"].met is True
+    writes = next(f for n, f in by_name.items() if n.startswith("state writes per user per batch"))
+    assert writes.value == 1.0 and writes.met is True
+
+
+def test_asset_sizes_of_the_code_and_a_missing_layer(tmp_path: Path) -> None:
+    by_name = well_formed(assets.run(cache_root=tmp_path), "assets")
+    code = next(f for n, f in by_name.items() if n.startswith("code asset parse/score/load"))
+    assert code.value > 0
+    assert any(n.startswith("dependencies layer: not built") for n in by_name)
+    names = {arcname for _, arcname in assets._files(assets.LAMBDA_ROOT)}
+    assert {"risk/parse/handler.py", "risk/score/handler.py", "risk/load/handler.py"} <= names
+    assert not any("__pycache__" in n or n.endswith(("requirements.txt", ".pyc")) for n in names)
+
+
+def test_json_report_round_trips(tmp_path: Path) -> None:
+    figures = [Figure("x", "a", 1.5, "s"), Figure("x", "b", 2.0, "x", "a", 2.0, ">= 2x", True)]
+    path = tmp_path / "bench.json"
+    write_json(figures, path)
+    doc = json.loads(path.read_text())
+    assert [f["name"] for f in doc["figures"]] == ["a", "b"]
+    assert doc["figures"][1]["met"] is True and doc["machine"]["cpu_count"]
