@@ -19,8 +19,13 @@ MAX_EVENT_BYTES = 64 * 1024
 
 
 def format_ts(value: datetime) -> str:
-    """RFC 3339 in UTC with millisecond precision and a ``Z``: sortable and stable."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    """RFC 3339 in UTC with millisecond precision and a ``Z``: sortable and stable.
+
+    On the hot path (every event, every stage): isoformat is about twice as fast as strftime.
+    """
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def parse_ts(value: str) -> datetime:
