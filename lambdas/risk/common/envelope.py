@@ -63,4 +63,5 @@ def unpack(body: str | bytes) -> list[dict[str, Any]]:
         raise EnvelopeError(f"message body is not JSON: {exc}") from exc
     if not isinstance(doc, dict) or doc.get("v") != ENVELOPE_VERSION or not isinstance(doc.get("items"), list):
         raise EnvelopeError("message body is not a version 1 envelope")
-    return doc["items"]  # type: ignore[no-any-return]
+    items: list[dict[str, Any]] = doc["items"]
+    return items
