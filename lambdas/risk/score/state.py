@@ -315,6 +315,11 @@ class UserState:
         else:
             c, u = 1, fx.amount_units(amount)
             q = u * u
+        if i + 1 == len(self.cum_n):  # appended at the end: the common, in-order case
+            self.cum_n.append(self.cum_n[-1] + c)
+            self.cum_s.append(self.cum_s[-1] + u)
+            self.cum_ss.append(self.cum_ss[-1] + q)
+            return
         for cum, v in ((self.cum_n, c), (self.cum_s, u), (self.cum_ss, q)):
             if i + 1 == len(cum):  # appended at the end: the common, in-order case
                 cum.append(cum[-1] + v)
@@ -328,6 +333,8 @@ class UserState:
         hist = self.history
         assert self.max_ts is not None
         horizon = self.max_ts - HISTORY_SECONDS
+        if hist[0][0] >= horizon and len(hist) <= MAX_HISTORY:  # nothing to fold: the common case
+            return
         k = bisect_left(hist, (horizon,))
         k = max(k, len(hist) - MAX_HISTORY)
         if k <= 0:
