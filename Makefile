@@ -33,10 +33,14 @@ test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)
 
+# cdk.json runs `python3 app.py`: the venv's python3 comes first so the pinned aws-cdk-lib is used.
+# Credentials are unset on purpose: synth must never need (or look up anything with) an AWS account.
 synth: $(STAMP) $(NODE_STAMP) ## synthesize every environment into cdk.out/<env> (no AWS credentials needed)
 	@for env in $(ENVS); do \
 	  echo "== cdk synth -c env=$$env"; \
-	  npx cdk synth --quiet -c env=$$env --output cdk.out/$$env || exit 1; \
+	  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
+	    PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
+	    npx cdk synth --quiet -c env=$$env --output cdk.out/$$env || exit 1; \
 	done
 
 cfn-lint: $(STAMP) ## lint every synthesized template (run make synth first)

@@ -138,7 +138,13 @@ class Packaging:
         return lambda_.Code.from_asset(
             str(LAMBDA_ROOT),
             asset_hash_type=AssetHashType.OUTPUT,
-            bundling=BundlingOptions(image=_NO_DOCKER, local=CodeBundler(include_schema=include_schema)),
+            # The command is never run; it keeps the two variants apart in CDK's bundling cache, which
+            # is keyed by the source path and the bundling options (the local bundler is opaque to it).
+            bundling=BundlingOptions(
+                image=_NO_DOCKER,
+                local=CodeBundler(include_schema=include_schema),
+                command=["local-bundling", "lambdas+redshift_schema" if include_schema else "lambdas"],
+            ),
         )
 
     def dependencies_layer(self, scope: Construct, id: str) -> lambda_.LayerVersion:
@@ -147,7 +153,7 @@ class Packaging:
                 str(LAMBDA_ROOT),
                 asset_hash_type=AssetHashType.CUSTOM,
                 asset_hash=requirements_hash(),
-                bundling=BundlingOptions(image=_NO_DOCKER, local=LayerBundler()),
+                bundling=BundlingOptions(image=_NO_DOCKER, local=LayerBundler(), command=["local-bundling", "layer"]),
             )
         else:
             placeholder = BUILD_ROOT / "layer-placeholder" / "python"
