@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import boto3
 import orjson
@@ -26,6 +26,9 @@ import orjson
 from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, put_batched
 from tools.cli.redrive import redrive
 from tools.cli.replay import archived_records
+
+if TYPE_CHECKING:
+    from risk.events.model import RiskEvent
 
 
 def _client(args: argparse.Namespace, service: str) -> Any:
@@ -178,15 +181,14 @@ class ParseRejectedError(ValueError):
     """The parser quarantines this record; the message carries the reason code."""
 
 
-def parse_one(raw: bytes) -> Any:
-    """Through the parse stage's own parser (so what it accepts here is what the pipeline accepts)."""
-    from risk.parse.parser import parse_record  # noqa: PLC0415
+def parse_one(raw: bytes) -> RiskEvent:
+    """Through the parse stage's own parser, so what it accepts here is what the pipeline accepts."""
+    from risk.parse.parser import Quarantined, parse_record  # noqa: PLC0415
 
-    result = parse_record(raw, datetime.now(UTC))
-    event = getattr(result, "event", result)
-    if event is None or getattr(result, "reason", None) is not None:
-        raise ParseRejectedError(f"quarantined: {getattr(result, 'reason', 'unknown')} {getattr(result, 'detail', '')}")
-    return event
+    result = parse_record(raw, sequence_number="0", arrival=datetime.now(UTC))
+    if isinstance(result, Quarantined):
+        raise ParseRejectedError(f"quarantined: {result.reason.value}: {result.detail}")
+    return result
 
 
 def cmd_score(args: argparse.Namespace, out: TextIO) -> int:

@@ -126,3 +126,38 @@ def test_redrive_dry_run_moves_nothing_then_redrive_moves_everything_back(resour
     assert (_depth(sqs, dlq), _depth(sqs, source)) == (0, 23)
     moved = sqs.receive_message(QueueUrl=source, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
     assert all(m["MessageAttributes"]["a"]["StringValue"] == m["Body"][1:] for m in moved)
+
+
+def _event(event_id: str, at: str, lat: float, lon: float, **extra: object) -> dict[str, object]:
+    return {
+        "event_id": event_id,
+        "user_id": "u1",
+        "event_type": "payment",
+        "occurred_at": at,
+        "amount": 40.0,
+        "currency": "EUR",
+        "geo": {"lat": lat, "lon": lon},
+        **extra,
+    }
+
+
+def test_score_prints_features_score_and_reasons_using_history(tmp_path: Path) -> None:
+    history = tmp_path / "history.jsonl"
+    history.write_text(json.dumps(_event("h1", "2026-11-24T09:30:00Z", -33.87, 151.21)) + "\n")  # Sydney
+    paris = json.dumps(_event("e1", "2026-11-24T10:00:00+00:00", 48.86, 2.35))
+    out = io.StringIO()
+    assert main(["score", paris, "--history", str(history), "--scorer", "rules"], out=out) == 0
+    result = json.loads(out.getvalue())
+    features = result["features"]
+    assert 16_900 < features["distance_km"] < 17_000  # Sydney -> Paris
+    assert features["speed_kmh"] > 900 and features["geo_flag"] is True
+    assert features["count_1h"] == 2
+    assert result["score"]["risk_band"] in ("medium", "high")
+    assert result["score"]["reasons"]  # the rules that fired, by name
+
+
+def test_score_reports_the_quarantine_reason_of_a_bad_event() -> None:
+    out = io.StringIO()
+    bad = json.dumps(_event("e1", "yesterday", 48.86, 2.35))
+    assert main(["score", bad], out=out) == 2
+    assert out.getvalue().startswith("quarantined: bad_timestamp")
