@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from risk.events.codec import encode_avro
 from risk.events.model import MAX_EVENT_BYTES, MAX_ID_LENGTH
 from risk.parse.reasons import Reason
 
@@ -71,13 +72,11 @@ def _unknown_fingerprint(d: dict[str, Any]) -> bytes:
 
 
 def _avro_decode_error(d: dict[str, Any]) -> bytes:
-    from risk.events import codec  # noqa: PLC0415 (present once the parse code is)
-
-    good: bytes = codec.encode_avro(d)
+    good = encode_avro(d)
     return good[:10] + b"\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff"  # a known fingerprint, a broken body
 
 
-JSON_KINDS: dict[Reason, Callable[[dict[str, Any]], bytes]] = {
+KINDS: dict[Reason, Callable[[dict[str, Any]], bytes]] = {
     Reason.EMPTY_RECORD: lambda d: b"",
     Reason.OVERSIZE: _oversize,
     Reason.NOT_UTF8: lambda d: b"\xff\xfe\x00not text" + bytes(range(0x80, 0x90)),
@@ -93,21 +92,13 @@ JSON_KINDS: dict[Reason, Callable[[dict[str, Any]], bytes]] = {
     Reason.BAD_CHANNEL: _with(channel="fax"),
     Reason.UNSUPPORTED_SCHEMA_VERSION: _with(schema_version=99),
     Reason.UNKNOWN_FINGERPRINT: _unknown_fingerprint,
+    Reason.AVRO_DECODE_ERROR: _avro_decode_error,
 }
-AVRO_KINDS: dict[Reason, Callable[[dict[str, Any]], bytes]] = {Reason.AVRO_DECODE_ERROR: _avro_decode_error}
 
 
 def kinds() -> dict[Reason, Callable[[dict[str, Any]], bytes]]:
-    """Every kind this machine can make (the Avro one needs the parse engineer's codec)."""
-    available = dict(JSON_KINDS)
-    try:
-        from risk.events import codec  # noqa: PLC0415
-
-        if hasattr(codec, "encode_avro"):
-            available.update(AVRO_KINDS)
-    except ImportError:
-        pass
-    return available
+    """Every kind this module makes: each reason but ``bad_base64``."""
+    return dict(KINDS)
 
 
 def malformed_records(count: int, seed: int = 7) -> list[Malformed]:
