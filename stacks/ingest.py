@@ -163,7 +163,6 @@ class IngestStack(Stack):
                 ),
             ),
         )
-        self.delivery_stream.node.add_dependency(self.delivery_role)
         acknowledge(
             self.delivery_stream,
             "AwsSolutions-KDF1",
