@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 import orjson
@@ -133,7 +134,8 @@ class UserState:
     def content(self) -> dict[str, Any]:
         """Everything but the storage version: what must not depend on delivery order."""
         return {
-            "h": [list(e) for e in self.history],
+            # Columnar (ts, event_id, amount, lat, lon): compact, and rebuilt with zip at C speed.
+            "h": [list(col) for col in zip(*self.history, strict=True)] if self.history else [[], [], [], [], []],
             # Sums as strings: exact integers may outgrow the 64 bits JSON encoders accept.
             "b": [self.base_count, self.base_n, str(self.base_sum), str(self.base_sumsq), self.base_last_ts],
             "g": None if self.base_last_geo is None else list(self.base_last_geo),
@@ -161,10 +163,13 @@ class UserState:
         if doc.get("v") != STATE_FORMAT:
             raise ValueError(f"state of {user_id!r} has format {doc.get('v')!r}, expected {STATE_FORMAT}")
         st = cls(user_id, version)
-        st.history = [tuple(e) for e in doc["h"]]
-        st.ids = {e[1]: e[0] for e in st.history}
-        for entry in st.history:
-            st._push_sums(len(st.cum_n) - 1, entry[2])
+        ts, ids, amounts, lats, lons = doc["h"]
+        st.history = list(zip(ts, ids, amounts, lats, lons, strict=True))
+        st.ids = dict(zip(ids, ts, strict=True))
+        units = [0 if a is None else fx.amount_units(a) for a in amounts]
+        st.cum_n = list(accumulate((a is not None for a in amounts), initial=0))
+        st.cum_s = list(accumulate(units, initial=0))
+        st.cum_ss = list(accumulate((u * u for u in units), initial=0))
         st.base_count, st.base_n, base_sum, base_sumsq, st.base_last_ts = doc["b"]
         st.base_sum, st.base_sumsq = int(base_sum), int(base_sumsq)
         st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])
