@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from datetime import UTC, datetime, timedelta
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import boto3
 
+from risk.events.codec import encode_avro
 from tools.cli.redrive import redrive
+from tools.cli.replay import parse_lines
 from tools.local.context import FakeLambdaContext
 from tools.local.kinesis import KinesisPoller, RawArchiver
 from tools.local.provision import LocalResources
@@ -161,3 +164,17 @@ def test_score_reports_the_quarantine_reason_of_a_bad_event() -> None:
     bad = json.dumps(_event("e1", "yesterday", 48.86, 2.35))
     assert main(["score", bad], out=out) == 2
     assert out.getvalue().startswith("quarantined: bad_timestamp")
+
+
+def test_firehose_style_concatenated_records_are_split_by_their_structure() -> None:
+    event = {"event_id": "e}1", "user_id": 'u"1', "event_type": "login", "occurred_at": "2026-11-24T10:00:00Z"}
+    records = [
+        json.dumps(event).encode(),
+        encode_avro(event),
+        b'{"nested": {"a": [1, {"b": "]"}]}}',
+        encode_avro({**event, "event_id": "e2"}),
+    ]
+    blob = gzip.compress(b"".join(records) + b"\xff\xfegarbage" + records[0])
+    split = [r.data for r in parse_lines(blob)]
+    assert split[:4] == records
+    assert split[4] == b"\xff\xfegarbage" + records[0]  # unsplittable from a malformed record on

@@ -5,15 +5,21 @@ pipeline then runs again on them with today's code: a fixed parser accepts what 
 before, the score state skips event ids it has already counted, and the load MERGE leaves one row
 per event id. Replaying an hour that was already loaded is therefore harmless (only wasteful).
 
-Objects under ``raw/year=/month=/day=/hour=`` (by arrival hour) are gzip (or plain) lines: either
-the local runner's JSON wrapper (``{"data_b64": ..., "approximate_arrival": ...}``) or the records
-themselves, one per line, as Firehose writes newline-delimited JSON.
+Objects under ``raw/year=/month=/day=/hour=`` (by arrival hour) are gzip and hold either
+
+* the local runner's lines (``{"data_b64": ..., "approximate_arrival": ...}``, one per record), or
+* what Firehose writes in AWS: the records' bytes back to back, with no delimiter. They are split
+  here by their own structure: a JSON value ends where its outermost brace closes, an Avro
+  single-object record where its schema's reader stops. From the first byte that is neither (a
+  malformed record), the rest of the object is replayed as one record, which the parser
+  quarantines: fix such records from the quarantine/ copies instead.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +46,10 @@ def hours(start: datetime, end: datetime) -> Iterator[datetime]:
 def parse_lines(body: bytes) -> Iterator[ArchivedRecord]:
     if body[:2] == b"\x1f\x8b":
         body = gzip.decompress(body)
+    if not body.lstrip().startswith(b'{"shard_id"'):  # Firehose's concatenated records
+        for data in split_concatenated(body):
+            yield ArchivedRecord(data, None, None)
+        return
     for line in body.splitlines():
         if not line.strip():
             continue
@@ -58,6 +68,68 @@ def parse_lines(body: bytes) -> Iterator[ArchivedRecord]:
             )
         else:
             yield ArchivedRecord(line, None, None)
+
+
+_WHITESPACE = b" \t\r\n"
+_OPEN, _CLOSE, _QUOTE, _ESCAPE = b"{[", b"}]", ord('"'), ord("\\")
+
+
+def _json_end(blob: bytes, start: int) -> int | None:
+    """The end (exclusive) of the JSON object or array starting at ``start``; None if it never closes."""
+    depth, in_string, escaped = 0, False, False
+    for i in range(start, len(blob)):
+        c = blob[i]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == _ESCAPE:
+                escaped = True
+            elif c == _QUOTE:
+                in_string = False
+        elif c == _QUOTE:
+            in_string = True
+        elif c in _OPEN:
+            depth += 1
+        elif c in _CLOSE:
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return None
+
+
+def _avro_end(blob: bytes, start: int) -> int | None:
+    from fastavro import schemaless_reader  # noqa: PLC0415
+
+    from risk.events.avro import HEADER_BYTES, MARKER, REGISTRY  # noqa: PLC0415
+
+    if blob[start : start + 2] != MARKER:
+        return None
+    schema = REGISTRY.get(blob[start + 2 : start + HEADER_BYTES])
+    if schema is None:
+        return None
+    reader = io.BytesIO(blob)
+    reader.seek(start + HEADER_BYTES)
+    try:
+        schemaless_reader(reader, schema.parsed, None)
+    except Exception:  # a broken body: not splittable from here
+        return None
+    return reader.tell()
+
+
+def split_concatenated(blob: bytes) -> Iterator[bytes]:
+    """Records written back to back (Firehose without a delimiter), split by their own structure."""
+    pos, n = 0, len(blob)
+    while pos < n:
+        while pos < n and blob[pos] in _WHITESPACE:
+            pos += 1
+        if pos >= n:
+            return
+        end = _json_end(blob, pos) if blob[pos] in _OPEN else _avro_end(blob, pos)
+        if end is None:
+            yield blob[pos:]
+            return
+        yield blob[pos:end]
+        pos = end
 
 
 def archived_records(s3: Any, bucket: str, start: datetime, end: datetime) -> Iterator[ArchivedRecord]:
