@@ -263,3 +263,34 @@ def test_serialisation_round_trip_and_ttl() -> None:
     assert st_.expires_at(30) == int(T0.timestamp() + HISTORY_SECONDS + 60 + 30 * 86_400)
     with pytest.raises(ValueError, match="format"):
         UserState.from_bytes("u-1", b'{"v": 99}', 1)
+
+
+@st.composite
+def late_deliveries(draw: st.DrawFn) -> tuple[list[RiskEvent], list[RiskEvent]]:
+    """Events over 2.5 days (so the history folds), each delivered up to 1 h late, some twice."""
+    n = draw(st.integers(2, 30))
+    events = [
+        event(
+            draw(st.floats(0, 216_000, allow_nan=False)),
+            event_id=f"e{k:02d}",
+            amount=draw(st.one_of(st.none(), st.sampled_from((0.5, 20.0, 1_500.0)))),
+            geo=draw(st.sampled_from((None, PARIS, LONDON))),
+            device=draw(st.sampled_from(("d1", "d2"))),
+        )
+        for k in range(n)
+    ]
+    arrivals = [(e.occurred_at.timestamp() + draw(st.floats(0, 3_600)), k) for k, e in enumerate(events)]
+    arrivals += [(t + draw(st.floats(0, 7_200)), k) for t, k in draw(st.lists(st.sampled_from(arrivals), max_size=5))]
+    delivery = [events[k] for _, k in sorted(arrivals)]
+    return sorted(events, key=lambda e: (e.occurred_at, e.event_id)), delivery
+
+
+@settings(max_examples=100, deadline=None)
+@given(late_deliveries(), st.integers(1, 4))
+def test_lateness_within_the_allowance_and_redeliveries_leave_the_in_order_state(
+    case: tuple[list[RiskEvent], list[RiskEvent]], batch_size: int
+) -> None:
+    ordered, delivery = case
+    _, expected = replay(ordered, batch_size=1)
+    _, actual = replay(delivery, batch_size=batch_size)
+    assert actual == expected
