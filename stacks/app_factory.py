@@ -138,8 +138,8 @@ def build_app(
             stream=ingest.stream,
             delivery_stream_name=ingest.delivery_stream_name,
             state_table=processing.state_table,
-            redshift_namespace_name=cfg.prefix,
-            redshift_workgroup_name=cfg.prefix,
+            redshift_namespace_name=warehouse.namespace.namespace_name,
+            redshift_workgroup_name=warehouse.workgroup.workgroup_name,
         ),
         **props("Monitoring"),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, Tags
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
@@ -33,6 +33,7 @@ from stacks.guards import acknowledge, nag_ref, removal_policy
 
 STATE_PARTITION_KEY = "user_id"
 STATE_TTL_ATTRIBUTE = "expires_at"
+LOADER_DB_ROLE = "risk_loader"  # created by redshift_schema/V003__roles_and_grants.sql
 HANDLERS = {
     "parse": "risk.parse.handler.lambda_handler",
     "score": "risk.score.handler.lambda_handler",
@@ -194,6 +195,8 @@ class ProcessingStack(Stack):
                 resources=[warehouse.workgroup_arn],
             )
         )
+        # Redshift maps the role's sign-in (IAMR:<role>) to the database roles named in this tag (V003).
+        Tags.of(self.load.role).add("RedshiftDbRoles", LOADER_DB_ROLE)
         self._consume("load", self.load, scored)
 
         self.functions = {"parse": self.parse.function, "score": self.score.function, "load": self.load.function}

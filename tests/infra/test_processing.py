@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 
 from risk.common import settings
 from stacks.bundling import ARCHITECTURE, RUNTIME
-from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, runtime_environment
+from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, runtime_environment
 from stacks.processing import HANDLERS
 from tests.infra.conftest import Synth
 
@@ -218,3 +218,11 @@ def test_pii_key_secret_is_retained_in_prod(prod: Synth) -> None:
             "Properties": Match.object_like({"GenerateSecretString": Match.object_like({"PasswordLength": 64})}),
         },
     )
+
+
+def test_loader_role_receives_the_loader_database_role(dev: Synth) -> None:
+    role_id = dev.logical_id(dev.risk_app.stacks["Processing"].load.role)
+    tags = dev.resources("Processing", "AWS::IAM::Role")[role_id]["Properties"]["Tags"]
+    assert {"Key": "RedshiftDbRoles", "Value": "risk_loader"} in tags
+    grants = (REPO_ROOT / "redshift_schema" / "V003__roles_and_grants.sql").read_text()
+    assert "CREATE ROLE risk_loader;" in grants
