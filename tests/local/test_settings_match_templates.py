@@ -15,7 +15,7 @@ import pytest
 from aws_cdk.assertions import Template
 
 from stacks.app_factory import build_app
-from stacks.config import EnvironmentConfig, load_environment
+from stacks.config import EnvironmentConfig
 from tools.local.pipeline import STAGES, LocalPipeline
 from tools.local.provision import LocalResources
 
@@ -133,7 +133,3 @@ def test_memory_and_timeouts_match(template: dict[str, Any], local: tuple[LocalR
     ):
         props = functions[f"risk.{stage}.handler.lambda_handler"]
         assert (poller_context.memory_limit_in_mb, poller_context.timeout_s) == (props["MemorySize"], props["Timeout"])
-
-
-def test_dev_is_what_the_demo_uses() -> None:
-    assert load_environment("dev").name == "dev"
