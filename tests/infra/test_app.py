@@ -6,12 +6,17 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
 
-from stacks.app_factory import PARTS, build_app, stack_name
+from stacks.app_factory import PARTS, build_app, committed_context, stack_name
 from stacks.config import REPO_ROOT, ConfigError, read_environments
-from tests.infra.conftest import ENVIRONMENTS, Synth
+from stacks.guards import acknowledge
+from tests.infra.conftest import ENVIRONMENTS, Synth, nag_findings
 
 
 def test_stack_names_follow_the_convention(each_env: Synth) -> None:
@@ -77,3 +82,19 @@ def test_app_py_exits_non_zero_with_the_key_for_an_unknown_environment() -> None
 
 def test_every_environment_is_covered() -> None:
     assert set(read_environments()) == set(ENVIRONMENTS)
+
+
+def test_the_nag_check_sees_findings_and_acknowledgements(tmp_path: Path) -> None:
+    """Guards the guard: an unacknowledged finding reaches nag_findings, an acknowledged one does not."""
+    app = App(context=committed_context(), outdir=str(tmp_path))
+    stack = Stack(app, "Probe")
+    sqs.Queue(stack, "Plain")  # no DLQ (SQS3), no TLS-only policy (SQS4)
+    acknowledged = sqs.Queue(stack, "Acknowledged", enforce_ssl=True)
+    acknowledge(acknowledged, "AwsSolutions-SQS3", "probe: acknowledged on purpose")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    with pytest.raises(RuntimeError, match="ValidationFailed"):
+        app.synth()
+    findings = nag_findings(tmp_path)
+    assert "error AwsSolutions-SQS3: Probe/Plain/Resource" in findings
+    assert "error AwsSolutions-SQS4: Probe/Plain/Resource" in findings
+    assert not [f for f in findings if "Probe/Acknowledged" in f]
