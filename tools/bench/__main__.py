@@ -68,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         unknown = sorted(set(selected) - set(BENCHES))
         if unknown:
             p.error(f"unknown benchmark(s): {', '.join(unknown)}")
+    # As the Makefile does: the pinned Node and CDK CLI first on PATH (jsii starts Node for aws_cdk).
+    os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     plan = _plan(args)
     figures: list[Figure] = []

@@ -2,9 +2,10 @@
 
 What a first version would do: decode each record (orjson, as the candidate does), validate it with
 the Powertools Parser and a pydantic model of the event contract, then read the user's state, apply
-the event and write the state back, once per event (a per-event DynamoDB GetItem/PutItem: the state is deserialised and serialised every
-time), then score the event alone. The feature and scoring functions are the real ones, so the
-difference measured is the validation and the state round trips, not the arithmetic.
+the event and write the state back, once per event (a per-event DynamoDB GetItem/PutItem: the state
+is deserialised and serialised every time), then score the event alone. The feature and scoring
+functions are the real ones, so the difference measured is the validation and the state round trips,
+not the arithmetic.
 """
 
 from __future__ import annotations
