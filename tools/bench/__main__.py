@@ -2,6 +2,7 @@
 
     python -m tools.bench [--only hotpath,coldstart,assets,loader,apicalls,synth,suite]
                           [--quick] [--with-suite] [--json PATH] [--dsn DSN]
+    python -m tools.bench --markdown      # the README table, from docs/benchmarks.json
 
 Each figure is a ratio against a baseline measured in the same run on the same machine.
 ``--quick`` shrinks every input (a smoke run of a few seconds, figures not meaningful).
@@ -18,7 +19,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from tools.bench.report import Figure, write_json
+from tools.bench.report import Figure, markdown, read_json, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_JSON = REPO / "docs" / "benchmarks.json"
@@ -60,8 +61,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="tiny inputs: checks the benchmarks run, figures meaningless")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where to write the figures (default %(default)s)")
     p.add_argument("--no-json", action="store_true", help="print only")
+    p.add_argument("--markdown", action="store_true", help="print --json as a markdown table; run nothing")
     p.add_argument("--dsn", help="an existing PostgreSQL for the loader benchmark (default: embedded)")
     args = p.parse_args(argv)
+    if args.markdown:
+        print(markdown(read_json(args.json)), end="")
+        return 0
     selected = list(DEFAULT) + (["suite"] if args.with_suite else [])
     if args.only:
         selected = [name.strip() for name in args.only.split(",") if name.strip()]

@@ -36,3 +36,18 @@ def write_json(figures: list[Figure], path: Path) -> None:
         "figures": [asdict(f) for f in figures],
     }
     path.write_text(json.dumps(doc, indent=2) + "\n")
+
+
+def read_json(path: Path) -> list[Figure]:
+    return [Figure(**f) for f in json.loads(path.read_text())["figures"]]
+
+
+def markdown(figures: list[Figure]) -> str:
+    """The README table: one row per figure, with its baseline, ratio, target and verdict."""
+    rows = ["| benchmark | figure | value | vs baseline | target | met |", "|---|---|---:|---|---|---|"]
+    for f in figures:
+        ratio = "" if f.ratio is None else f"{f.ratio:,.2f}x vs {f.baseline}"
+        verdict = "" if f.met is None else ("yes" if f.met else "**no**")
+        value = f"{f.value:,.0f}" if abs(f.value) >= 100 else f"{f.value:,.2f}"
+        rows.append(f"| {f.bench} | {f.name.strip()} | {value} {f.unit} | {ratio} | {f.target} | {verdict} |")
+    return "\n".join(rows) + "\n"
