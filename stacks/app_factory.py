@@ -101,8 +101,9 @@ def build_app(
         vpc=warehouse.vpc,
         security_group=warehouse.migrator_sg,
         workgroup_name=warehouse.workgroup_name,
-        workgroup_arn=warehouse.workgroup_arn,
         workgroup_host=warehouse.workgroup_host,
+        admin_secret_arn=warehouse.admin_secret_arn,
+        warehouse_key=keys.warehouse_key,
         **props("Schema"),
     )
     processing = ProcessingStack(

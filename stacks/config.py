@@ -284,6 +284,10 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         or not all(isinstance(z, str) and z.startswith(region) for z in azs_raw)
     ):
         raise ConfigError(f"environments.{name}.availability_zones: expected a list of zones in {region}")
+    if len(set(azs_raw)) < 3:
+        raise ConfigError(
+            f"environments.{name}.availability_zones: Redshift Serverless needs subnets in at least 3 zones"
+        )
 
     k = r.child("kinesis")
     mode = k.req_str("capacity_mode", choices=("ON_DEMAND", "PROVISIONED"))
@@ -420,7 +424,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
             settings.REDSHIFT_HOST,
             settings.PII_KEY_SECRET_ARN,
         ),
-        "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
+        "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST, settings.REDSHIFT_ADMIN_SECRET_ARN),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:

@@ -1,7 +1,8 @@
 """Schema: a custom resource that applies ``redshift_schema/`` on every deploy that changes it.
 
 The provider framework invokes ``risk.migrate.handler.on_event`` inside the warehouse VPC; the
-function signs in with its IAM role (``GetCredentials``) and applies pending migrations. The
+function signs in as the schema owner (the Redshift-managed admin secret, readable by this
+function alone) and applies pending migrations. The
 resource's properties carry a hash of the migration files, so CloudFormation sends an Update
 (and the runner applies what is new) exactly when a migration is added or changed.
 """
@@ -51,8 +52,9 @@ class SchemaStack(Stack):
         vpc: ec2.IVpc,
         security_group: ec2.ISecurityGroup,
         workgroup_name: str,
-        workgroup_arn: str,
         workgroup_host: str,
+        admin_secret_arn: str,
+        warehouse_key: kms.IKey,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -67,17 +69,33 @@ class SchemaStack(Stack):
             memory_mb=MIGRATE_MEMORY_MB,
             timeout_s=MIGRATE_TIMEOUT_S,
             environment=runtime_environment(
-                cfg, "migrate", {settings.REDSHIFT_WORKGROUP: workgroup_name, settings.REDSHIFT_HOST: workgroup_host}
+                cfg,
+                "migrate",
+                {
+                    settings.REDSHIFT_WORKGROUP: workgroup_name,
+                    settings.REDSHIFT_HOST: workgroup_host,
+                    settings.REDSHIFT_ADMIN_SECRET_ARN: admin_secret_arn,
+                },
             ),
             log_key=log_key,
             vpc=vpc,
             security_group=security_group,
         )
+        # Migrations CREATE ROLE and masking policies: they run as the schema owner, the admin
+        # user whose password Redshift rotates in Secrets Manager. Only this function reads it.
         self.migrator.role.add_to_principal_policy(
             iam.PolicyStatement(
-                sid="SignInToWorkgroupWithIam",
-                actions=["redshift-serverless:GetCredentials"],
-                resources=[workgroup_arn],
+                sid="ReadSchemaOwnerSecret",
+                actions=["secretsmanager:GetSecretValue"],
+                resources=[admin_secret_arn],
+            )
+        )
+        self.migrator.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="DecryptSchemaOwnerSecret",
+                actions=["kms:Decrypt"],
+                resources=[warehouse_key.key_arn],
+                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
             )
         )
 

@@ -4,21 +4,25 @@ The VPC has private isolated subnets only (no NAT, no internet route), so everyt
 loader and the migration function call goes through VPC endpoints. The workgroup's security
 group admits 5439 from exactly two client security groups, created here and handed to the
 stacks that run those functions (so no stack needs a back-reference to another).
-Redshift signs functions in with IAM (``GetCredentials``); the admin password exists only in
-Secrets Manager, managed by Redshift, for break-glass use.
+The loader signs in with IAM (``GetCredentials``), never a password. The admin user is the
+schema owner: its password is generated into a Secrets Manager secret (warehouse CMK, rotated
+every 30 days by Secrets Manager's hosted Redshift rotation inside this VPC) that only the
+migration function reads, because migrations CREATE ROLE and masking policies.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from aws_cdk import Stack
+from aws_cdk import Duration, Stack
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_redshiftserverless as redshift
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX, RAW_PREFIX
@@ -105,6 +109,40 @@ class WarehouseStack(Stack):
         )
         self.loader_sg = self._client_sg("LoaderSecurityGroup", "load function")
         self.migrator_sg = self._client_sg("MigratorSecurityGroup", "schema migration function")
+        self.rotation_sg = self._client_sg("AdminRotationSecurityGroup", "admin secret rotation function")
+
+        self.admin_secret = secretsmanager.Secret(
+            self,
+            "AdminSecret",
+            description=f"{cfg.prefix}: Redshift Serverless admin (schema owner) credentials",
+            encryption_key=warehouse_key,
+            generate_secret_string=secretsmanager.SecretStringGenerator(
+                # What Secrets Manager's Redshift rotation reads; the endpoint follows from the names.
+                secret_string_template=json.dumps(
+                    {
+                        "engine": "redshift",
+                        "host": f"{cfg.prefix}.{self.account}.{self.region}.redshift-serverless.amazonaws.com",
+                        "port": REDSHIFT_PORT,
+                        "dbname": cfg.redshift.database,
+                        "username": cfg.redshift.admin_username,
+                    }
+                ),
+                generate_string_key="password",
+                exclude_punctuation=True,  # Redshift refuses / @ " ' and spaces; letters+digits suffice
+                require_each_included_type=True,
+                password_length=32,
+            ),
+            removal_policy=removal_policy(cfg),
+        )
+        self.admin_secret.add_rotation_schedule(
+            "Rotation",
+            automatically_after=Duration.days(30),
+            hosted_rotation=secretsmanager.HostedRotation.redshift_single_user(
+                vpc=self.vpc,
+                vpc_subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
+                security_groups=[self.rotation_sg],
+            ),
+        )
 
         self.copy_role = iam.Role(
             self,
@@ -154,8 +192,7 @@ class WarehouseStack(Stack):
             namespace_name=cfg.prefix,
             db_name=cfg.redshift.database,
             admin_username=cfg.redshift.admin_username,
-            manage_admin_password=True,
-            admin_password_secret_kms_key_id=warehouse_key.key_arn,
+            admin_user_password=self.admin_secret.secret_value_from_json("password").unsafe_unwrap(),
             kms_key_id=warehouse_key.key_arn,
             iam_roles=[self.copy_role.role_arn],
             default_iam_role_arn=self.copy_role.role_arn,
@@ -192,6 +229,11 @@ class WarehouseStack(Stack):
     @property
     def workgroup_arn(self) -> str:
         return self.workgroup.attr_workgroup_workgroup_arn
+
+    @property
+    def admin_secret_arn(self) -> str:
+        """The schema owner's credentials (``{"username", "password"}``) in Secrets Manager."""
+        return self.admin_secret.secret_arn
 
     @property
     def workgroup_host(self) -> str:

@@ -78,7 +78,8 @@ def test_every_store_is_encrypted_with_its_domain_key(each_env: Synth) -> None:
 
     (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
     assert _refers_to(namespace["Properties"]["KmsKeyId"], warehouse)
-    assert _refers_to(namespace["Properties"]["AdminPasswordSecretKmsKeyId"], warehouse)
+    (admin_secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
+    assert _refers_to(admin_secret["Properties"]["KmsKeyId"], warehouse)
 
     (secret,) = each_env.resources("Processing", "AWS::SecretsManager::Secret").values()
     assert _refers_to(secret["Properties"]["KmsKeyId"], warehouse)

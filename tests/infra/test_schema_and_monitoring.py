@@ -47,3 +47,31 @@ def test_alarm_topic_is_encrypted_tls_only_and_mails_on_call(each_env: Synth) ->
     (policy,) = each_env.resources("Monitoring", "AWS::SNS::TopicPolicy").values()
     denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
     assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_migration_function_signs_in_as_schema_owner_and_only_it_reads_the_admin_secret(each_env: Synth) -> None:
+    schema = each_env.risk_app.stacks["Schema"]
+    functions = each_env.resources("Schema", "AWS::Lambda::Function")
+    variables = functions[each_env.logical_id(schema.migrator.function)]["Properties"]["Environment"]["Variables"]
+    assert "AdminSecret" in str(variables["REDSHIFT_ADMIN_SECRET_ARN"])
+    readers = []
+    for part in ("Processing", "Schema", "Ingest", "Warehouse"):
+        for policy in each_env.resources(part, "AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "AdminSecret" in str(statement.get("Resource")):
+                    readers.append((part, statement["Action"]))
+    assert readers == [("Schema", "secretsmanager:GetSecretValue")]
+
+
+def test_admin_secret_is_encrypted_rotated_in_the_vpc_and_never_plain_in_the_template(each_env: Synth) -> None:
+    (secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
+    assert "Warehouse" in str(secret["Properties"]["KmsKeyId"])  # the warehouse CMK
+    (rotation,) = each_env.resources("Warehouse", "AWS::SecretsManager::RotationSchedule").values()
+    hosted = rotation["Properties"]["HostedRotationLambda"]
+    assert hosted["RotationType"] == "RedshiftSingleUser"
+    assert "AdminRotationSecurityGroup" in str(hosted["VpcSecurityGroupIds"])
+    assert rotation["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
+    (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
+    password = str(namespace["Properties"]["AdminUserPassword"])
+    assert "{{resolve:secretsmanager:" in password and ":SecretString:password::}}" in password
+    assert "ManageAdminPassword" not in namespace["Properties"]

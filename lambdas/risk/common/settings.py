@@ -26,6 +26,8 @@ REDSHIFT_WORKGROUP = "REDSHIFT_WORKGROUP"
 REDSHIFT_DATABASE = "REDSHIFT_DATABASE"
 REDSHIFT_HOST = "REDSHIFT_HOST"
 PII_KEY_SECRET_ARN = "PII_KEY_SECRET_ARN"
+# The migration function only: the schema owner (Redshift-managed admin secret) creates roles and policies.
+REDSHIFT_ADMIN_SECRET_ARN = "REDSHIFT_ADMIN_SECRET_ARN"
 # Local runs and tests only: a PostgreSQL DSN replaces the IAM-authenticated workgroup.
 WAREHOUSE_DSN = "WAREHOUSE_DSN"
 

@@ -2,19 +2,30 @@
 
 Create and Update apply what is pending (a no-op when nothing is) and report the applied
 versions; Delete leaves the warehouse alone (data outlives the stack). The function runs in the
-warehouse VPC and signs in with its IAM role (``connect_serverless``).
+warehouse VPC and signs in as the schema owner, the namespace's admin user, whose password
+Redshift itself manages in Secrets Manager: migrations create roles and masking policies,
+which the IAM identities of the pipeline (the loader included) are deliberately not allowed to.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from risk.common.settings import REDSHIFT_DATABASE, REDSHIFT_HOST, REDSHIFT_WORKGROUP, env
+import boto3
+import orjson
+
+from risk.common.settings import REDSHIFT_ADMIN_SECRET_ARN, REDSHIFT_DATABASE, REDSHIFT_HOST, REDSHIFT_WORKGROUP, env
 from risk.warehouse.connection import connect_serverless
 from risk.warehouse.migrations import applied_versions, default_directory, migrate
 
 PHYSICAL_ID_PREFIX = "risk-warehouse-schema"
+
+
+def _admin_credentials(secret_arn: str) -> tuple[str, str]:
+    """The Redshift-managed admin secret holds ``{"username": ..., "password": ...}``."""
+    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    secret = orjson.loads(value)
+    return secret["username"], secret["password"]
 
 
 def on_event(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
@@ -22,7 +33,8 @@ def on_event(event: dict[str, Any], _context: Any = None) -> dict[str, Any]:
     physical_id = event.get("PhysicalResourceId") or f"{PHYSICAL_ID_PREFIX}-{workgroup}-{database}"
     if event["RequestType"] == "Delete":
         return {"PhysicalResourceId": physical_id}
-    with connect_serverless(workgroup, database, host=os.environ.get(REDSHIFT_HOST) or None) as warehouse:
+    user, password = _admin_credentials(env(REDSHIFT_ADMIN_SECRET_ARN))
+    with connect_serverless(workgroup, database, host=env(REDSHIFT_HOST), user=user, password=password) as warehouse:
         newly_applied = migrate(warehouse, default_directory())
         versions = applied_versions(warehouse)
     return {

@@ -123,19 +123,27 @@ class Warehouse:
         self.close()
 
 
-def connect_serverless(workgroup: str, database: str, host: str | None = None) -> Warehouse:
-    """Redshift Serverless with IAM: the function's role signs in through GetCredentials, no password.
+def connect_serverless(
+    workgroup: str, database: str, host: str | None = None, *, user: str | None = None, password: str | None = None
+) -> Warehouse:
+    """Redshift Serverless: by default the function's role signs in through GetCredentials, no password.
 
     ``host`` is the workgroup endpoint (or a VPC endpoint); without it the driver looks it up.
-    Create once per Lambda container, outside the handler.
+    ``user``/``password`` are for the schema owner only (the migration function, which must
+    CREATE ROLE and masking policies that an IAM identity may not). Create once per container.
     """
     options: dict[str, Any] = {
-        "iam": True,
         "is_serverless": True,
         "serverless_work_group": workgroup,
         "database": database,
         "ssl": True,
     }
+    if password is None:
+        options["iam"] = True
+    else:
+        if not (host and user):
+            raise ValueError("password sign-in needs the workgroup host and a user")
+        options.update(user=user, password=password)
     if host:
         options["host"] = host
     connection = redshift_connector.connect(**options)
