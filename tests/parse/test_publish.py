@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from risk.common import publish
 from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
-from risk.parse import publish
 from tests.parse.conftest import Aws
 
 

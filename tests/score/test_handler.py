@@ -12,10 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from risk.common import settings, telemetry
+from risk.common import publish, settings, telemetry
 from risk.common.envelope import unpack
 from risk.events.model import RiskEvent
-from risk.score import handler, publish
+from risk.score import handler
 from risk.score.model import ScoredEvent
 from risk.score.scorers import load_scorer
 from risk.score.service import score_events

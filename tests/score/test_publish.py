@@ -1,4 +1,4 @@
-"""SendMessageBatch grouping and retry of only the failed entries (Stubber: moto never fails one entry)."""
+"""send_owned: failed bodies map back to the source messages that own them (Stubber: moto never fails one entry)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import boto3
 from botocore.stub import Stubber
 
 from risk.common.envelope import MAX_BATCH_BYTES
-from risk.score.publish import chunks, send_bodies
+from risk.common.publish import calls, send_owned
 
 URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/risk-scoring-test-scored"
 
@@ -18,12 +18,12 @@ def client() -> Any:
 
 
 def test_groups_respect_entry_and_byte_limits() -> None:
-    small = [(k, "x") for k in range(23)]
-    assert [len(g) for g in chunks(small)] == [10, 10, 3]
-    big = [(k, "y" * (100 * 1024)) for k in range(5)]
-    groups = list(chunks(big))
+    small = ["x"] * 23
+    assert [len(g) for g in calls(small, range(23))] == [10, 10, 3]
+    big = ["y" * (100 * 1024)] * 5
+    groups = calls(big, range(5))
     assert [len(g) for g in groups] == [2, 2, 1]
-    assert all(sum(len(b) for _, b in g) <= MAX_BATCH_BYTES for g in groups)
+    assert all(sum(len(big[i]) for i in g) <= MAX_BATCH_BYTES for g in groups)
 
 
 def test_only_failed_entries_are_retried_and_sender_faults_are_not() -> None:
@@ -54,7 +54,7 @@ def test_only_failed_entries_are_retried_and_sender_faults_are_not() -> None:
             {"Successful": [{"Id": "1", "MessageId": "2", "MD5OfMessageBody": "x"}], "Failed": []},
             {"QueueUrl": URL, "Entries": [{"Id": "1", "MessageBody": "B"}]},
         )
-        assert send_bodies(sqs, URL, bodies, sleep=sleeps.append) == {"m-c"}
+        assert send_owned(sqs, URL, bodies, sleep=sleeps.append) == {"m-c"}
         stub.assert_no_pending_responses()
     assert len(sleeps) == 1
 
@@ -64,7 +64,7 @@ def test_a_group_that_keeps_failing_reports_its_owners() -> None:
     with Stubber(sqs) as stub:
         for _ in range(3):
             stub.add_client_error("send_message_batch", "RequestThrottled", "slow down", 400)
-        assert send_bodies(sqs, URL, [("m-a", "A"), ("m-a", "A2"), ("m-b", "B")], attempts=3, sleep=lambda _: None) == {
+        assert send_owned(sqs, URL, [("m-a", "A"), ("m-a", "A2"), ("m-b", "B")], attempts=3, sleep=lambda _: None) == {
             "m-a",
             "m-b",
         }

@@ -4,7 +4,7 @@
 2. Write the quarantine object FIRST (one per batch). If that fails, the quarantined records are
    reported failed, so Kinesis redelivers them: a bad record is never dropped silently.
 3. Pack the valid events into few messages (``risk.common.envelope``) and send them with
-   SendMessageBatch (``risk.parse.publish``); the records of a message that still fails are
+   SendMessageBatch (``risk.common.publish``); the records of a message that still fails are
    reported failed.
 
 The response follows Lambda's partial batch response for Kinesis: ``batchItemFailures`` lists the
@@ -28,10 +28,11 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from risk.common import publish
 from risk.common.envelope import pack_counted
 from risk.common.settings import ARCHIVE_BUCKET, PARSED_QUEUE_URL, env
 from risk.events.model import RiskEvent
-from risk.parse import publish, quarantine
+from risk.parse import quarantine
 from risk.parse.parser import Quarantined, parse_kinesis_data
 from risk.parse.reasons import Reason
 

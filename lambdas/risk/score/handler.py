@@ -26,8 +26,8 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import settings, telemetry
 from risk.common.envelope import pack, unpack
+from risk.common.publish import send_owned
 from risk.events.model import RiskEvent
-from risk.score.publish import send_bodies
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.service import score_events
 from risk.score.store import DynamoStateStore, StateStore
@@ -104,7 +104,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     for mid, scored in zip(owners, batch.scored, strict=True):
         per_message.setdefault(mid, []).append(scored.to_dict())
     bodies = [(mid, body) for mid, items in per_message.items() for body in pack(items)]
-    unsent = send_bodies(deps.sqs, deps.scored_queue_url, bodies)
+    unsent = send_owned(deps.sqs, deps.scored_queue_url, bodies)
     if unsent:
         logger.error("scored events not sent: their messages will be redelivered", message_ids=sorted(unsent))
 

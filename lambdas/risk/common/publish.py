@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 
+Owner = TypeVar("Owner", bound=Hashable)
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BASE_DELAY_S = 0.05
 
@@ -84,3 +85,17 @@ def send_all(
                     retry.append(i)
         pending = sorted(retry)
     return failed
+
+
+def send_owned(
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[tuple[Owner, str]],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    sleep: Callable[[float], None] = time.sleep,
+) -> set[Owner]:
+    """:func:`send_all` for bodies that each belong to an owner (e.g. the source SQS message they
+    were built from); return the owners with a body that could not be sent."""
+    failed = send_all(sqs, queue_url, [body for _, body in bodies], attempts=attempts, sleep=sleep)
+    return {bodies[i][0] for i in failed}
