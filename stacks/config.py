@@ -45,6 +45,9 @@ class _Reader:
         self._data = data
         self.path = path
 
+    def has(self, key: str) -> bool:
+        return key in self._data
+
     def _key(self, key: str) -> str:
         return f"{self.path}.{key}"
 
@@ -257,7 +260,7 @@ _LOG_RETENTION_DAYS = (
 )
 
 
-def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
+def _sqs_function(r: _Reader) -> FunctionConfig:
     cfg = FunctionConfig(
         memory_mb=r.req_int("memory_mb", 128, 10_240),
         timeout_s=r.req_int("timeout_s", 3, 900),
@@ -265,7 +268,7 @@ def _function(r: _Reader, *, sqs: bool) -> FunctionConfig:
         batching_window_s=r.req_int("batching_window_s", 0, 300),
         max_concurrency=r.integer("max_concurrency", 2, 1000, optional=True),
     )
-    if sqs and cfg.batch_size > 10 and cfg.batching_window_s == 0:
+    if cfg.batch_size > 10 and cfg.batching_window_s == 0:
         raise ConfigError(f"{r.path}.batching_window_s: SQS batch sizes above 10 need a batching window")
     return cfg
 
@@ -307,9 +310,22 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     )
 
     fns = r.child("functions")
-    parse = _function(fns.child("parse"), sqs=False)
-    score = _function(fns.child("score"), sqs=True)
-    load = _function(fns.child("load"), sqs=True)
+    # The parse function's batching belongs to its Kinesis mapping: typed once, in kinesis_source.
+    p = fns.child("parse")
+    for key in ("batch_size", "batching_window_s", "max_concurrency"):
+        if p.has(key):
+            raise ConfigError(
+                f"{p.path}.{key}: set the parse function's batching in environments.{name}.kinesis_source"
+            )
+    parse = FunctionConfig(
+        memory_mb=p.req_int("memory_mb", 128, 10_240),
+        timeout_s=p.req_int("timeout_s", 3, 900),
+        batch_size=kinesis_source.batch_size,
+        batching_window_s=kinesis_source.batching_window_s,
+        max_concurrency=None,
+    )
+    score = _sqs_function(fns.child("score"))
+    load = _sqs_function(fns.child("load"))
 
     q = r.child("queues")
     queues = QueueConfig(

@@ -63,11 +63,20 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("kinesis", "capacity_mode"), "FAST", "environments.dev.kinesis.capacity_mode"),
         (("redshift", "max_rpu"), 4, "environments.dev.redshift.max_rpu"),
         (("log_retention_days",), 10, "environments.dev.log_retention_days"),
+        (("availability_zones",), ["eu-west-1a", "eu-west-1b"], "environments.dev.availability_zones"),
+        (("functions", "parse", "batch_size"), 100, "environments.dev.functions.parse.batch_size"),
+        (("alarms", "email"), "not-an-address", "environments.dev.alarms.email"),
+        (("removal_policy",), "keep", "environments.dev.removal_policy"),
     ],
 )
 def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: object, named_key: str) -> None:
     with pytest.raises(ConfigError, match=named_key.replace(".", r"\.")):
         build_app("dev", bundle=False, environments=_broken("dev", path, value))
+
+
+def test_prod_must_retain() -> None:
+    with pytest.raises(ConfigError, match=r"environments\.prod\.removal_policy: must be retain"):
+        build_app("prod", bundle=False, environments=_broken("prod", ("removal_policy",), "destroy"))
 
 
 def test_app_py_exits_non_zero_with_the_key_for_an_unknown_environment() -> None:
