@@ -12,6 +12,7 @@ import sqlglot
 
 from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import to_record, to_row
+from risk.warehouse import connection as connection_module
 from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_COLUMNS
 from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.loader import (
@@ -199,3 +200,23 @@ def test_sql_literals(kind: str, value: Any, literal: str) -> None:
 def test_sql_literal_refuses_anything_that_must_be_bound(kind: str, value: Any) -> None:
     with pytest.raises(TypeError):
         sql_literal(kind, value)
+
+
+def test_the_driver_statement_cache_stays_bounded_over_many_batches(
+    warehouse: Warehouse, keys: Pseudonymiser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every multi-row INSERT is a new text; a warm container must not keep each one forever."""
+    limit = 4
+    monkeypatch.setattr(connection_module, "DRIVER_STATEMENT_CACHE_LIMIT", limit)
+
+    def cached() -> int:
+        return max(len(c["statement"]) for by_pid in warehouse.connection._caches.values() for c in by_pid.values())
+
+    batches = 3 * limit  # far more distinct INSERT texts than the limit
+    for batch in range(batches):
+        rows = make_rows(2, keys, prefix=f"b{batch}")
+        score = COLUMN_NAMES.index("score")
+        rows = [(*r[:score], batch / 1000, *r[score + 1 :]) for r in rows]  # numbers are literals: a new text
+        load_batch(warehouse, rows)
+        assert cached() <= limit + 8  # at most one batch's statements above the limit
+    assert count(warehouse) == 2 * batches

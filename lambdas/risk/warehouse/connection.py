@@ -37,6 +37,9 @@ class Connection(Protocol):
     def close(self) -> None: ...
 
 
+DRIVER_STATEMENT_CACHE_LIMIT = 64
+
+
 class Warehouse:
     """A DB-API connection plus the dialect its SQL is rendered for.
 
@@ -97,9 +100,28 @@ class Warehouse:
 
     def commit(self) -> None:
         self.connection.commit()
+        self._bound_driver_cache()
 
     def rollback(self) -> None:
         self.connection.rollback()
+        self._bound_driver_cache()
+
+    def _bound_driver_cache(self) -> None:
+        """Keep redshift-connector's per-statement-text cache bounded in a long-lived container.
+
+        The driver caches its paramstyle conversion of every distinct statement text, forever
+        (its prepared statements are LRU-bounded, this cache is not). The loader's multi-row
+        INSERTs are distinct texts of ~200 kB, so a warm load function would grow without limit.
+        Private API, guarded: if the driver changes shape, nothing happens.
+        """
+        caches = getattr(self.connection, "_caches", None)
+        if not isinstance(caches, dict):
+            return
+        for by_pid in caches.values():
+            for cache in by_pid.values() if isinstance(by_pid, dict) else ():
+                statements = cache.get("statement") if isinstance(cache, dict) else None
+                if isinstance(statements, dict) and len(statements) > DRIVER_STATEMENT_CACHE_LIMIT:
+                    statements.clear()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Warehouse]:
@@ -108,9 +130,9 @@ class Warehouse:
             yield self
         except BaseException:
             with contextlib.suppress(Exception):
-                self.connection.rollback()
+                self.rollback()
             raise
-        self.connection.commit()
+        self.commit()
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
