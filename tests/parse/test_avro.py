@@ -38,15 +38,15 @@ def test_spec_example_fingerprint_of_a_primitive_schema() -> None:
 
 def test_the_frame_is_marker_then_little_endian_fingerprint_then_the_record() -> None:
     raw = encode_avro(valid_event())
-    canonical = to_parsing_canonical_form(avro.LATEST.parsed).encode()
+    canonical = to_parsing_canonical_form(avro.latest().parsed).encode()
     assert raw[:2] == b"\xc3\x01"
     assert raw[2:10] == crc64_avro(canonical).to_bytes(8, "little")
     record, schema = avro.decode(raw)
-    assert schema is avro.LATEST and record["event_id"] == "evt-0001"
+    assert schema is avro.latest() and record["event_id"] == "evt-0001"
 
 
 def test_the_schema_file_has_every_contract_field_and_nothing_else() -> None:
-    schema = json.loads(avro.LATEST.path.read_text())
+    schema = json.loads(avro.latest().path.read_text())
     assert {f["name"] for f in schema["fields"]} == KNOWN_FIELDS
     required = {f["name"] for f in schema["fields"] if f["type"] == "string"}
     assert required == {"event_id", "user_id", "event_type", "occurred_at"}
@@ -62,8 +62,8 @@ def test_metadata_travels_as_json_text() -> None:
 
 
 def test_registry_tells_versions_apart(tmp_path: Path) -> None:
-    shutil.copy(avro.LATEST.path, tmp_path / "risk_event_v1.avsc")
-    v2 = json.loads(avro.LATEST.path.read_text())
+    shutil.copy(avro.latest().path, tmp_path / "risk_event_v1.avsc")
+    v2 = json.loads(avro.latest().path.read_text())
     v2["fields"].append({"name": "session_id", "type": ["null", "string"], "default": None})
     (tmp_path / "risk_event_v2.avsc").write_text(json.dumps(v2))
     registry = avro.load_registry(tmp_path)
@@ -78,11 +78,11 @@ def test_registry_tells_versions_apart(tmp_path: Path) -> None:
 
 
 def test_registry_rejects_misnamed_and_duplicate_schemas(tmp_path: Path) -> None:
-    shutil.copy(avro.LATEST.path, tmp_path / "event.avsc")
+    shutil.copy(avro.latest().path, tmp_path / "event.avsc")
     with pytest.raises(ValueError, match=r"risk_event_v<N>\.avsc"):
         avro.load_registry(tmp_path)
     (tmp_path / "event.avsc").rename(tmp_path / "risk_event_v1.avsc")
-    shutil.copy(avro.LATEST.path, tmp_path / "risk_event_v3.avsc")
+    shutil.copy(avro.latest().path, tmp_path / "risk_event_v3.avsc")
     with pytest.raises(ValueError, match="same fingerprint"):
         avro.load_registry(tmp_path)
 

@@ -9,8 +9,6 @@ distributed commit step, so the statement count is the figure that transfers; ro
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import statistics
 import tempfile
 import time
@@ -77,31 +75,6 @@ class CountingConnection:
 
 
 @contextmanager
-def tcp_nodelay_proxy() -> Iterator[None]:
-    """Sets TCP_NODELAY on the sockets the ``tools/pg`` proxy accepts, for the benchmark's duration.
-
-    A harness fix kept local to the benchmarks until ``tools/pg/proxy.py`` does it itself: without
-    it, PostgreSQL's multi-part replies wait on Nagle's algorithm and the client's delayed ACK, about
-    40 ms per round trip, which is an artefact of the test proxy (the driver talks to Redshift
-    directly) and would swamp every figure here (executemany measured ~25 rows/s instead of ~4,500).
-    """
-    from tools.pg import proxy  # noqa: PLC0415 (the embedded server's proxy; unused with --dsn)
-
-    original = proxy._Session.handle
-
-    def handle(session: Any) -> None:
-        with contextlib.suppress(OSError):
-            session.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        original(session)
-
-    proxy._Session.handle = handle  # type: ignore[method-assign,assignment]
-    try:
-        yield
-    finally:
-        proxy._Session.handle = original  # type: ignore[method-assign]
-
-
-@contextmanager
 def migrated_database(dsn: str | None = None) -> Iterator[str]:
     """A DSN of a migrated database: ``dsn`` as given, or an embedded throwaway server."""
     if dsn:
@@ -112,7 +85,6 @@ def migrated_database(dsn: str | None = None) -> Iterator[str]:
     from tools.pg.local import LocalPostgres  # noqa: PLC0415 (not needed with a DSN)
 
     with (
-        tcp_nodelay_proxy(),
         tempfile.TemporaryDirectory(prefix="risk-bench-pg-") as workdir,
         LocalPostgres.start(Path(workdir)) as pg,
     ):

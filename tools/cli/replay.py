@@ -100,11 +100,11 @@ def _json_end(blob: bytes, start: int) -> int | None:
 def _avro_end(blob: bytes, start: int) -> int | None:
     from fastavro import schemaless_reader  # noqa: PLC0415
 
-    from risk.events.avro import HEADER_BYTES, MARKER, REGISTRY  # noqa: PLC0415
+    from risk.events.avro import HEADER_BYTES, MARKER, registry  # noqa: PLC0415
 
     if blob[start : start + 2] != MARKER:
         return None
-    schema = REGISTRY.get(blob[start + 2 : start + HEADER_BYTES])
+    schema = registry().get(blob[start + 2 : start + HEADER_BYTES])
     if schema is None:
         return None
     reader = io.BytesIO(blob)

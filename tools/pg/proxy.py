@@ -108,6 +108,11 @@ def plain_server_version(message_body: bytes) -> bytes:
     return key + b"\x00" + plain + b"\x00"
 
 
+def _no_delay(sock: socket.socket) -> None:
+    if sock.family in (socket.AF_INET, socket.AF_INET6):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class _Session(socketserver.BaseRequestHandler):
     """One client connection: startup rewriting, then a verbatim two-way copy."""
 
@@ -115,11 +120,15 @@ class _Session(socketserver.BaseRequestHandler):
 
     def handle(self) -> None:
         client: socket.socket = self.request
+        # PostgreSQL replies in several small writes: without TCP_NODELAY each round trip waits
+        # on Nagle and the client's delayed ACK (~40 ms), which made the tests and benchmarks crawl.
+        _no_delay(client)
         try:
             payload = self._read_startup(client)
             if payload is None:
                 return
             upstream = self.server.upstream.connect()
+            _no_delay(upstream)
         except OSError as exc:  # server stopped, client vanished: close this session only
             _log.debug("proxy session ended during startup: %s", exc)
             return

@@ -8,6 +8,7 @@ stay low-cardinality: never a user or event id.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 NAMESPACE = "RiskScoring"
 SERVICE = "risk-scoring"
@@ -62,3 +63,18 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     END_TO_END_LAG,
     LOADER_FAILURES,
 )
+
+
+# X-Ray: patch only botocore (the AWS calls worth tracing). Powertools' default patches every
+# library the X-Ray SDK knows, importing requests, sqlite3 and more: about 100 ms of cold start.
+TRACED_MODULES = ("botocore",)
+
+
+def set_environment_dimension(metrics: Any, environment: str) -> None:
+    """Add the ``environment`` default dimension once per container.
+
+    Powertools keeps default dimensions across flushes; setting them again on every invocation
+    re-adds the dimension and warns each time.
+    """
+    if metrics.default_dimensions.get("environment") != environment:
+        metrics.set_default_dimensions(environment=environment)

@@ -12,6 +12,7 @@ as JSON text because Avro has no "any JSON" type), so one validator serves both 
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 from collections.abc import Mapping
@@ -20,8 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from fastavro import schemaless_reader, schemaless_writer
-from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form
 
 from risk.parse.reasons import Reason
 
@@ -59,6 +58,8 @@ def load_schema(path: Path) -> AvroSchema:
     match = _FILE_NAME.fullmatch(path.name)
     if match is None:
         raise ValueError(f"{path.name}: schema files are named risk_event_v<N>.avsc")
+    from fastavro.schema import fingerprint, parse_schema, to_parsing_canonical_form  # noqa: PLC0415 (lazy)
+
     parsed = parse_schema(orjson.loads(path.read_bytes()))
     crc = fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO")  # hex of the little-endian bytes
     return AvroSchema(int(match.group(1)), bytes.fromhex(crc), parsed, path)
@@ -77,8 +78,15 @@ def load_registry(directory: Path = SCHEMA_DIR) -> dict[bytes, AvroSchema]:
     return registry
 
 
-REGISTRY: dict[bytes, AvroSchema] = load_registry()
-LATEST: AvroSchema = max(REGISTRY.values(), key=lambda s: s.version)
+@functools.cache
+def registry() -> dict[bytes, AvroSchema]:
+    """The schemas in the package, loaded on first use: fastavro (about 50 ms to import) is then
+    paid only by a container that actually sees an Avro record, not by every parse cold start."""
+    return load_registry()
+
+
+def latest() -> AvroSchema:
+    return max(registry().values(), key=lambda s: s.version)
 
 
 def is_avro(data: bytes) -> bool:
@@ -86,11 +94,13 @@ def is_avro(data: bytes) -> bool:
     return data[:2] == MARKER
 
 
-def decode(data: bytes, registry: Mapping[bytes, AvroSchema] = REGISTRY) -> tuple[dict[str, Any], AvroSchema]:
+def decode(data: bytes, schemas: Mapping[bytes, AvroSchema] | None = None) -> tuple[dict[str, Any], AvroSchema]:
     """The record of single-object encoded ``data`` as a JSON-shaped document, and its schema."""
+    from fastavro import schemaless_reader  # noqa: PLC0415 (lazy: see registry())
+
     if len(data) < HEADER_BYTES:
         raise AvroDecodeError(Reason.AVRO_DECODE_ERROR, f"{len(data)} bytes: shorter than the Avro header")
-    schema = registry.get(data[2:HEADER_BYTES])
+    schema = (registry() if schemas is None else schemas).get(data[2:HEADER_BYTES])
     if schema is None:
         raise AvroDecodeError(Reason.UNKNOWN_FINGERPRINT, f"unknown schema fingerprint {data[2:HEADER_BYTES].hex()}")
     body = io.BytesIO(data)
@@ -110,8 +120,11 @@ def decode(data: bytes, registry: Mapping[bytes, AvroSchema] = REGISTRY) -> tupl
     return record, schema
 
 
-def encode_record(record: Mapping[str, Any], schema: AvroSchema = LATEST) -> bytes:
-    """Single-object encoding of a record that already has the schema's shape."""
+def encode_record(record: Mapping[str, Any], schema: AvroSchema | None = None) -> bytes:
+    """Single-object encoding of a record that already has the schema's shape (default: the latest)."""
+    from fastavro import schemaless_writer  # noqa: PLC0415 (lazy: see registry())
+
+    schema = schema or latest()
     out = io.BytesIO()
     out.write(schema.header)
     schemaless_writer(out, schema.parsed, dict(record))

@@ -46,7 +46,7 @@ def to_avro_record(event: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def encode_avro(event: Mapping[str, Any], *, schema: avro.AvroSchema = avro.LATEST) -> bytes:
+def encode_avro(event: Mapping[str, Any], *, schema: avro.AvroSchema | None = None) -> bytes:
     """Avro single-object encoding (``C3 01`` + fingerprint + record). Raises ValueError if a field
     cannot take the schema's type (a producer bug, not something to quarantine later)."""
     return avro.encode_record(to_avro_record(event), schema)

@@ -26,7 +26,7 @@ from risk.load.service import LoadDependencies, archive_and_load, batch_id, deco
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
-tracer = Tracer(service=telemetry.SERVICE)
+tracer = Tracer(service=telemetry.SERVICE, patch_modules=telemetry.TRACED_MODULES)
 
 _dependencies: LoadDependencies | None = None  # clients, key and connection: once per container
 
@@ -57,7 +57,7 @@ def _all_failed(records: list[dict[str, Any]]) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    metrics.set_default_dimensions(environment=os.environ.get(ENVIRONMENT, "local"))
+    telemetry.set_environment_dimension(metrics, os.environ.get(ENVIRONMENT, "local"))
     records: list[dict[str, Any]] = event.get("Records", [])
     deps = dependencies()
     loaded_at = load_time()

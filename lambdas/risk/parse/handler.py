@@ -22,7 +22,7 @@ logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(
     namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", telemetry.NAMESPACE), service=telemetry.SERVICE
 )
-tracer = Tracer(service=telemetry.SERVICE)
+tracer = Tracer(service=telemetry.SERVICE, patch_modules=telemetry.TRACED_MODULES)
 
 _dependencies: ParseDependencies | None = None  # clients: once per container
 
@@ -82,7 +82,7 @@ def _log(outcome: BatchOutcome) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     environment = os.environ.get(ENVIRONMENT, "local")
-    metrics.set_default_dimensions(environment=environment)
+    telemetry.set_environment_dimension(metrics, environment)
     outcome = process_batch(event.get("Records", []), dependencies())
     _log(outcome)
     _emit(telemetry.RECORDS_RECEIVED, outcome.received)

@@ -34,7 +34,7 @@ from risk.score.store import DynamoStateStore, StateStore
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
-tracer = Tracer(service=telemetry.SERVICE)
+tracer = Tracer(service=telemetry.SERVICE, patch_modules=telemetry.TRACED_MODULES)
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _emit(spec: telemetry.MetricSpec, value: float) -> None:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()
-    metrics.set_default_dimensions(environment=deps.environment)
+    telemetry.set_environment_dimension(metrics, deps.environment)
     records: list[dict[str, Any]] = event.get("Records", [])
 
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

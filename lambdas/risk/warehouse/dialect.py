@@ -21,12 +21,13 @@ import logging
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokens import Tokenizer, TokenType
+if TYPE_CHECKING:
+    from sqlglot import exp
 
+# sqlglot is imported inside the functions that parse: on Redshift the load function runs its SQL
+# as written and never needs it, and importing it costs about 100 ms of every cold start.
 # sqlglot warns each time it keeps a statement it does not model (CREATE ROLE, LOCK) as a raw
 # Command; that is expected here and handled below, so only its errors are worth logging.
 logging.getLogger("sqlglot").setLevel(logging.ERROR)
@@ -74,6 +75,9 @@ class Rendered:
 
 def split_statements(script: str) -> list[str]:
     """Split a script on top-level semicolons, keeping each statement's original text."""
+    from sqlglot.errors import TokenError  # noqa: PLC0415 (lazy: see the import note)
+    from sqlglot.tokens import Tokenizer, TokenType  # noqa: PLC0415
+
     try:
         tokens = Tokenizer(dialect=REDSHIFT).tokenize(script)
     except TokenError as exc:
@@ -104,6 +108,9 @@ def parse_redshift(statement: str) -> exp.Expr | None:
         if not any(pattern.match(text) for pattern in _MASKING_STATEMENTS):
             raise SqlError(f"malformed masking policy statement: {_one_line(text)[:200]}")
         return None
+    import sqlglot  # noqa: PLC0415 (lazy: see the import note)
+    from sqlglot.errors import ParseError, TokenError  # noqa: PLC0415
+
     try:
         parsed = sqlglot.parse(text, read=REDSHIFT)
     except (ParseError, TokenError) as exc:
@@ -126,6 +133,8 @@ def render_postgres(statement: str) -> Rendered:
             f"DO $$ BEGIN CREATE ROLE {role}; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
             (),
         )
+    from sqlglot import exp  # noqa: PLC0415 (lazy: see the import note)
+
     tree = parse_redshift(text)
     assert tree is not None
     if isinstance(tree, exp.Command):
@@ -150,11 +159,15 @@ def render_postgres(statement: str) -> Rendered:
 
 
 def _table_name(tree: exp.Expr) -> str:
+    from sqlglot import exp  # noqa: PLC0415
+
     table = tree.find(exp.Table)
     return table.name if table is not None else "?"
 
 
 def _map_for_postgres(node: exp.Expr) -> exp.Expr:
+    from sqlglot import exp  # noqa: PLC0415
+
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.SUPER:
         return exp.DataType.build("JSONB")
     if isinstance(node, exp.ParseJSON):
