@@ -1,0 +1,63 @@
+"""The README's environments table, rendered from ``cdk.json`` (``tests/test_readme.py`` keeps them equal)."""
+
+from __future__ import annotations
+
+from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
+
+
+def _row(label: str, cfgs: list[EnvironmentConfig], value: object) -> str:
+    cells = [str(value(c)) if callable(value) else str(value) for c in cfgs]
+    return f"| {label} | " + " | ".join(cells) + " |"
+
+
+def render() -> str:
+    cfgs = [load_environment(name) for name in ENVIRONMENT_NAMES]
+
+    def kinesis(c: EnvironmentConfig) -> str:
+        mode = c.kinesis.capacity_mode.lower().replace("_", "-")
+        shards = f", {c.kinesis.shard_count} shards" if c.kinesis.shard_count else ""
+        return f"{mode}{shards}, {c.kinesis.retention_hours} h"
+
+    def fn(stage: str) -> object:
+        def cell(c: EnvironmentConfig) -> str:
+            f = c.function(stage)
+            conc = f", max conc. {f.max_concurrency}" if f.max_concurrency else ""
+            return f"{f.memory_mb} MB, {f.timeout_s} s, batch {f.batch_size}/{f.batching_window_s} s{conc}"
+
+        return cell
+
+    rows = [
+        "| | " + " | ".join(ENVIRONMENT_NAMES) + " |",
+        "|---|" + "---|" * len(cfgs),
+        _row("region, zones", cfgs, lambda c: f"{c.region}, {len(c.availability_zones)}"),
+        _row("Kinesis", cfgs, kinesis),
+        _row(
+            "parse mapping",
+            cfgs,
+            lambda c: (
+                f"batch {c.kinesis_source.batch_size}, {c.kinesis_source.retry_attempts} retries, "
+                f"max age {c.kinesis_source.max_record_age_s} s"
+            ),
+        ),
+        _row("parse", cfgs, fn("parse")),
+        _row("score", cfgs, fn("score")),
+        _row("load", cfgs, fn("load")),
+        _row("maxReceiveCount", cfgs, lambda c: c.queues.max_receive_count),
+        _row("Redshift RPU", cfgs, lambda c: f"{c.redshift.base_rpu}-{c.redshift.max_rpu}"),
+        _row("scorer", cfgs, lambda c: c.scoring.scorer),
+        _row("log retention", cfgs, lambda c: f"{c.log_retention_days} d"),
+        _row("removal policy", cfgs, lambda c: c.removal_policy),
+        _row("object lock", cfgs, lambda c: "on" if c.object_lock else "off"),
+        _row("iterator age alarm", cfgs, lambda c: f"{c.alarms.iterator_age_ms // 1000} s"),
+        _row("end-to-end lag alarm", cfgs, lambda c: f"{c.alarms.end_to_end_lag_s} s"),
+        _row(
+            "silent producer alarm",
+            cfgs,
+            lambda c: f"{c.alarms.silent_producer_minutes} min" if c.alarms.silent_producer_minutes else "off",
+        ),
+    ]
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(render())
