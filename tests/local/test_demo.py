@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 
+from risk.common import telemetry
 from risk.warehouse.columns import COLUMN_NAMES
 from tools.generator import generate
 from tools.local.demo import main
@@ -55,6 +56,9 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
     assert all(list(r) == list(COLUMN_NAMES) for r in rows)
     assert "OK: every record is accounted for" in output
     assert "== top flagged events" in output
+    # The local run emits the whole metric contract (LoaderFailures only on failure: the outage drill).
+    emitted = {name for name, value in summary["metrics"].items() if value > 0}
+    assert emitted == {m.name for m in telemetry.ALL_METRICS} - {telemetry.LOADER_FAILURES.name}
 
 
 def test_events_file_lines_go_byte_for_byte_and_malformed_ones_are_quarantined(
