@@ -12,14 +12,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from moto import mock_aws
 
 from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import migrate
+from stacks.config import EnvironmentConfig, load_environment
 from tools.pg.local import LocalPostgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_DIR = REPO_ROOT / "redshift_schema"
 _database_numbers = itertools.count()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS service, with dummy credentials (areas may override with richer fixtures)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def cfg() -> EnvironmentConfig:
+    """The dev environment of cdk.json: the config the stacks and the local runner share."""
+    return load_environment("dev")
 
 
 @pytest.fixture(scope="session")

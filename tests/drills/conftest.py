@@ -2,34 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import boto3
 import orjson
 import pytest
-from moto import mock_aws
 
 from risk.score.state import UserState
 from risk.warehouse.connection import Warehouse, connect_dsn
-from stacks.config import EnvironmentConfig, load_environment
+from stacks.config import EnvironmentConfig
 from tools.generator import generate
 from tools.local.pipeline import LocalPipeline
 from tools.local.provision import LocalResources, provision
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN"):
-        monkeypatch.setenv(name, "testing")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def cfg() -> EnvironmentConfig:
-    return load_environment("dev")
 
 
 @pytest.fixture

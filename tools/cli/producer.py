@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from risk.common.publish import group_within_limits
+
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 DEFAULT_ATTEMPTS = 8
@@ -30,19 +32,8 @@ class Placed:
 
 def chunks(entries: Sequence[Entry]) -> list[list[int]]:
     """Indexes of ``entries`` grouped into PutRecords calls (500 records and 5 MiB at most)."""
-    out: list[list[int]] = []
-    current: list[int] = []
-    size = 0
-    for i, entry in enumerate(entries):
-        weight = len(entry.data) + len(entry.partition_key.encode())
-        if current and (len(current) == MAX_RECORDS_PER_CALL or size + weight > MAX_BYTES_PER_CALL):
-            out.append(current)
-            current, size = [], 0
-        current.append(i)
-        size += weight
-    if current:
-        out.append(current)
-    return out
+    weights = ((i, len(e.data) + len(e.partition_key.encode())) for i, e in enumerate(entries))
+    return group_within_limits(weights, MAX_RECORDS_PER_CALL, MAX_BYTES_PER_CALL)
 
 
 def put_batched(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,21 +24,28 @@ DEFAULT_ATTEMPTS = 4
 DEFAULT_BASE_DELAY_S = 0.05
 
 
-def calls(bodies: Sequence[str], indices: Sequence[int]) -> list[list[int]]:
-    """Group body indices into SendMessageBatch calls within the entry and byte limits."""
+def group_within_limits(weights: Iterable[tuple[int, int]], max_entries: int, max_bytes: int) -> list[list[int]]:
+    """Group ``(index, bytes)`` pairs, in order, into calls of at most ``max_entries`` and ``max_bytes``.
+
+    The shape of every batched AWS write: SendMessageBatch here, PutRecords in the producer.
+    """
     groups: list[list[int]] = []
     current: list[int] = []
     size = 0
-    for i in indices:
-        body_size = len(bodies[i].encode())
-        if current and (len(current) == MAX_BATCH_ENTRIES or size + body_size > MAX_BATCH_BYTES):
+    for i, weight in weights:
+        if current and (len(current) == max_entries or size + weight > max_bytes):
             groups.append(current)
             current, size = [], 0
         current.append(i)
-        size += body_size
+        size += weight
     if current:
         groups.append(current)
     return groups
+
+
+def calls(bodies: Sequence[str], indices: Iterable[int]) -> list[list[int]]:
+    """Group body indices into SendMessageBatch calls within the entry and byte limits."""
+    return group_within_limits(((i, len(bodies[i].encode())) for i in indices), MAX_BATCH_ENTRIES, MAX_BATCH_BYTES)
 
 
 def send_all(
