@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +16,7 @@ from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import to_record, to_row
 from risk.score.model import Features, Score, ScoredEvent
 from risk.warehouse.connection import Warehouse
+from tools.local.context import FakeLambdaContext
 
 TEST_KEY = b"test-pseudonymisation-key-0123456789abcdef"
 OCCURRED = datetime(2024, 5, 1, 23, 59, 30, 250000, tzinfo=UTC)
@@ -122,18 +123,9 @@ def counting(warehouse: Warehouse) -> Iterator[tuple[Warehouse, CountingConnecti
 # --- SQS shapes -----------------------------------------------------------------------------------
 
 
-@dataclass
-class FakeContext:
-    """What Powertools reads from the Lambda context."""
-
-    function_name: str = "risk-load"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:risk-load"
-    aws_request_id: str = "req-0001"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def FakeContext() -> FakeLambdaContext:  # noqa: N802 (reads as the class it was)
+    """The local runner's Lambda context object, shared so every handler test sees the same shape."""
+    return FakeLambdaContext("risk-load", 1024, 60)
 
 
 def sqs_record(body: str, message_id: str) -> dict[str, Any]:

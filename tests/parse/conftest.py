@@ -14,6 +14,7 @@ import pytest
 from moto import mock_aws
 
 from risk.parse import handler
+from tools.local.context import FakeLambdaContext
 
 REGION = "eu-west-1"
 ARRIVAL = datetime(2024, 5, 1, 10, 0, 5, 123000, tzinfo=UTC)
@@ -79,20 +80,9 @@ def kinesis_event(payloads: Sequence[bytes | str]) -> dict[str, Any]:
     return {"Records": [kinesis_record(p, i) for i, p in enumerate(payloads)]}
 
 
-@dataclass
-class FakeContext:
-    """The attributes of a Lambda context object that Powertools reads."""
-
-    function_name: str = "risk-scoring-test-parse"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:123456789012:function:risk-scoring-test-parse"
-    aws_request_id: str = "c6af9ac6-7b61-11e6-9a41-93e812345678"
-    log_group_name: str = "/aws/lambda/risk-scoring-test-parse"
-    log_stream_name: str = "2024/05/01/[$LATEST]abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def FakeContext() -> FakeLambdaContext:  # noqa: N802 (reads as the class it was)
+    """The local runner's Lambda context object, shared so every handler test sees the same shape."""
+    return FakeLambdaContext("risk-scoring-test-parse", 512, 60)
 
 
 @dataclass

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from risk.common.envelope import pack
 from risk.events.model import Geo, RiskEvent
+from tools.local.context import FakeLambdaContext
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PARIS = (48.8566, 2.3522)
@@ -79,12 +79,6 @@ def sqs_event(*messages: list[RiskEvent] | str) -> dict[str, Any]:
     return {"Records": records}
 
 
-@dataclass
-class FakeContext:
-    function_name: str = "risk-scoring-test-score"
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:risk-scoring-test-score"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 60_000
+def FakeContext() -> FakeLambdaContext:  # noqa: N802 (reads as the class it was)
+    """The local runner's Lambda context object, shared so every handler test sees the same shape."""
+    return FakeLambdaContext("risk-scoring-test-score", 1024, 60)
