@@ -20,17 +20,11 @@ from typing import Any
 
 import aws_cdk as cdk
 import pytest
-from aws_cdk import aws_dynamodb as dynamodb
-from aws_cdk import aws_kinesis as kinesis
-from aws_cdk import aws_lambda as lambda_
-from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk.assertions import Template
 
 from risk.common import telemetry
 from stacks.config import load_environment
-from stacks.monitored import MonitoredResources
-from stacks.observability import PipelineMonitoring
+from tests.infra.monitoring import monitor_imported
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CODE_ROOT = REPO_ROOT / "lambdas" / "risk"
@@ -51,22 +45,7 @@ def _template(env: str) -> dict[str, Any]:
     """The monitoring construct for one environment, on imported resources (only its own resources)."""
     cfg = load_environment(env)
     stack = cdk.Stack(cdk.App(), f"Contract-{env}", env=cdk.Environment(region=cfg.region))
-    arn = f"arn:aws:{{}}:{cfg.region}:111111111111:{{}}"
-    resources = MonitoredResources(
-        functions={s: lambda_.Function.from_function_name(stack, s, f"fn-{s}") for s in ("parse", "score", "load")},
-        queues={k: sqs.Queue.from_queue_arn(stack, k, arn.format("sqs", k)) for k in ("parsed", "scored")},
-        dead_letter_queues={
-            k: sqs.Queue.from_queue_arn(stack, k, arn.format("sqs", k))
-            for k in ("parsed-dlq", "scored-dlq", "parse-failures")
-        },
-        stream=kinesis.Stream.from_stream_arn(stack, "Stream", arn.format("kinesis", "stream/events")),
-        delivery_stream_name="raw-archive",
-        state_table=dynamodb.Table.from_table_name(stack, "State", "state"),
-        redshift_namespace_name="risk-ns",
-        redshift_workgroup_name="risk-wg",
-    )
-    topic = sns.Topic.from_topic_arn(stack, "Topic", arn.format("sns", "alarms"))
-    PipelineMonitoring(stack, "Monitoring", cfg=cfg, resources=resources, alarm_topic=topic)
+    monitor_imported(stack, cfg)
     return Template.from_stack(stack).to_json()  # type: ignore[no-any-return]
 
 

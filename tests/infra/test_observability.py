@@ -29,6 +29,7 @@ from risk.parse.reasons import Reason
 from stacks.config import EnvironmentConfig, load_environment
 from stacks.monitored import MonitoredResources
 from stacks.observability import PipelineMonitoring
+from tests.infra.monitoring import monitor_imported
 
 pytestmark = pytest.mark.synth
 
@@ -494,32 +495,10 @@ def test_each_dashboard_links_every_runbook(obs: Synth) -> None:
             assert f"docs/runbooks/{runbook}" in markdown, (suffix, runbook)
 
 
-def _monitor_imported(stack: cdk.Stack, cfg: EnvironmentConfig, runbook_base_url: str | None = None) -> None:
-    """The construct alone, on imported resources: the stack holds nothing but dashboards and alarms."""
-    arn = f"arn:aws:{{}}:{cfg.region}:111111111111:{{}}"
-    resources = MonitoredResources(
-        functions={s: lambda_.Function.from_function_name(stack, f"{s}Fn", f"fn-{s}") for s in STAGES},
-        queues={k: sqs.Queue.from_queue_arn(stack, k, arn.format("sqs", k)) for k in ("parsed", "scored")},
-        dead_letter_queues={
-            k: sqs.Queue.from_queue_arn(stack, k, arn.format("sqs", k))
-            for k in ("parsed-dlq", "scored-dlq", "parse-failures")
-        },
-        stream=kinesis.Stream.from_stream_arn(stack, "Stream", arn.format("kinesis", "stream/events")),
-        delivery_stream_name="raw-archive",
-        state_table=dynamodb.Table.from_table_name(stack, "State", "state"),
-        redshift_namespace_name="risk-ns",
-        redshift_workgroup_name="risk-wg",
-    )
-    topic = sns.Topic.from_topic_arn(stack, "Topic", arn.format("sns", "alarms"))
-    PipelineMonitoring(
-        stack, "Monitoring", cfg=cfg, resources=resources, alarm_topic=topic, runbook_base_url=runbook_base_url
-    )
-
-
 def test_runbook_links_become_urls_when_the_repository_is_known() -> None:
     cfg = load_environment("dev")
     stack = cdk.Stack(cdk.App(), "Links", env=cdk.Environment(region=cfg.region))
-    _monitor_imported(stack, cfg, "https://git.example.com/risk/blob/main/")
+    monitor_imported(stack, cfg, "https://git.example.com/risk/blob/main/")
     dashboards = Template.from_stack(stack).find_resources("AWS::CloudWatch::Dashboard").values()
     for dashboard in dashboards:
         markdown = text(render_body(dashboard["Properties"]["DashboardBody"]))
@@ -532,7 +511,7 @@ def test_runbook_links_become_urls_when_the_repository_is_known() -> None:
 def test_the_construct_adds_no_cdk_nag_findings(tmp_path: Path) -> None:
     cfg = load_environment("prod")
     app = cdk.App(outdir=str(tmp_path))
-    _monitor_imported(cdk.Stack(app, "Nag", env=cdk.Environment(region=cfg.region)), cfg)
+    monitor_imported(cdk.Stack(app, "Nag", env=cdk.Environment(region=cfg.region)), cfg)
     cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     cdk.Validations.of(app).add_plugins(ServerlessChecks(app))
     app.synth()  # raises ValidationFailed on any error-level finding
