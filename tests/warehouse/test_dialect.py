@@ -11,7 +11,7 @@ from tests.conftest import SCHEMA_DIR
 TABLE_CLAUSES_LEFT_OUT = [
     "risk_events: DISTSTYLE KEY",
     "risk_events: DISTKEY(user_id)",
-    "risk_events: COMPOUND SORTKEY(occurred_at, user_id)",
+    "risk_events: PRIMARY KEY (event_id) (informational in Redshift)",
 ]
 MASKING_LEFT_OUT = [
     "MASKING POLICY: CREATE MASKING POLICY mask_pseudonymised_key WITH (pseudonym VARCHAR(128)) "
@@ -26,7 +26,7 @@ def _omissions(filename: str) -> list[str]:
     return postgres_omissions((SCHEMA_DIR / filename).read_text())
 
 
-def test_risk_events_loses_exactly_distribution_sort_and_encodings() -> None:
+def test_risk_events_loses_exactly_distribution_the_unenforced_key_and_encodings() -> None:
     omissions = _omissions("V001__risk_events.sql")
     encodings = [item for item in omissions if ": ENCODE " in item]
     assert [item for item in omissions if item not in encodings] == TABLE_CLAUSES_LEFT_OUT
@@ -34,9 +34,26 @@ def test_risk_events_loses_exactly_distribution_sort_and_encodings() -> None:
     assert "risk_events.occurred_at: ENCODE raw" in encodings
 
 
+def test_varchar_counts_bytes_and_the_sort_key_becomes_an_index() -> None:
+    rendered = render_postgres(
+        "CREATE TABLE t (a VARCHAR(8) NOT NULL, b VARCHAR(64), c INTEGER, PRIMARY KEY (a)) COMPOUND SORTKEY (c, a)"
+    )
+    assert rendered.sql == "CREATE TABLE t (a redshift_varchar_8 NOT NULL, b redshift_varchar_64, c INT)"
+    assert rendered.before == (
+        "DO $$ BEGIN CREATE DOMAIN redshift_varchar_8 AS VARCHAR(8) CHECK (octet_length(VALUE) <= 8); "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+        "DO $$ BEGIN CREATE DOMAIN redshift_varchar_64 AS VARCHAR(64) CHECK (octet_length(VALUE) <= 64); "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$",
+    )
+    assert rendered.after == ("CREATE INDEX IF NOT EXISTS t_sortkey ON t (c, a)",)
+    assert rendered.omissions == ("t: PRIMARY KEY (a) (informational in Redshift)",)
+    assert render("SELECT CAST(x AS VARCHAR(3)) FROM t", "postgres") == "SELECT CAST(x AS redshift_varchar_3) FROM t"
+
+
 def test_views_and_grants_lose_nothing() -> None:
     assert _omissions("V002__views.sql") == []
     assert _omissions("V003__roles_and_grants.sql") == []
+    assert _omissions("V005__serialised_loads.sql") == ["risk_events_load_lock: DISTSTYLE ALL"]
 
 
 def test_masking_policies_are_left_out_whole() -> None:

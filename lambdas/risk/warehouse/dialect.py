@@ -10,7 +10,20 @@ Mapped for PostgreSQL (see :data:`POSTGRES_MAPPINGS`): ``SUPER`` -> ``JSONB``,
 ``CREATE ROLE r`` -> create it unless it exists (roles are cluster-wide in PostgreSQL, and each
 test database runs the migrations again).
 
-Left out on PostgreSQL (see :data:`POSTGRES_OMITTED`): ``DISTSTYLE``, ``DISTKEY``, ``SORTKEY``,
+Where Redshift's semantics differ from PostgreSQL's in ways that decide correctness, the rendering
+makes the stand-in behave like Redshift, so a test cannot pass here and fail there:
+
+* ``VARCHAR(n)`` counts **bytes** in Redshift and characters in PostgreSQL: it becomes the domain
+  ``redshift_varchar_n`` (``VARCHAR(n) CHECK (octet_length(VALUE) <= n)``), created on first use.
+  Domains survive ``CREATE TABLE AS``, so stage tables enforce byte widths too, as in Redshift.
+* ``PRIMARY KEY``/``UNIQUE`` are informational in Redshift (never enforced): they are left out, so
+  no test can rely on PostgreSQL rejecting a duplicate.
+* ``SORTKEY (a, b)`` becomes an index on ``(a, b)``: the stand-in's analogue of zone maps, so a
+  lookup bounded by the sort key is bounded here as well (and an unbounded one is as slow).
+
+Snapshot isolation, Redshift Serverless's default, is set per session by ``connect_dsn``.
+
+Left out on PostgreSQL (see :data:`POSTGRES_OMITTED`): ``DISTSTYLE``, ``DISTKEY``, ``PRIMARY KEY``,
 column ``ENCODE``, and the dynamic data masking statements (``CREATE/ATTACH/DETACH/DROP MASKING
 POLICY``), which PostgreSQL has no equivalent for.
 """
@@ -42,8 +55,11 @@ POSTGRES_MAPPINGS = (
     "JSON_PARSE(x) -> CAST(x AS JSONB)",
     "GRANT ... TO ROLE r -> GRANT ... TO r",
     "CREATE ROLE r -> CREATE ROLE r unless it exists",
+    "VARCHAR(n) -> domain redshift_varchar_n (n bytes, as Redshift counts)",
+    "SORTKEY (a, b) -> CREATE INDEX ON t (a, b)",
 )
-POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "SORTKEY", "ENCODE", "MASKING POLICY")
+POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY")
+VARCHAR_DOMAIN = "redshift_varchar_{width}"
 
 # Redshift statements sqlglot does not parse: validated by these patterns instead, never run on PostgreSQL.
 _IDENT = r"[A-Za-z_][A-Za-z0-9_$]*"
@@ -67,10 +83,16 @@ class SqlError(ValueError):
 
 @dataclass(frozen=True)
 class Rendered:
-    """One statement for PostgreSQL: ``sql`` is None when the whole statement is left out."""
+    """One statement for PostgreSQL: ``sql`` is None when the whole statement is left out.
+
+    ``before`` must have run on the database first (idempotent: the byte-counting domains);
+    ``after`` runs right after ``sql`` (the sort key's index).
+    """
 
     sql: str | None
     omissions: tuple[str, ...]
+    before: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
 
 
 def split_statements(script: str) -> list[str]:
@@ -141,21 +163,45 @@ def render_postgres(statement: str) -> Rendered:
         # sqlglot keeps statements it does not model (LOCK, ...) as raw text: run them as written.
         return Rendered(text, ())
     omissions: list[str] = []
+    after: list[str] = []
     tree = tree.copy()
     table = _table_name(tree)
-    for prop in list(tree.find_all(exp.DistStyleProperty, exp.DistKeyProperty, exp.SortKeyProperty)):
+    for prop in list(tree.find_all(exp.DistStyleProperty, exp.DistKeyProperty)):
         omissions.append(f"{table}: {prop.sql(dialect=REDSHIFT)}")
         prop.pop()
+    for prop in list(tree.find_all(exp.SortKeyProperty)):
+        columns = ", ".join(column.name for column in prop.this)
+        after.append(f"CREATE INDEX IF NOT EXISTS {table}_sortkey ON {table} ({columns})")
+        prop.pop()
+    for key in list(tree.find_all(exp.PrimaryKey)):
+        omissions.append(f"{table}: {key.sql(dialect=REDSHIFT)} (informational in Redshift)")
+        key.pop()
     for column in tree.find_all(exp.ColumnDef):
         for constraint in list(column.args.get("constraints") or []):
-            if isinstance(constraint.kind, exp.EncodeColumnConstraint):
+            kind = constraint.kind
+            if isinstance(kind, exp.EncodeColumnConstraint):
                 omissions.append(f"{table}.{column.name}: {constraint.sql(dialect=REDSHIFT)}")
+                constraint.pop()
+            elif isinstance(kind, exp.PrimaryKeyColumnConstraint | exp.UniqueColumnConstraint):
+                unenforced = constraint.sql(dialect=REDSHIFT)
+                omissions.append(f"{table}.{column.name}: {unenforced} (informational in Redshift)")
                 constraint.pop()
     properties = tree.args.get("properties")
     if isinstance(properties, exp.Properties) and not properties.expressions:
         properties.pop()
-    tree = tree.transform(_map_for_postgres)
-    return Rendered(tree.sql(dialect=POSTGRES), tuple(omissions))
+    widths: set[int] = set()
+    tree = tree.transform(lambda node: _map_for_postgres(node, widths))
+    before = tuple(_varchar_domain_ddl(width) for width in sorted(widths))
+    return Rendered(tree.sql(dialect=POSTGRES), tuple(omissions), before, tuple(after))
+
+
+def _varchar_domain_ddl(width: int) -> str:
+    """A VARCHAR that counts bytes, as Redshift's does (created once per database, idempotently)."""
+    name = VARCHAR_DOMAIN.format(width=width)
+    return (
+        f"DO $$ BEGIN CREATE DOMAIN {name} AS VARCHAR({width}) CHECK (octet_length(VALUE) <= {width}); "
+        "EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$"
+    )
 
 
 def _table_name(tree: exp.Expr) -> str:
@@ -165,11 +211,15 @@ def _table_name(tree: exp.Expr) -> str:
     return table.name if table is not None else "?"
 
 
-def _map_for_postgres(node: exp.Expr) -> exp.Expr:
+def _map_for_postgres(node: exp.Expr, widths: set[int]) -> exp.Expr:
     from sqlglot import exp  # noqa: PLC0415
 
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.SUPER:
         return exp.DataType.build("JSONB")
+    if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.VARCHAR and node.expressions:
+        width = int(node.expressions[0].this.this)
+        widths.add(width)
+        return exp.DataType.build(VARCHAR_DOMAIN.format(width=width), udt=True)
     if isinstance(node, exp.ParseJSON):
         return exp.Cast(this=node.this, to=exp.DataType.build("JSONB"))
     if isinstance(node, exp.GrantPrincipal) and node.args.get("kind"):
