@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import redshift_connector
 
-from risk.warehouse.dialect import DIALECTS, POSTGRES, REDSHIFT, Dialect, render
+from risk.warehouse.dialect import DIALECTS, POSTGRES, REDSHIFT, Dialect, render_postgres
 
 Params = Sequence[Any] | None
 
@@ -38,6 +38,51 @@ class Connection(Protocol):
 
 
 DRIVER_STATEMENT_CACHE_LIMIT = 64
+DEFAULT_STATEMENT_TIMEOUT_S = 60
+SOCKET_TIMEOUT_MARGIN_S = 5  # the driver's socket timeout: a server that stops answering fails after this much more
+
+
+# SQLSTATE classes of errors caused by the statement's data (22 data exception, 23 integrity
+# constraint, 54 program limit): splitting the batch isolates the row; retrying it whole cannot help.
+DATA_ERROR_CLASSES = ("22", "23", "54")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a server error as redshift-connector raises it (``args[0]`` is the error fields)."""
+    fields = exc.args[0] if exc.args else None
+    code = fields.get("C") if isinstance(fields, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def is_data_error(exc: BaseException) -> bool:
+    """The server refused this batch's data (not the connection, not a conflict, not a timeout).
+
+    Redshift reports a COPY that rejected rows as XX000 "Load into table ... failed".
+    """
+    code = sqlstate(exc)
+    if code is None:
+        return False
+    if code[:2] in DATA_ERROR_CLASSES:
+        return True
+    message = exc.args[0].get("M", "") if isinstance(exc.args[0], dict) else ""
+    return code == "XX000" and str(message).startswith("Load into table")
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """The session itself failed (socket, timeout, server gone): nothing more can run on it."""
+    return isinstance(exc, redshift_connector.InterfaceError | redshift_connector.OperationalError | OSError)
+
+
+def _session_setup(connection: Any, statement_timeout_s: int, *statements: str) -> None:
+    """Per-session settings, committed before any work: a statement timeout below the function's."""
+    cursor = connection.cursor()
+    try:
+        cursor.execute(f"SET statement_timeout TO {int(statement_timeout_s) * 1000}")
+        for statement in statements:
+            cursor.execute(statement)
+    finally:
+        cursor.close()
+    connection.commit()
 
 
 class Warehouse:
@@ -51,22 +96,45 @@ class Warehouse:
             raise ValueError(f"unknown dialect {dialect!r}; expected one of {DIALECTS}")
         self.connection = connection
         self.dialect = dialect
+        self._prepared: set[str] = set()  # the stand-in's idempotent prerequisites already run here
 
     def render(self, sql: str) -> str | None:
-        """What actually runs for ``sql``; None when the statement has no form on this engine."""
-        return render(sql, self.dialect)
+        """What actually runs for ``sql``; None when the statement has no form on this engine.
 
-    def execute(self, sql: str, params: Params = None) -> int:
-        """Run one statement; returns the affected row count (-1 if unknown or skipped)."""
-        text = self.render(sql)
-        if text is None:
-            return -1
+        On the stand-in, the rendering's prerequisites (the byte-counting VARCHAR domains) run first,
+        once per connection.
+        """
+        if self.dialect == REDSHIFT:
+            return sql
+        rendered = render_postgres(sql)
+        for statement in rendered.before:
+            if statement not in self._prepared:
+                self._run(statement, None)
+                self._prepared.add(statement)
+        return rendered.sql
+
+    def _run(self, text: str, params: Params) -> int:
         cursor = self.connection.cursor()
         try:
             cursor.execute(text, params)
             return int(cursor.rowcount)
         finally:
             cursor.close()
+
+    def execute(self, sql: str, params: Params = None) -> int:
+        """Run one statement; returns the affected row count (-1 if unknown or skipped)."""
+        text = self.render(sql)
+        if text is None:
+            return -1
+        count = self._run(text, params)
+        if self.dialect == POSTGRES:
+            for statement in render_postgres(sql).after:
+                self._run(statement, None)
+        return count
+
+    def execute_as_written(self, sql: str, params: Params = None) -> int:
+        """Run a statement that is already in this engine's dialect (no rendering); returns the row count."""
+        return self._run(sql, params)
 
     def executemany(self, sql: str, param_sets: Sequence[Sequence[Any]]) -> None:
         text = self.render(sql)
@@ -103,6 +171,7 @@ class Warehouse:
         self._bound_driver_cache()
 
     def rollback(self) -> None:
+        self._prepared.clear()  # a rolled-back transaction may have taken a prerequisite with it
         self.connection.rollback()
         self._bound_driver_cache()
 
@@ -146,19 +215,28 @@ class Warehouse:
 
 
 def connect_serverless(
-    workgroup: str, database: str, host: str | None = None, *, user: str | None = None, password: str | None = None
+    workgroup: str,
+    database: str,
+    host: str | None = None,
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    statement_timeout_s: int = DEFAULT_STATEMENT_TIMEOUT_S,
 ) -> Warehouse:
     """Redshift Serverless: by default the function's role signs in through GetCredentials, no password.
 
     ``host`` is the workgroup endpoint (or a VPC endpoint); without it the driver looks it up.
     ``user``/``password`` are for the schema owner only (the migration function, which must
     CREATE ROLE and masking policies that an IAM identity may not). Create once per container.
+    Every statement is limited to ``statement_timeout_s`` on the server, and the socket gives up
+    a few seconds later, so a hung warehouse fails the batch before the function times out.
     """
     options: dict[str, Any] = {
         "is_serverless": True,
         "serverless_work_group": workgroup,
         "database": database,
         "ssl": True,
+        "timeout": statement_timeout_s + SOCKET_TIMEOUT_MARGIN_S,
     }
     if password is None:
         options["iam"] = True
@@ -169,14 +247,17 @@ def connect_serverless(
     if host:
         options["host"] = host
     connection = redshift_connector.connect(**options)
+    _session_setup(connection, statement_timeout_s)
     return Warehouse(connection, REDSHIFT)
 
 
-def connect_dsn(dsn: str) -> Warehouse:
+def connect_dsn(dsn: str, *, statement_timeout_s: int = DEFAULT_STATEMENT_TIMEOUT_S) -> Warehouse:
     """PostgreSQL for local runs and tests: ``postgresql://user:password@host:port/database``.
 
     The endpoint must accept redshift-connector's startup (the ``tools.pg`` proxy does). The
-    session runs in UTC, as Redshift does, so TIMESTAMP columns and GETDATE() agree.
+    session is set up as Redshift Serverless runs: UTC (so TIMESTAMP columns and GETDATE() agree)
+    and snapshot isolation (``REPEATABLE READ`` is PostgreSQL's snapshot isolation; Redshift
+    Serverless workgroups default to SNAPSHOT), with the same statement timeout.
     """
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -188,9 +269,13 @@ def connect_dsn(dsn: str) -> Warehouse:
         password=unquote(parts.password or ""),
         database=(parts.path or "/").lstrip("/") or "postgres",
         ssl=False,
+        timeout=statement_timeout_s + SOCKET_TIMEOUT_MARGIN_S,
     )
-    cursor = connection.cursor()
-    cursor.execute("SET TIME ZONE 'UTC'")  # PostgreSQL syntax on purpose: not Redshift SQL, not rendered
-    cursor.close()
-    connection.commit()
+    # PostgreSQL syntax on purpose: session settings of the stand-in, not Redshift SQL, not rendered.
+    _session_setup(
+        connection,
+        statement_timeout_s,
+        "SET TIME ZONE 'UTC'",
+        "SET default_transaction_isolation TO 'repeatable read'",
+    )
     return Warehouse(connection, POSTGRES)

@@ -1,52 +1,76 @@
-"""Exactly-once loading of a batch into ``risk_events``: stage, dedupe, insert-only MERGE, one transaction.
+"""Exactly-once loading of a batch into ``risk_events`` under snapshot isolation with no enforced key.
 
-The statements of one batch (Redshift SQL; the PostgreSQL stand-in runs the rendering)::
+Redshift Serverless runs transactions under SNAPSHOT isolation and never enforces a primary key,
+so two loads that each check "is this event_id loaded?" against their own snapshot would both
+insert it. The load is therefore two transactions; only the second, short one is serialised:
 
-    1  CREATE TEMP TABLE risk_events_stage AS SELECT <columns> FROM risk_events WHERE 1 = 0
-    n  INSERT INTO risk_events_stage (...) VALUES (...), (...), ...     one per <= 1,000 rows
-    1  DELETE FROM risk_events_stage WHERE <not the first copy of its event_id> OR <event_id already loaded>
-    1  MERGE INTO risk_events USING risk_events_stage ... WHEN NOT MATCHED THEN INSERT ...
-    1  DROP TABLE risk_events_stage
-       COMMIT
+**Stage** (any number of loaders at once; a session TEMP table)::
 
-so a batch of ``n`` rows costs ``4 + ceil(n / 1000)`` statements, never one per row.
+    CREATE TEMP TABLE risk_events_stage AS SELECT <columns> FROM risk_events WHERE 1 = 0
+    <stage the rows>        k multi-row INSERTs (<= 1,000 rows each), or one bulk statement per source
+    DELETE FROM risk_events_stage WHERE <not the first copy of its event_id in the batch>
+    COMMIT
 
-Why the DELETE: Redshift's MERGE takes a table (not a subquery) as its source and requires a
-``WHEN MATCHED`` clause next to ``WHEN NOT MATCHED``; and redshift-connector reports no row count
-for MERGE (its command-tag parser knows INSERT, DELETE, UPDATE, COPY, ... but not MERGE: ``rowcount``
-stays -1 on both engines). Deleting, in the stage, every copy of an event_id but the first
-(``ROW_NUMBER()`` over the batch order) and every event_id the table already holds makes the stage
-exactly the set of new events, and the DELETE's row count gives ``inserted = rows_in - deleted``
-on either engine. The MERGE's ``WHEN MATCHED`` branch is then a no-op update
-(``loaded_at = risk_events.loaded_at``) that only a concurrent load of the same event could reach:
-the policy is insert-only, first committed copy wins, a redelivery never changes a loaded row.
+**Publish** (one loader at a time)::
 
-Bind parameters: redshift-connector refuses statements with more than 32,767 of them. Text,
-timestamp and SUPER (JSON text) values are bound (17 a row); numbers, booleans and NULL, which
-cannot carry SQL, are written as literals by :func:`sql_literal` after a strict type check. A
-1,000-row statement then binds 17,000 values. The INSERT statement is dialect-neutral by
-construction (column names, ``%s`` and those literals), so it goes to the driver as written instead
-of through the sqlglot rendering, which would re-parse 200 kB of SQL per chunk.
+    LOCK risk_events_load_lock            first statement: waits for the loader ahead to commit
+    DELETE FROM risk_events_stage USING risk_events
+     WHERE risk_events.event_id = risk_events_stage.event_id AND <occurred_at in the batch's hours>
+    INSERT INTO risk_events (...) SELECT ... FROM risk_events_stage
+    DROP TABLE risk_events_stage
+    COMMIT
+
+``LOCK`` taken as a transaction's first statement makes the snapshot start after the lock is
+granted (on Redshift and on PostgreSQL's REPEATABLE READ alike), so the publish step sees every
+load committed before it, and no two publish steps overlap: an event is inserted by exactly one.
+The lock is on a dedicated one-row-less table, not on ``risk_events``: Redshift's LOCK is ACCESS
+EXCLUSIVE and would block analysts' reads too. Every writer of ``risk_events`` takes it.
+
+The lookup of already-loaded events is bounded by the sort key: ``occurred_at`` within the hours
+the batch covers (a few ranges, see :func:`lookup_ranges`), plus ``event_id``. It relies on an
+``event_id`` always carrying the same ``occurred_at`` (it names one event). A batch with an old
+backfilled event adds one hour range, not the decades in between.
+
+Staging: small batches use multi-row INSERTs whose text and numbers are literal (see
+:func:`sql_literal`) and whose text values are bound. At or above ``bulk_min_rows`` rows the
+stage is filled server-side in bulk: on Redshift by ``COPY ... FORMAT JSON`` from the enriched
+objects the load function has just written to S3 (they hold exactly the first copies of the
+batch's events, with the same column names); on the PostgreSQL stand-in by one bound JSON
+document expanded by ``json_populate_recordset`` (the equivalent server-side bulk path).
+
+Counts: ``inserted`` is the INSERT's row count, checked against what the stage held after the
+dedupe; ``duplicates = rows_in - inserted``. Statement budget: :func:`statement_budget`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_COLUMNS, RISK_EVENTS_TABLE
-from risk.warehouse.connection import Warehouse
+from risk.warehouse.connection import Warehouse, is_connection_error
+from risk.warehouse.dialect import POSTGRES, REDSHIFT
 
 STAGE_TABLE = "risk_events_stage"
+LOAD_LOCK_TABLE = "risk_events_load_lock"  # redshift_schema/V005: serialises the publish step
 ORDINAL_COLUMN = "batch_ord"  # position in the batch: which copy of a duplicated event_id is kept
 MAX_ROWS_PER_INSERT = 1_000
 MAX_BIND_PARAMETERS = 32_767  # redshift-connector's limit per statement
-FIXED_STATEMENTS = 4  # CREATE stage, DELETE, MERGE, DROP
+DEFAULT_BULK_MIN_ROWS = 500  # from this many rows the stage is filled by COPY (or its stand-in)
+MAX_LOOKUP_RANGES = 8  # occurred_at ranges in the already-loaded lookup (hours, merged when more)
+LOOKUP_BUCKET = timedelta(hours=1)
+FIXED_STATEMENTS = 6  # CREATE stage, in-batch DELETE, LOCK, loaded DELETE, INSERT, DROP
 BOUND_KINDS = frozenset({"text", "timestamp", "super"})
-_SUPER_STAGE_TYPE = "VARCHAR(65535)"  # JSON text in the stage; JSON_PARSE in the MERGE makes it SUPER
+SUPER_STAGE_TYPE = "VARCHAR(65535)"  # JSON text in the stage; JSON_PARSE on publish makes it SUPER
+EVENT_ID_AT = COLUMN_NAMES.index("event_id")
+OCCURRED_AT = COLUMN_NAMES.index("occurred_at")
 
 Row = Sequence[Any]
 
@@ -59,7 +83,7 @@ class LoadError(RuntimeError):
 class LoadResult:
     rows_in: int  # rows in the batch
     distinct: int  # distinct event_ids in the batch
-    inserted: int  # rows the MERGE added to risk_events
+    inserted: int  # rows added to risk_events
     duplicates: int  # rows_in - inserted: copies within the batch plus events already loaded
 
     @property
@@ -68,9 +92,12 @@ class LoadResult:
         return self.distinct - self.inserted
 
 
-def statement_budget(rows: int) -> int:
-    """The most statements :func:`load_batch` may run for ``rows`` rows."""
-    return 0 if rows == 0 else FIXED_STATEMENTS + math.ceil(rows / MAX_ROWS_PER_INSERT)
+def statement_budget(rows: int, bulk_sources: int = 0) -> int:
+    """The most statements :func:`load_batch` may run for ``rows`` rows (``bulk_sources`` COPY objects)."""
+    if rows == 0:
+        return 0
+    staging = max(bulk_sources, 1) if bulk_sources else math.ceil(rows / MAX_ROWS_PER_INSERT)
+    return FIXED_STATEMENTS + staging
 
 
 def _bound_per_row() -> int:
@@ -102,32 +129,95 @@ def sql_literal(kind: str, value: Any) -> str:
     raise TypeError(f"no SQL literal for a {kind} column from {type(value).__name__} {value!r:.80}")
 
 
-# --- the statements (Redshift SQL) -------------------------------------------------------------
+# --- the statements (Redshift SQL unless named otherwise) ---------------------------------------
 
-_STAGE_SELECT = ", ".join(
-    f"CAST(NULL AS {_SUPER_STAGE_TYPE}) AS {name}" if kind == "super" else name for name, kind in RISK_EVENTS_COLUMNS
-)
-CREATE_STAGE = (
-    f"CREATE TEMP TABLE {STAGE_TABLE} AS "
-    f"SELECT {_STAGE_SELECT}, CAST(NULL AS INTEGER) AS {ORDINAL_COLUMN} FROM {RISK_EVENTS_TABLE} WHERE 1 = 0"
-)
+
+def _create_stage(super_as_text: bool) -> str:
+    columns = ", ".join(
+        f"CAST(NULL AS {SUPER_STAGE_TYPE}) AS {name}" if kind == "super" and super_as_text else name
+        for name, kind in RISK_EVENTS_COLUMNS
+    )
+    return (
+        f"CREATE TEMP TABLE {STAGE_TABLE} AS "
+        f"SELECT {columns}, CAST(NULL AS INTEGER) AS {ORDINAL_COLUMN} FROM {RISK_EVENTS_TABLE} WHERE 1 = 0"
+    )
+
+
+def _publish(super_as_text: bool) -> str:
+    values = ", ".join(
+        f"JSON_PARSE(s.{name})" if kind == "super" and super_as_text else f"s.{name}"
+        for name, kind in RISK_EVENTS_COLUMNS
+    )
+    return f"INSERT INTO {RISK_EVENTS_TABLE} ({', '.join(COLUMN_NAMES)}) SELECT {values} FROM {STAGE_TABLE} AS s"
+
+
+CREATE_STAGE = _create_stage(super_as_text=True)
+CREATE_STAGE_FOR_COPY = _create_stage(super_as_text=False)  # COPY ... FORMAT JSON fills SUPER columns itself
+PUBLISH = _publish(super_as_text=True)
+PUBLISH_FROM_COPY = _publish(super_as_text=False)
 _INSERT_HEAD = f"INSERT INTO {STAGE_TABLE} ({', '.join(COLUMN_NAMES)}, {ORDINAL_COLUMN}) VALUES "
-DEDUPE_STAGE = (
+DEDUPE_BATCH = (
     f"DELETE FROM {STAGE_TABLE} WHERE {ORDINAL_COLUMN} IN ("
     f"SELECT {ORDINAL_COLUMN} FROM ("
     f"SELECT {ORDINAL_COLUMN}, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY {ORDINAL_COLUMN}) AS copy_number "
-    f"FROM {STAGE_TABLE}) AS ranked WHERE copy_number > 1"
-    f") OR event_id IN (SELECT event_id FROM {RISK_EVENTS_TABLE})"
+    f"FROM {STAGE_TABLE}) AS ranked WHERE copy_number > 1)"
 )
-_MERGE_VALUES = ", ".join(
-    f"JSON_PARSE(s.{name})" if kind == "super" else f"s.{name}" for name, kind in RISK_EVENTS_COLUMNS
-)
-MERGE_STAGE = (
-    f"MERGE INTO {RISK_EVENTS_TABLE} USING {STAGE_TABLE} AS s ON {RISK_EVENTS_TABLE}.event_id = s.event_id "
-    f"WHEN MATCHED THEN UPDATE SET loaded_at = {RISK_EVENTS_TABLE}.loaded_at "
-    f"WHEN NOT MATCHED THEN INSERT ({', '.join(COLUMN_NAMES)}) VALUES ({_MERGE_VALUES})"
-)
+LOCK_LOADS = f"LOCK {LOAD_LOCK_TABLE}"
 DROP_STAGE = f"DROP TABLE {STAGE_TABLE}"
+# The stand-in's bulk path (PostgreSQL SQL, run as written): one bound JSON array of stage rows.
+BULK_STAGE_POSTGRES = (
+    f"INSERT INTO {STAGE_TABLE} ({', '.join(COLUMN_NAMES)}, {ORDINAL_COLUMN}) "
+    f"SELECT {', '.join(COLUMN_NAMES)}, {ORDINAL_COLUMN} "
+    f"FROM json_populate_recordset(NULL::{STAGE_TABLE}, CAST(%s AS json))"
+)
+
+
+def dedupe_loaded(ranges: int) -> str:
+    """Delete from the stage the events already in ``risk_events``, looking only in ``ranges`` time ranges."""
+    if not 1 <= ranges <= MAX_LOOKUP_RANGES:
+        raise ValueError(f"{ranges} lookup ranges; expected 1 to {MAX_LOOKUP_RANGES}")
+    bounded = " OR ".join(
+        [f"({RISK_EVENTS_TABLE}.occurred_at >= %s AND {RISK_EVENTS_TABLE}.occurred_at < %s)"] * ranges
+    )
+    return (
+        f"DELETE FROM {STAGE_TABLE} USING {RISK_EVENTS_TABLE} "
+        f"WHERE {RISK_EVENTS_TABLE}.event_id = {STAGE_TABLE}.event_id AND ({bounded})"
+    )
+
+
+def copy_statement(source: str) -> str:
+    """Redshift only: fill the stage from one enriched JSON Lines object (the namespace's default role reads it)."""
+    if not source.startswith("s3://") or "'" in source or "\\" in source:
+        raise ValueError(f"not a plain s3:// URI: {source!r}")
+    return (
+        f"COPY {STAGE_TABLE} ({', '.join(COLUMN_NAMES)}) FROM '{source}' IAM_ROLE default "
+        "FORMAT AS JSON 'auto' TIMEFORMAT 'auto'"
+    )
+
+
+def lookup_ranges(occurred: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Half-open ``occurred_at`` ranges that cover every given time: whole hours, adjacent ones merged.
+
+    At most :data:`MAX_LOOKUP_RANGES`: beyond that the two ranges with the smallest gap between
+    them are merged, so a batch of recent events with one backfilled from years ago looks at two
+    narrow ranges, never at the years in between unless it spans that many distinct periods.
+    """
+    hours = sorted({_floor_hour(t) for t in occurred})
+    ranges: list[list[datetime]] = []
+    for hour in hours:
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1][1] = hour + LOOKUP_BUCKET
+        else:
+            ranges.append([hour, hour + LOOKUP_BUCKET])
+    while len(ranges) > MAX_LOOKUP_RANGES:
+        gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
+        i = gaps.index(min(gaps))
+        ranges[i : i + 2] = [[ranges[i][0], ranges[i + 1][1]]]
+    return [(start, end) for start, end in ranges]
+
+
+def _floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
 
 
 def insert_statement(rows: Sequence[Row], first_ordinal: int) -> tuple[str, list[Any]]:
@@ -135,8 +225,7 @@ def insert_statement(rows: Sequence[Row], first_ordinal: int) -> tuple[str, list
     tuples: list[str] = []
     params: list[Any] = []
     for offset, row in enumerate(rows):
-        if len(row) != len(RISK_EVENTS_COLUMNS):
-            raise ValueError(f"a row has {len(row)} values; risk_events has {len(RISK_EVENTS_COLUMNS)} columns")
+        _check_width(row)
         slots: list[str] = []
         for (_, kind), value in zip(RISK_EVENTS_COLUMNS, row, strict=True):
             if kind in BOUND_KINDS and value is not None:
@@ -149,34 +238,87 @@ def insert_statement(rows: Sequence[Row], first_ordinal: int) -> tuple[str, list
     return _INSERT_HEAD + ", ".join(tuples), params
 
 
-def _execute_as_written(warehouse: Warehouse, sql: str, params: Sequence[Any]) -> int:
-    """Run a dialect-neutral statement without the Redshift->PostgreSQL rendering (see the module doc)."""
-    cursor = warehouse.connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return int(cursor.rowcount)
-    finally:
-        cursor.close()
+def _check_width(row: Row) -> None:
+    if len(row) != len(RISK_EVENTS_COLUMNS):
+        raise ValueError(f"a row has {len(row)} values; risk_events has {len(RISK_EVENTS_COLUMNS)} columns")
 
 
-def load_batch(warehouse: Warehouse, rows: Sequence[Row]) -> LoadResult:
-    """Load ``rows`` (values in ``COLUMN_NAMES`` order) in one transaction; raises after rolling back."""
+def bulk_document(rows: Sequence[Row]) -> str:
+    """The stand-in's bulk stage input: one JSON array of objects keyed by column, with ``batch_ord``.
+
+    Numbers and booleans are checked as :func:`sql_literal` checks them (no NaN, no strings), so
+    both staging paths accept exactly the same rows.
+    """
+    items = []
+    for ordinal, row in enumerate(rows):
+        _check_width(row)
+        item: dict[str, Any] = {ORDINAL_COLUMN: ordinal}
+        for (name, kind), value in zip(RISK_EVENTS_COLUMNS, row, strict=True):
+            if kind not in BOUND_KINDS:
+                sql_literal(kind, value)  # raises on anything that is not a plain finite number/bool/None
+            item[name] = str(value) if isinstance(value, Decimal) else value
+        items.append(item)
+    return orjson.dumps(items).decode()
+
+
+def load_batch(
+    warehouse: Warehouse,
+    rows: Sequence[Row],
+    *,
+    bulk_sources: Sequence[str] = (),
+    bulk_min_rows: int = DEFAULT_BULK_MIN_ROWS,
+) -> LoadResult:
+    """Load ``rows`` (values in ``COLUMN_NAMES`` order) exactly once; raises after rolling back.
+
+    ``bulk_sources`` are the ``s3://`` URIs of the enriched objects of these rows, for Redshift's
+    COPY; without them Redshift stages with INSERTs whatever the size.
+    """
     if not rows:
         return LoadResult(0, 0, 0, 0)
-    event_id_at = COLUMN_NAMES.index("event_id")
-    distinct = len({row[event_id_at] for row in rows})
+    distinct = len({row[EVENT_ID_AT] for row in rows})
+    bulk = len(rows) >= bulk_min_rows
+    copy = bulk and warehouse.dialect == REDSHIFT and bool(bulk_sources)
     with warehouse.transaction():
-        warehouse.execute(CREATE_STAGE)
-        staged = 0
-        for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
-            sql, params = insert_statement(rows[start : start + MAX_ROWS_PER_INSERT], start)
-            staged += _execute_as_written(warehouse, sql, params)
-        if staged != len(rows):
-            raise LoadError(f"staged {staged} rows of {len(rows)}")
-        deleted = warehouse.execute(DEDUPE_STAGE)
-        if deleted < 0:
-            raise LoadError("the driver reported no row count for the stage dedupe")
-        warehouse.execute(MERGE_STAGE)
-        warehouse.execute(DROP_STAGE)
-    inserted = len(rows) - deleted
+        staged = _stage(warehouse, rows, bulk=bulk, copy_sources=bulk_sources if copy else ())
+        expected = distinct if copy else len(rows)  # the enriched objects hold first copies only
+        if staged != expected:
+            raise LoadError(f"staged {staged} rows of {expected}")
+        copies = 0 if copy else warehouse.execute(DEDUPE_BATCH)
+        if copies < 0:
+            raise LoadError("the driver reported no row count for the in-batch dedupe")
+    try:
+        with warehouse.transaction():
+            warehouse.execute(LOCK_LOADS)
+            ranges = lookup_ranges([row[OCCURRED_AT] for row in rows])
+            loaded = warehouse.execute(dedupe_loaded(len(ranges)), [bound for r in ranges for bound in r])
+            inserted = warehouse.execute(PUBLISH_FROM_COPY if copy else PUBLISH)
+            if loaded < 0 or inserted != distinct - loaded:
+                raise LoadError(f"inserted {inserted} rows; expected {distinct} new minus {loaded} already loaded")
+            warehouse.execute(DROP_STAGE)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            _drop_stage_quietly(warehouse)
+        raise
     return LoadResult(rows_in=len(rows), distinct=distinct, inserted=inserted, duplicates=len(rows) - inserted)
+
+
+def _stage(warehouse: Warehouse, rows: Sequence[Row], *, bulk: bool, copy_sources: Sequence[str]) -> int:
+    """Create the stage and fill it; returns the rows staged."""
+    if copy_sources:
+        warehouse.execute(CREATE_STAGE_FOR_COPY)
+        return sum(warehouse.execute(copy_statement(source)) for source in copy_sources)
+    warehouse.execute(CREATE_STAGE)
+    if bulk and warehouse.dialect == POSTGRES:
+        return warehouse.execute_as_written(BULK_STAGE_POSTGRES, [bulk_document(rows)])
+    staged = 0
+    for start in range(0, len(rows), MAX_ROWS_PER_INSERT):
+        sql, params = insert_statement(rows[start : start + MAX_ROWS_PER_INSERT], start)
+        # Dialect-neutral by construction (see insert_statement): sent as written, never re-parsed.
+        staged += warehouse.execute_as_written(sql, params)
+    return staged
+
+
+def _drop_stage_quietly(warehouse: Warehouse) -> None:
+    """After a failed publish the committed stage would outlive the batch in this session: drop it."""
+    with contextlib.suppress(Exception), warehouse.transaction():
+        warehouse.execute(DROP_STAGE)
