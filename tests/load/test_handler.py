@@ -182,6 +182,31 @@ def test_a_malformed_message_fails_alone(aws: Aws, capsys: pytest.CaptureFixture
     assert metrics[telemetry.ROWS_MERGED.name] == [1]
 
 
+def test_a_message_the_warehouse_refuses_fails_alone_and_leaves_no_object(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A value the warehouse cannot store (128 bytes in a VARCHAR(64)): the load splits until it finds it."""
+    neighbours = [envelope_bodies([make_scored(f"evt-{i}-{j}") for j in range(3)])[0] for i in range(6)]
+    poison = envelope_bodies([make_scored("evt-ok-beside-poison"), make_scored("é" * 64)])[0]
+    event = sqs_event(*neighbours[:4], poison, *neighbours[4:])
+
+    response = invoke(event)
+
+    assert failed_ids(response) == ["msg-4"]
+    loaded = [r[0] for r in warehouse_rows(aws.dsn)]
+    assert len(loaded) == 18 == len(set(loaded))
+    assert "evt-ok-beside-poison" not in loaded  # its message failed whole, and will be retried whole
+    metrics = emitted_metrics(capsys.readouterr().out)
+    assert metrics[telemetry.LOADER_FAILURES.name] == [1]
+    assert metrics[telemetry.ROWS_MERGED.name] == [18]
+    archived = [
+        item["event_id"]
+        for obj in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=ENRICHED_PREFIX).get("Contents", [])
+        for item in read_jsonl(aws.s3.get_object(Bucket=BUCKET, Key=obj["Key"])["Body"].read())
+    ]
+    assert sorted(archived) == sorted(loaded)  # no object holds an event the warehouse refused
+
+
 def test_a_warehouse_error_fails_the_whole_batch_then_a_retry_succeeds(
     aws: Aws, capsys: pytest.CaptureFixture[str]
 ) -> None:

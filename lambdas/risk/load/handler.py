@@ -2,10 +2,10 @@
 
 Thin on purpose: decoding, archiving and loading live in :mod:`risk.load.service`. The event source
 mapping reports batch item failures. A malformed message fails alone (Powertools' BatchProcessor
-does the per-message bookkeeping); the load itself is one transaction for all the good messages,
-so when it fails every message of the batch is reported failed and comes back from SQS (then the
-DLQ after ``max_receive_count``). Nothing is acknowledged before the warehouse has committed.
-``LoaderFailures`` counts the messages this invocation handed back to SQS.
+does the per-message bookkeeping); so does a message whose data the warehouse refuses (the service
+splits the load to find it). Any other load failure reports every message of the batch failed: it
+comes back from SQS (then the DLQ after ``max_receive_count``). Nothing is acknowledged before the
+warehouse has committed. ``LoaderFailures`` counts the messages this invocation handed back to SQS.
 """
 
 from __future__ import annotations
@@ -65,31 +65,39 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(records=records, handler=_decoder(deps.keys, loaded_at), lambda_context=context):
         processed = processor.process()
-    good = [(result, raw) for status, result, raw in processed if status == "success"]
-    rows: list[Record] = [row for result, _ in good for row in result]
-    message_ids = [raw["messageId"] for _, raw in good]
-    response = dict(processor.response())
+    messages: list[tuple[str, list[Record]]] = [
+        (raw["messageId"], result) for status, result, raw in processed if status == "success" and result
+    ]
+    failures = list(processor.response()["batchItemFailures"])
     if processor.fail_messages:
         _emit(telemetry.LOADER_FAILURES, len(processor.fail_messages))
-    if not rows:
-        return response
+    if not messages:
+        return {"batchItemFailures": failures}
 
-    logger.set_correlation_id(batch_id(message_ids))  # the S3 object name: logs and archive line up
+    logger.set_correlation_id(batch_id(m for m, _ in messages))  # the S3 object name: logs and archive line up
     try:
-        outcome = archive_and_load(rows, message_ids, deps)
+        outcome = archive_and_load(messages, deps)
     except Exception:
         logger.exception("load failed: every message of the batch goes back to the queue", messages=len(records))
         _emit(telemetry.LOADER_FAILURES, len(records))
         return _all_failed(records)
 
+    for message_id, reason in outcome.refused.items():
+        logger.error(
+            "the warehouse refused this message's data: it alone goes back", message_id=message_id, reason=reason
+        )
+        failures.append({"itemIdentifier": message_id})
+    if outcome.refused:
+        _emit(telemetry.LOADER_FAILURES, len(outcome.refused))
     result = outcome.result
     logger.info(
         "batch loaded",
-        messages=len(message_ids),
+        messages=len(messages) - len(outcome.refused),
         rows=result.rows_in,
         inserted=result.inserted,
         duplicates=result.duplicates,
         objects=outcome.objects,
+        attempts=outcome.attempts,
     )
     _emit(telemetry.EVENTS_LOADED, result.rows_in)
     _emit(telemetry.ROWS_MERGED, result.inserted)
@@ -97,4 +105,4 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _emit(telemetry.LOAD_BATCH_SIZE, result.rows_in)
     if outcome.max_lag_ms is not None:
         _emit(telemetry.END_TO_END_LAG, outcome.max_lag_ms)
-    return response
+    return {"batchItemFailures": failures}

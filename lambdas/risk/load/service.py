@@ -7,9 +7,15 @@ directly. Order of effects for one invocation:
    records; a message that fails here fails alone;
 2. write the enriched records to S3, one JSON Lines object per event date, under a batch id derived
    from the message ids (a retry of the same messages overwrites the same keys);
-3. load the rows in one warehouse transaction (:func:`risk.warehouse.loader.load_batch`).
+3. load the rows exactly once (:func:`risk.warehouse.loader.load_batch`).
 
-Only when 3 has committed are the messages acknowledged; any error in 2 or 3 fails them all.
+Only when 3 has committed are the messages acknowledged. When the warehouse refuses the batch's
+*data* (a value it cannot store: SQLSTATE classes 22/23/54, or a COPY that rejected rows), the
+batch is split in halves and each half loaded on its own, down to the single message that cannot
+load: that message alone fails (and reaches the DLQ after its retries); its neighbours load.
+The objects written for a refused attempt are deleted, so ``enriched/`` never holds events that
+the warehouse refused. Any other error (connection, timeout, S3) fails every message: a retry of
+the whole batch is what can fix it.
 """
 
 from __future__ import annotations
@@ -27,18 +33,26 @@ from risk.common.archive import enriched_key, jsonl
 from risk.common.envelope import unpack
 from risk.common.settings import (
     ARCHIVE_BUCKET,
+    BULK_LOAD_MIN_ROWS,
     PII_KEY_SECRET_ARN,
     REDSHIFT_DATABASE,
     REDSHIFT_HOST,
     REDSHIFT_WORKGROUP,
     WAREHOUSE_DSN,
+    WAREHOUSE_STATEMENT_TIMEOUT_S,
     env,
 )
 from risk.load.pseudonymise import Pseudonymiser, load_pseudonymiser
 from risk.load.rows import Record, RowError, event_date, to_enriched, to_record, to_row
 from risk.score.model import ScoredEvent
-from risk.warehouse.connection import Warehouse, connect_dsn, connect_serverless
-from risk.warehouse.loader import LoadResult, load_batch
+from risk.warehouse.connection import (
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    Warehouse,
+    connect_dsn,
+    connect_serverless,
+    is_data_error,
+)
+from risk.warehouse.loader import DEFAULT_BULK_MIN_ROWS, LoadResult, load_batch
 
 BATCH_ID_HEX_CHARS = 32
 JSONL_CONTENT_TYPE = "application/x-ndjson"
@@ -116,11 +130,15 @@ class WarehouseSession:
 
 def connect_from_environment() -> Warehouse:
     """``WAREHOUSE_DSN`` (local runs, tests) or the Redshift Serverless workgroup with IAM."""
+    timeout = int(env(WAREHOUSE_STATEMENT_TIMEOUT_S, str(DEFAULT_STATEMENT_TIMEOUT_S)))
     dsn = os.environ.get(WAREHOUSE_DSN)
     if dsn:
-        return connect_dsn(dsn)
+        return connect_dsn(dsn, statement_timeout_s=timeout)
     return connect_serverless(
-        env(REDSHIFT_WORKGROUP), env(REDSHIFT_DATABASE), host=os.environ.get(REDSHIFT_HOST) or None
+        env(REDSHIFT_WORKGROUP),
+        env(REDSHIFT_DATABASE),
+        host=os.environ.get(REDSHIFT_HOST) or None,
+        statement_timeout_s=timeout,
     )
 
 
@@ -130,6 +148,7 @@ class LoadDependencies:
     bucket: str
     keys: Pseudonymiser
     warehouse: WarehouseSession
+    bulk_min_rows: int = DEFAULT_BULK_MIN_ROWS
 
     @classmethod
     def from_environment(cls, session: Any = None) -> LoadDependencies:
@@ -140,26 +159,72 @@ class LoadDependencies:
             bucket=env(ARCHIVE_BUCKET),
             keys=keys,
             warehouse=WarehouseSession(connect_from_environment),
+            bulk_min_rows=int(env(BULK_LOAD_MIN_ROWS, str(DEFAULT_BULK_MIN_ROWS))),
         )
+
+
+Message = tuple[str, Sequence[Record]]  # an SQS message id and the records it carried
 
 
 @dataclass
 class LoadOutcome:
-    batch_id: str
-    result: LoadResult
+    batch_id: str  # of the first attempt (the whole batch): the correlation id in the logs
+    result: LoadResult  # summed over the parts that loaded
     objects: list[str] = field(default_factory=list)
     max_lag_ms: float | None = None
+    refused: dict[str, str] = field(default_factory=dict)  # message id -> why the warehouse refused it
+    attempts: int = 1  # loads tried: 1 unless the batch was split
 
 
-def archive_and_load(records: Sequence[Record], message_ids: Sequence[str], deps: LoadDependencies) -> LoadOutcome:
-    """Steps 2 and 3; raises on any failure (after discarding a possibly broken connection)."""
-    batch = batch_id(message_ids)
+def archive_and_load(messages: Sequence[Message], deps: LoadDependencies) -> LoadOutcome:
+    """Steps 2 and 3 for decoded messages; a message whose data the warehouse refuses fails alone.
+
+    Raises on any other failure (after discarding a possibly broken connection): every message
+    then goes back to the queue.
+    """
+    outcome = LoadOutcome(batch_id=batch_id(m for m, _ in messages), result=LoadResult(0, 0, 0, 0), attempts=0)
+    _load_isolating(list(messages), deps, outcome)
+    outcome.max_lag_ms = max_lag_ms(r for m, records in messages if m not in outcome.refused for r in records)
+    return outcome
+
+
+def _load_isolating(messages: list[Message], deps: LoadDependencies, outcome: LoadOutcome) -> None:
+    records = [r for _, group in messages for r in group]
+    batch = batch_id(m for m, _ in messages)
     objects = enriched_objects(records, batch)
     for key, body in objects.items():
         deps.s3.put_object(Bucket=deps.bucket, Key=key, Body=body, ContentType=JSONL_CONTENT_TYPE)
+    outcome.attempts += 1
     try:
-        result = load_batch(deps.warehouse.get(), [to_row(r) for r in records])
-    except Exception:
-        deps.warehouse.discard()
-        raise
-    return LoadOutcome(batch_id=batch, result=result, objects=list(objects), max_lag_ms=max_lag_ms(records))
+        result = load_batch(
+            deps.warehouse.get(),
+            [to_row(r) for r in records],
+            bulk_sources=[f"s3://{deps.bucket}/{key}" for key in objects],
+            bulk_min_rows=deps.bulk_min_rows,
+        )
+    except Exception as exc:
+        if not _refused_data(exc):
+            deps.warehouse.discard()
+            raise
+        for key in objects:  # the warehouse refused these events: the archive must not hold them
+            deps.s3.delete_object(Bucket=deps.bucket, Key=key)
+        if len(messages) == 1:
+            outcome.refused[messages[0][0]] = f"{type(exc).__name__}: {exc}"[:500]
+            return
+        half = len(messages) // 2
+        _load_isolating(messages[:half], deps, outcome)
+        _load_isolating(messages[half:], deps, outcome)
+        return
+    outcome.objects.extend(objects)
+    total = outcome.result
+    outcome.result = LoadResult(
+        rows_in=total.rows_in + result.rows_in,
+        distinct=total.distinct + result.distinct,
+        inserted=total.inserted + result.inserted,
+        duplicates=total.duplicates + result.duplicates,
+    )
+
+
+def _refused_data(exc: Exception) -> bool:
+    """The batch's data, not the warehouse, is at fault: splitting finds the message (see module doc)."""
+    return is_data_error(exc) or isinstance(exc, TypeError | ValueError)
