@@ -153,6 +153,8 @@ class RedshiftConfig:
     admin_username: str
     base_rpu: int
     max_rpu: int
+    statement_timeout_s: int  # per statement, server-side; the load function's timeout must leave room
+    bulk_load_min_rows: int  # from this batch size the loader stages with COPY from the enriched objects
 
 
 @dataclass(frozen=True)
@@ -346,11 +348,20 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         admin_username=rs.req_str("admin_username", pattern=re.compile(r"^[a-z][a-z0-9_]{0,62}$")),
         base_rpu=rs.req_int("base_rpu", 4, 1024),
         max_rpu=rs.req_int("max_rpu", 4, 1024),
+        statement_timeout_s=rs.req_int("statement_timeout_s", 1, 900),
+        bulk_load_min_rows=rs.req_int("bulk_load_min_rows", 1, 1_000_000),
     )
     if redshift.base_rpu % 8 and redshift.base_rpu > 8:
         raise ConfigError(f"{rs.path}.base_rpu: must be 4 or a multiple of 8")
     if redshift.max_rpu < redshift.base_rpu:
         raise ConfigError(f"{rs.path}.max_rpu: {redshift.max_rpu} is below base_rpu {redshift.base_rpu}")
+    # A load runs two statements that can wait long (the LOCK behind another load, then the publish):
+    # both must time out, and the function must still report its failures, before Lambda kills it.
+    if 2 * redshift.statement_timeout_s + 10 > load.timeout_s:
+        raise ConfigError(
+            f"{rs.path}.statement_timeout_s: {redshift.statement_timeout_s} s; two statements plus 10 s must fit "
+            f"in functions.load.timeout_s ({load.timeout_s} s)"
+        )
 
     s = r.child("scoring")
     scoring = ScoringConfig(
@@ -452,6 +463,9 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
     if stage in ("load", "migrate"):
         values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
+    if stage == "load":
+        values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
+        values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
         values[settings.SCORER] = cfg.scoring.scorer

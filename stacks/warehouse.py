@@ -25,7 +25,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
-from risk.common.archive import ENRICHED_PREFIX, RAW_PREFIX
+from risk.common.archive import ENRICHED_PREFIX
 from stacks.config import EnvironmentConfig
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
@@ -144,41 +144,40 @@ class WarehouseStack(Stack):
             ),
         )
 
+        # The namespace's default role: the loader's COPY of a large batch reads the enriched objects the
+        # load function has just written. Only enriched/ (pseudonymised): never raw/, whose clear-text
+        # PII must not be loadable past the pseudonymisation and the masking policy.
         self.copy_role = iam.Role(
             self,
             "CopyRole",
             assumed_by=iam.CompositePrincipal(
                 iam.ServicePrincipal("redshift.amazonaws.com"),
                 iam.ServicePrincipal("redshift-serverless.amazonaws.com"),
-            ),
-            description=f"{cfg.prefix}: Redshift COPY from the archive (raw/ and enriched/)",
+            ).with_conditions({"StringEquals": {"aws:SourceAccount": self.account}}),
+            description=f"{cfg.prefix}: Redshift COPY of the loader's enriched/ objects",
             inline_policies={
-                "copy-from-archive": iam.PolicyDocument(
+                "copy-from-enriched": iam.PolicyDocument(
                     statements=[
                         iam.PolicyStatement(
-                            sid="ReadArchiveObjects",
+                            sid="ReadEnrichedObjects",
                             actions=["s3:GetObject"],
-                            resources=[
-                                archive_bucket.arn_for_objects(f"{RAW_PREFIX}*"),
-                                archive_bucket.arn_for_objects(f"{ENRICHED_PREFIX}*"),
-                            ],
+                            resources=[archive_bucket.arn_for_objects(f"{ENRICHED_PREFIX}*")],
                         ),
                         iam.PolicyStatement(
-                            sid="ListArchive",
-                            actions=["s3:ListBucket", "s3:GetBucketLocation"],
+                            sid="ListEnriched",
+                            actions=["s3:ListBucket"],
                             resources=[archive_bucket.bucket_arn],
+                            conditions={"StringLike": {"s3:prefix": [f"{ENRICHED_PREFIX}*"]}},
                         ),
                         iam.PolicyStatement(
-                            sid="DecryptArchive", actions=["kms:Decrypt"], resources=[archive_key.key_arn]
+                            sid="DecryptThroughS3",
+                            actions=["kms:Decrypt"],
+                            resources=[archive_key.key_arn],
+                            conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
                         ),
                     ]
                 )
             },
-        )
-        acknowledge(
-            self.copy_role,
-            f"AwsSolutions-IAM5[Resource::{nag_ref(self, archive_bucket.bucket_arn)}/{RAW_PREFIX}*]",
-            "COPY reads any object under raw/; object keys are Firehose-generated.",
         )
         acknowledge(
             self.copy_role,

@@ -98,15 +98,21 @@ def test_no_security_group_admits_the_internet(each_env: Synth) -> None:
         assert rule["Properties"].get("CidrIp") != "0.0.0.0/0", (part, logical_id)
 
 
-def test_copy_role_reads_only_raw_and_enriched(dev: Synth) -> None:
+def test_copy_role_reads_only_the_enriched_objects(dev: Synth) -> None:
+    """The loader's COPY needs enriched/ only; raw/ (clear-text PII) must not be loadable from the warehouse."""
     role_id = dev.logical_id(dev.risk_app.stacks["Warehouse"].copy_role)
     role = dev.resources("Warehouse", "AWS::IAM::Role")[role_id]["Properties"]
-    principals = role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]["Service"]
-    assert set(principals) == {"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert set(trust["Principal"]["Service"]) == {"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
     statements = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
-    assert statements["ReadArchiveObjects"]["Action"] == "s3:GetObject"
-    resources = str(statements["ReadArchiveObjects"]["Resource"])
-    assert "/raw/*" in resources and "/enriched/*" in resources and "/quarantine/" not in resources
+    assert set(statements) == {"ReadEnrichedObjects", "ListEnriched", "DecryptThroughS3"}
+    assert statements["ReadEnrichedObjects"]["Action"] == "s3:GetObject"
+    resources = str(statements["ReadEnrichedObjects"]["Resource"])
+    assert "/enriched/*" in resources and "/raw/" not in resources and "/quarantine/" not in resources
+    assert statements["ListEnriched"]["Condition"] == {"StringLike": {"s3:prefix": ["enriched/*"]}}
+    assert statements["DecryptThroughS3"]["Action"] == "kms:Decrypt"
+    assert "kms:ViaService" in statements["DecryptThroughS3"]["Condition"]["StringEquals"]
 
 
 def test_warehouse_is_retained_in_prod(prod: Synth, dev: Synth) -> None:

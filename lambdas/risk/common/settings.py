@@ -26,6 +26,10 @@ REDSHIFT_WORKGROUP = "REDSHIFT_WORKGROUP"
 REDSHIFT_DATABASE = "REDSHIFT_DATABASE"
 REDSHIFT_HOST = "REDSHIFT_HOST"
 PII_KEY_SECRET_ARN = "PII_KEY_SECRET_ARN"
+# The load function: server-side statement timeout (the socket gives up a few seconds later) and
+# the batch size from which the stage is filled by COPY from the enriched objects.
+WAREHOUSE_STATEMENT_TIMEOUT_S = "WAREHOUSE_STATEMENT_TIMEOUT_S"
+BULK_LOAD_MIN_ROWS = "BULK_LOAD_MIN_ROWS"
 # The migration function only: the schema owner (Redshift-managed admin secret) creates roles and policies.
 REDSHIFT_ADMIN_SECRET_ARN = "REDSHIFT_ADMIN_SECRET_ARN"
 # Local runs and tests only: a PostgreSQL DSN replaces the IAM-authenticated workgroup.
