@@ -55,11 +55,16 @@ def test_naive_baseline_validates_like_the_contract() -> None:
 def test_loader_counts_statements_within_budget_and_one_row_per_event(pg_server: LocalPostgres) -> None:
     dsn = pg_server.create_database("bench_smoke")
     try:
-        by_name = well_formed(loader.run(sizes=(5, 20), dsn=dsn, repeats=1), "loader")
+        figures = loader.run(sizes=(5, 20), dsn=dsn, repeats=1, table_sizes=(0, 3_000), table_batch=50)
+        by_name = well_formed(figures, "loader")
     finally:
         pg_server.drop_database("bench_smoke")
-    assert by_name["SQL statements per batch of 20"].value == 5  # CREATE, 1 INSERT, DELETE, MERGE, DROP
+    # CREATE, 1 INSERT, in-batch DELETE | LOCK, loaded DELETE, INSERT, DROP
+    assert by_name["SQL statements per batch of 20"].value == 7
     assert by_name["SQL statements per batch of 20"].met is True
+    assert by_name["batch 50 into a table of 0 (baseline)"].value > 0
+    growth = by_name["batch 50 into a table of 3,000"]
+    assert growth.ratio is not None and growth.ratio > 0 and growth.target == "<= 1.5x"
     assert by_name["rows after redelivery / distinct events (20)"].value == 1.0
     assert by_name["rows after redelivery / distinct events (20)"].met is True
 
