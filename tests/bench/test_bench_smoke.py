@@ -59,8 +59,8 @@ def test_loader_counts_statements_within_budget_and_one_row_per_event(pg_server:
         by_name = well_formed(figures, "loader")
     finally:
         pg_server.drop_database("bench_smoke")
-    # CREATE, 1 INSERT, in-batch DELETE | LOCK, loaded DELETE, INSERT, DROP
-    assert by_name["SQL statements per batch of 20"].value == 7
+    # CREATE, 1 INSERT, in-batch DELETE | LOCK, 1 or 2 loaded DELETEs (20 events over the day), INSERT, DROP
+    assert by_name["SQL statements per batch of 20"].value in (7, 8)
     assert by_name["SQL statements per batch of 20"].met is True
     assert by_name["batch 50 into a table of 0 (baseline)"].value > 0
     growth = by_name["batch 50 into a table of 3,000"]

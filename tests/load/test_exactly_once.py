@@ -160,34 +160,44 @@ def test_many_loaders_redelivering_the_same_batches_leave_one_row_each(
     assert warehouse.scalar("SELECT COUNT(DISTINCT event_id) FROM risk_events") == 600
 
 
-def test_lookup_ranges_cover_each_hour_and_merge_neighbours() -> None:
-    t = datetime(2026, 11, 24, 10, 15)
-    ranges = lookup_ranges([t, t + timedelta(minutes=50), t + timedelta(hours=3)])
+def test_lookup_ranges_cover_each_minute_and_merge_neighbours() -> None:
+    t = datetime(2026, 11, 24, 10, 15, 30)
+    ranges = lookup_ranges([t, t + timedelta(seconds=40), t + timedelta(minutes=3)])
     assert ranges == [
-        (datetime(2026, 11, 24, 10), datetime(2026, 11, 24, 12)),
-        (datetime(2026, 11, 24, 13), datetime(2026, 11, 24, 14)),
+        (datetime(2026, 11, 24, 10, 15), datetime(2026, 11, 24, 10, 17)),
+        (datetime(2026, 11, 24, 10, 18), datetime(2026, 11, 24, 10, 19)),
     ]
 
 
 def test_an_old_backfilled_event_adds_one_narrow_range_not_the_years_between() -> None:
     now = datetime(2026, 11, 24, 10, 15)
-    old = datetime(2001, 3, 4, 5, 6)
-    assert lookup_ranges([now, old, now + timedelta(minutes=1)]) == [
-        (datetime(2001, 3, 4, 5), datetime(2001, 3, 4, 6)),
-        (datetime(2026, 11, 24, 10), datetime(2026, 11, 24, 11)),
+    old = datetime(2001, 3, 4, 5, 6, 7)
+    assert lookup_ranges([now, old, now + timedelta(seconds=1)]) == [
+        (datetime(2001, 3, 4, 5, 6), datetime(2001, 3, 4, 5, 7)),
+        (datetime(2026, 11, 24, 10, 15), datetime(2026, 11, 24, 10, 16)),
     ]
 
 
-def test_ranges_beyond_the_limit_merge_the_closest_neighbours() -> None:
-    base = datetime(2026, 1, 1)
-    times = [base + timedelta(days=i) for i in range(loader.MAX_LOOKUP_RANGES)] + [base + timedelta(days=400)]
-    times.append(base + timedelta(hours=2))  # closest to the first day's range
-    ranges = lookup_ranges(times)
-    assert len(ranges) == loader.MAX_LOOKUP_RANGES
-    assert all(any(start <= t < end for start, end in ranges) for t in times)
-    # 10 ranges: first the 1 h gap closes (00-03 h), then the 21 h gap to day 1 (the others are 23 h).
-    assert ranges[0] == (base, base + timedelta(days=1, hours=1))
-    assert ranges[-1] == (base + timedelta(days=400), base + timedelta(days=400, hours=1))
+def test_ranges_are_never_widened_a_spread_batch_takes_more_lookups(
+    counting: tuple[Warehouse, CountingConnection], keys: Pseudonymiser
+) -> None:
+    """40 events, each in its own minute of a different day: 40 ranges, 3 lookups of 16, all redeliveries found."""
+    warehouse, connection = counting
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    spread = [
+        to_row(to_record(make_scored(f"evt-day-{i}", occurred_at=base + timedelta(days=i, minutes=i)), keys, LOADED))
+        for i in range(40)
+    ]
+    assert len(lookup_ranges([row[loader.OCCURRED_AT] for row in spread])) == 40
+    assert load_batch(warehouse, spread[::2]).inserted == 20
+    connection.statements.clear()
+    assert load_batch(warehouse, spread) == LoadResult(40, 40, 20, 20)
+    lookups = [s for s in connection.statements if s == loader.DEDUPE_LOADED]
+    assert len(lookups) == 3
+    assert len([s for s in connection.statements if not s.startswith("DO $$")]) == loader.statement_budget(
+        40, ranges=40
+    )
+    assert count(warehouse) == 40
 
 
 def test_a_redelivery_is_found_however_old_the_event(warehouse: Warehouse, keys: Pseudonymiser) -> None:

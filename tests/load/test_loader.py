@@ -271,7 +271,7 @@ def test_every_loader_statement_is_redshift_sql() -> None:
         loader.CREATE_STAGE_FOR_COPY,
         loader.DEDUPE_BATCH,
         loader.LOCK_LOADS,
-        *(loader.dedupe_loaded(n) for n in range(1, loader.MAX_LOOKUP_RANGES + 1)),
+        loader.DEDUPE_LOADED,
         loader.PUBLISH,
         loader.PUBLISH_FROM_COPY,
         loader.DROP_STAGE,

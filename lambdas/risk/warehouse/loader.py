@@ -14,8 +14,9 @@ insert it. The load is therefore two transactions; only the second, short one is
 **Publish** (one loader at a time)::
 
     LOCK risk_events_load_lock            first statement: waits for the loader ahead to commit
-    DELETE FROM risk_events_stage USING risk_events
-     WHERE risk_events.event_id = risk_events_stage.event_id AND <occurred_at in the batch's hours>
+    DELETE FROM risk_events_stage USING risk_events      one per 16 minute ranges the batch covers (usually 1)
+     WHERE risk_events.event_id = risk_events_stage.event_id
+       AND risk_events.occurred_at = risk_events_stage.occurred_at AND <occurred_at in the batch's minutes>
     INSERT INTO risk_events (...) SELECT ... FROM risk_events_stage
     DROP TABLE risk_events_stage
     COMMIT
@@ -26,10 +27,13 @@ load committed before it, and no two publish steps overlap: an event is inserted
 The lock is on a dedicated one-row-less table, not on ``risk_events``: Redshift's LOCK is ACCESS
 EXCLUSIVE and would block analysts' reads too. Every writer of ``risk_events`` takes it.
 
-The lookup of already-loaded events is bounded by the sort key: ``occurred_at`` within the hours
-the batch covers (a few ranges, see :func:`lookup_ranges`), plus ``event_id``. It relies on an
-``event_id`` always carrying the same ``occurred_at`` (it names one event). A batch with an old
-backfilled event adds one hour range, not the decades in between.
+The lookup of already-loaded events is bounded by the sort key: ``occurred_at`` within the minutes
+the batch covers (literal ranges, which Redshift's zone maps prune on; see :func:`lookup_ranges`),
+joined on ``occurred_at`` and ``event_id``. It relies on an ``event_id`` always carrying the same
+``occurred_at`` (it names one event). A batch with an old backfilled event adds one minute range,
+never the years in between; ranges are never widened to save a statement: each statement takes
+:data:`RANGES_PER_LOOKUP` of them (padded, so its text never changes), and a batch spread over
+more minute runs than that takes one more statement per 16.
 
 Staging: small batches use multi-row INSERTs whose text and numbers are literal (see
 :func:`sql_literal`) and whose text values are bound. At or above ``bulk_min_rows`` rows the
@@ -64,9 +68,9 @@ ORDINAL_COLUMN = "batch_ord"  # position in the batch: which copy of a duplicate
 MAX_ROWS_PER_INSERT = 1_000
 MAX_BIND_PARAMETERS = 32_767  # redshift-connector's limit per statement
 DEFAULT_BULK_MIN_ROWS = 500  # from this many rows the stage is filled by COPY (or its stand-in)
-MAX_LOOKUP_RANGES = 8  # occurred_at ranges in the already-loaded lookup (hours, merged when more)
-LOOKUP_BUCKET = timedelta(hours=1)
-FIXED_STATEMENTS = 6  # CREATE stage, in-batch DELETE, LOCK, loaded DELETE, INSERT, DROP
+RANGES_PER_LOOKUP = 16  # occurred_at ranges per already-loaded lookup statement (one text: padded)
+LOOKUP_BUCKET = timedelta(minutes=1)
+FIXED_STATEMENTS = 6  # CREATE stage, in-batch DELETE, LOCK, one loaded DELETE, INSERT, DROP
 BOUND_KINDS = frozenset({"text", "timestamp", "super"})
 SUPER_STAGE_TYPE = "VARCHAR(65535)"  # JSON text in the stage; JSON_PARSE on publish makes it SUPER
 EVENT_ID_AT = COLUMN_NAMES.index("event_id")
@@ -92,12 +96,15 @@ class LoadResult:
         return self.distinct - self.inserted
 
 
-def statement_budget(rows: int, bulk_sources: int = 0) -> int:
-    """The most statements :func:`load_batch` may run for ``rows`` rows (``bulk_sources`` COPY objects)."""
+def statement_budget(rows: int, bulk_sources: int = 0, ranges: int = 1) -> int:
+    """The most statements :func:`load_batch` runs for ``rows`` rows.
+
+    ``bulk_sources``: COPY objects (0 for INSERT staging); ``ranges``: the batch's minute ranges.
+    """
     if rows == 0:
         return 0
-    staging = max(bulk_sources, 1) if bulk_sources else math.ceil(rows / MAX_ROWS_PER_INSERT)
-    return FIXED_STATEMENTS + staging
+    staging = bulk_sources if bulk_sources else math.ceil(rows / MAX_ROWS_PER_INSERT)
+    return FIXED_STATEMENTS - 1 + staging + math.ceil(ranges / RANGES_PER_LOOKUP)
 
 
 def _bound_per_row() -> int:
@@ -172,17 +179,20 @@ BULK_STAGE_POSTGRES = (
 )
 
 
-def dedupe_loaded(ranges: int) -> str:
-    """Delete from the stage the events already in ``risk_events``, looking only in ``ranges`` time ranges."""
-    if not 1 <= ranges <= MAX_LOOKUP_RANGES:
-        raise ValueError(f"{ranges} lookup ranges; expected 1 to {MAX_LOOKUP_RANGES}")
-    bounded = " OR ".join(
-        [f"({RISK_EVENTS_TABLE}.occurred_at >= %s AND {RISK_EVENTS_TABLE}.occurred_at < %s)"] * ranges
-    )
-    return (
-        f"DELETE FROM {STAGE_TABLE} USING {RISK_EVENTS_TABLE} "
-        f"WHERE {RISK_EVENTS_TABLE}.event_id = {STAGE_TABLE}.event_id AND ({bounded})"
-    )
+_BOUNDED = " OR ".join(
+    [f"({RISK_EVENTS_TABLE}.occurred_at >= %s AND {RISK_EVENTS_TABLE}.occurred_at < %s)"] * RANGES_PER_LOOKUP
+)
+DEDUPE_LOADED = (
+    f"DELETE FROM {STAGE_TABLE} USING {RISK_EVENTS_TABLE} "
+    f"WHERE {RISK_EVENTS_TABLE}.event_id = {STAGE_TABLE}.event_id "
+    f"AND {RISK_EVENTS_TABLE}.occurred_at = {STAGE_TABLE}.occurred_at AND ({_BOUNDED})"
+)
+
+
+def lookup_parameters(ranges: Sequence[tuple[datetime, datetime]]) -> list[list[datetime]]:
+    """The bound values of each :data:`DEDUPE_LOADED` statement: 16 ranges each, the last repeated to fill."""
+    chunks = [list(ranges[i : i + RANGES_PER_LOOKUP]) for i in range(0, len(ranges), RANGES_PER_LOOKUP)]
+    return [[bound for r in chunk + [chunk[-1]] * (RANGES_PER_LOOKUP - len(chunk)) for bound in r] for chunk in chunks]
 
 
 def copy_statement(source: str) -> str:
@@ -196,28 +206,19 @@ def copy_statement(source: str) -> str:
 
 
 def lookup_ranges(occurred: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
-    """Half-open ``occurred_at`` ranges that cover every given time: whole hours, adjacent ones merged.
+    """Half-open ``occurred_at`` ranges that cover every given time: whole minutes, adjacent ones merged.
 
-    At most :data:`MAX_LOOKUP_RANGES`: beyond that the two ranges with the smallest gap between
-    them are merged, so a batch of recent events with one backfilled from years ago looks at two
-    narrow ranges, never at the years in between unless it spans that many distinct periods.
+    Never wider than the minutes the batch's events fall in: a batch of recent events with one
+    backfilled from years ago looks at two narrow ranges, not at the years in between.
     """
-    hours = sorted({_floor_hour(t) for t in occurred})
+    minutes = sorted({t.replace(second=0, microsecond=0) for t in occurred})
     ranges: list[list[datetime]] = []
-    for hour in hours:
-        if ranges and ranges[-1][1] == hour:
-            ranges[-1][1] = hour + LOOKUP_BUCKET
+    for minute in minutes:
+        if ranges and ranges[-1][1] == minute:
+            ranges[-1][1] = minute + LOOKUP_BUCKET
         else:
-            ranges.append([hour, hour + LOOKUP_BUCKET])
-    while len(ranges) > MAX_LOOKUP_RANGES:
-        gaps = [ranges[i + 1][0] - ranges[i][1] for i in range(len(ranges) - 1)]
-        i = gaps.index(min(gaps))
-        ranges[i : i + 2] = [[ranges[i][0], ranges[i + 1][1]]]
+            ranges.append([minute, minute + LOOKUP_BUCKET])
     return [(start, end) for start, end in ranges]
-
-
-def _floor_hour(t: datetime) -> datetime:
-    return t.replace(minute=0, second=0, microsecond=0)
 
 
 def insert_statement(rows: Sequence[Row], first_ordinal: int) -> tuple[str, list[Any]]:
@@ -243,22 +244,45 @@ def _check_width(row: Row) -> None:
         raise ValueError(f"a row has {len(row)} values; risk_events has {len(RISK_EVENTS_COLUMNS)} columns")
 
 
+_LITERAL_TYPES: dict[str, frozenset[type]] = {
+    "bool": frozenset({bool, type(None)}),
+    "int": frozenset({int, type(None)}),
+    "double": frozenset({int, float, Decimal, type(None)}),
+    "decimal": frozenset({int, float, Decimal, type(None)}),
+}
+
+
+def _check_literal_columns(rows: Sequence[Row]) -> None:
+    """What :func:`sql_literal` checks value by value, column by column (C-speed for the common case)."""
+    for index, (_, kind) in enumerate(RISK_EVENTS_COLUMNS):
+        if kind in BOUND_KINDS:
+            continue
+        column = [row[index] for row in rows]
+        found = set(map(type, column))
+        finite = float not in found or all(map(math.isfinite, (v for v in column if type(v) is float)))
+        decimals_finite = Decimal not in found or all(v.is_finite() for v in column if type(v) is Decimal)
+        if not (found <= _LITERAL_TYPES[kind] and finite and decimals_finite):
+            for value in column:
+                sql_literal(kind, value)  # raises with the offending value
+
+
+def _decimal_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"cannot stage {type(value).__name__}")
+
+
 def bulk_document(rows: Sequence[Row]) -> str:
     """The stand-in's bulk stage input: one JSON array of objects keyed by column, with ``batch_ord``.
 
     Numbers and booleans are checked as :func:`sql_literal` checks them (no NaN, no strings), so
     both staging paths accept exactly the same rows.
     """
-    items = []
-    for ordinal, row in enumerate(rows):
+    for row in rows:
         _check_width(row)
-        item: dict[str, Any] = {ORDINAL_COLUMN: ordinal}
-        for (name, kind), value in zip(RISK_EVENTS_COLUMNS, row, strict=True):
-            if kind not in BOUND_KINDS:
-                sql_literal(kind, value)  # raises on anything that is not a plain finite number/bool/None
-            item[name] = str(value) if isinstance(value, Decimal) else value
-        items.append(item)
-    return orjson.dumps(items).decode()
+    _check_literal_columns(rows)
+    items = [{**dict(zip(COLUMN_NAMES, row, strict=True)), ORDINAL_COLUMN: ordinal} for ordinal, row in enumerate(rows)]
+    return orjson.dumps(items, default=_decimal_text).decode()
 
 
 def load_batch(
@@ -290,7 +314,8 @@ def load_batch(
         with warehouse.transaction():
             warehouse.execute(LOCK_LOADS)
             ranges = lookup_ranges([row[OCCURRED_AT] for row in rows])
-            loaded = warehouse.execute(dedupe_loaded(len(ranges)), [bound for r in ranges for bound in r])
+            counts = [warehouse.execute(DEDUPE_LOADED, bounds) for bounds in lookup_parameters(ranges)]
+            loaded = -1 if min(counts) < 0 else sum(counts)
             inserted = warehouse.execute(PUBLISH_FROM_COPY if copy else PUBLISH)
             if loaded < 0 or inserted != distinct - loaded:
                 raise LoadError(f"inserted {inserted} rows; expected {distinct} new minus {loaded} already loaded")
