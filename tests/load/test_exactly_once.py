@@ -21,6 +21,8 @@ from risk.warehouse import loader
 from risk.warehouse.connection import Warehouse, connect_dsn, is_data_error
 from risk.warehouse.loader import LoadResult, load_batch, lookup_ranges
 from tests.load.conftest import LOADED, CountingConnection, make_rows, make_scored
+from tools.pg.local import LocalPostgres
+from tools.pg.server import ExternalServer
 
 ROUNDS = 4
 
@@ -206,3 +208,23 @@ def test_a_redelivery_is_found_however_old_the_event(warehouse: Warehouse, keys:
     load_batch(warehouse, [old])
     assert load_batch(warehouse, [*make_rows(20, keys), old]) == LoadResult(21, 21, 20, 1)
     assert count(warehouse) == 21
+
+
+def test_any_session_of_the_embedded_server_defaults_to_snapshot_isolation(pg_server: LocalPostgres) -> None:
+    """Not only the project's connections: a plain session (psql, a BI tool) gets Redshift's default too."""
+    if isinstance(pg_server.server, ExternalServer):
+        pytest.skip("an external server keeps its own defaults; connect_dsn still sets the isolation")
+    connection = redshift_connector.connect(
+        host=pg_server.proxy.host,
+        port=pg_server.proxy.port,
+        user=pg_server.server.user,
+        password=pg_server.server.password,
+        database="postgres",
+        ssl=False,
+    )
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SHOW default_transaction_isolation")
+        assert cursor.fetchone()[0] == "repeatable read"
+    finally:
+        connection.close()

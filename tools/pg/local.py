@@ -12,7 +12,7 @@ from pathlib import Path
 import redshift_connector
 
 from tools.pg.proxy import StartupFilterProxy
-from tools.pg.server import PgServer, start_server
+from tools.pg.server import ExternalServer, PgServer, start_server
 
 _DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -24,7 +24,19 @@ class LocalPostgres:
 
     @classmethod
     def start(cls, workdir: Path | None = None) -> LocalPostgres:
-        return cls(start_server(workdir))
+        local = cls(start_server(workdir))
+        if not isinstance(local.server, ExternalServer):
+            local.behave_like_redshift()
+        return local
+
+    def behave_like_redshift(self) -> None:
+        """Snapshot isolation for every session (Redshift Serverless's default), psql's included.
+
+        ``connect_dsn`` sets it per session as well, so a server given by ``WAREHOUSE_TEST_DSN``
+        behaves the same for the project's own code.
+        """
+        self._admin("ALTER SYSTEM SET default_transaction_isolation = 'repeatable read'")
+        self._admin("SELECT pg_reload_conf()")
 
     def dsn(self, database: str = "postgres") -> str:
         return f"postgresql://{self.server.user}:{self.server.password}@{self.proxy.host}:{self.proxy.port}/{database}"
