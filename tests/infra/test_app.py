@@ -62,6 +62,8 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("queues", "max_receive_count"), 0, "environments.dev.queues.max_receive_count"),
         (("kinesis", "capacity_mode"), "FAST", "environments.dev.kinesis.capacity_mode"),
         (("redshift", "max_rpu"), 4, "environments.dev.redshift.max_rpu"),
+        (("redshift", "statement_timeout_s"), 60, "environments.dev.redshift.statement_timeout_s"),
+        (("redshift", "bulk_load_min_rows"), 0, "environments.dev.redshift.bulk_load_min_rows"),
         (("log_retention_days",), 10, "environments.dev.log_retention_days"),
         (("availability_zones",), ["eu-west-1a", "eu-west-1b"], "environments.dev.availability_zones"),
         (("functions", "parse", "batch_size"), 100, "environments.dev.functions.parse.batch_size"),

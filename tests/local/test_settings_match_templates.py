@@ -116,6 +116,8 @@ def test_function_environments_match(template: dict[str, Any], local: tuple[Loca
                     "HIGH_",
                     "STATE_TTL",
                     "REDSHIFT_DATABASE",
+                    "WAREHOUSE_STATEMENT_TIMEOUT_S",
+                    "BULK_LOAD_MIN_ROWS",
                     "POWERTOOLS_METRICS",
                     "POWERTOOLS_SERVICE",
                 )
