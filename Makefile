@@ -5,33 +5,46 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt lambdas/requirements.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed
+RISKCTL := $(VENV)/bin/riskctl
 ENVS := dev staging prod
 # The pinned Node 22 (npm package `node`) and CDK CLI come first on PATH: jsii and cdk use them.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
 
-.PHONY: help install test demo synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test demo warehouse synth cfn-lint lint format typecheck bench clean
+
+# $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
+# time. Setup is where it matters: a first install takes minutes.
+timed = @echo "== $(1)"; start=$$(date +%s); $(2) && echo "   $(1): done in $$(( $$(date +%s) - start ))s"
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(call timed,Python packages (first time: minutes),$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt)
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	$(call timed,Node packages: the pinned CDK CLI and Node 22,npm ci --no-audit --no-fund --loglevel=notice)
 	touch $@
 
-install: $(STAMP) $(NODE_STAMP) ## create .venv and node_modules from the pinned requirements
+# The project itself, editable and without dependencies (they are pinned above): the `riskctl` command.
+$(RISKCTL): pyproject.toml $(STAMP)
+	$(call timed,riskctl: the project itself into $(VENV)/bin,$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -e .)
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP) $(RISKCTL) ## create .venv (with the riskctl command) and node_modules from the pins
 
 test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 	$(PY) -m pytest $(ARGS)
 
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)
+
+warehouse: $(STAMP) ## a local PostgreSQL for `make demo ARGS="--dsn ..."`: prints its DSN, runs until Ctrl-C
+	$(PY) -m tools.riskctl warehouse $(ARGS)
 
 # cdk.json runs `python3 app.py`: the venv's python3 comes first so the pinned aws-cdk-lib is used.
 # Credentials are unset on purpose: synth must never need (or look up anything with) an AWS account.
