@@ -213,6 +213,11 @@ class EnvironmentConfig:
         """Physical SQS queue name, shared by the stacks and the local runner."""
         return f"{self.prefix}-{key}"
 
+    def function_name(self, stage: str) -> str:
+        """Physical Lambda function name, e.g. ``risk-scoring-prod-parse``: fixed so that an operator
+        finds the function and its log group (``/aws/lambda/<name>``) by the name the runbooks give."""
+        return f"{self.prefix}-{stage}"
+
 
 @dataclass(frozen=True)
 class QueueSpec:
