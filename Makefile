@@ -11,8 +11,9 @@ ENVS := dev staging prod
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
+BASE ?= HEAD
 
-.PHONY: help install test demo warehouse synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench clean
 
 # $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
 # time. Setup is where it matters: a first install takes minutes.
@@ -43,17 +44,26 @@ test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)
 
+docs-sample: $(STAMP) ## regenerate the sample output in docs/local-run.md from a real `make demo` run
+	$(PY) -m tools.docs_sample $(ARGS)
+
 warehouse: $(STAMP) ## a local PostgreSQL for `make demo ARGS="--dsn ..."`: prints its DSN, runs until Ctrl-C
 	$(PY) -m tools.riskctl warehouse $(ARGS)
 
+diff: $(STAMP) $(NODE_STAMP) ## BASE=<git ref> (default HEAD): per env and stack, what the working tree changes (no AWS)
+	$(PY) -m tools.infra_diff --base $(BASE) $(ARGS)
+
 # cdk.json runs `python3 app.py`: the venv's python3 comes first so the pinned aws-cdk-lib is used.
 # Credentials are unset on purpose: synth must never need (or look up anything with) an AWS account.
+# The CLI's "Supply a stack id ... to display its template" (printed for every multi-stack synth, even
+# with --quiet) is filtered out: the templates are in cdk.out/<env>.
 synth: $(STAMP) $(NODE_STAMP) ## synthesize every environment into cdk.out/<env> (no AWS credentials needed)
 	@for env in $(ENVS); do \
 	  echo "== cdk synth -c env=$$env"; \
 	  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
 	    PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	    npx cdk synth --quiet -c env=$$env --output cdk.out/$$env || exit 1; \
+	    npx cdk synth --quiet -c env=$$env --output cdk.out/$$env 2>&1 | grep -v '^Supply a stack id'; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
 cfn-lint: $(STAMP) ## lint every synthesized template (run make synth first)
