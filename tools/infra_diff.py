@@ -82,14 +82,16 @@ REPLACED_BY: Mapping[str, frozenset[str]] = {
 ATTRIBUTES = ("Type", "DependsOn", "DeletionPolicy", "UpdateReplacePolicy", "Condition")
 IGNORED_TYPES = frozenset({"AWS::CDK::Metadata"})
 
-# Run inside the tree to synthesize (its own stacks package), so the base uses the base's code.
+# Run inside the tree to synthesize (its own stacks package), so the base uses the base's code. One
+# process synthesizes every environment (into <outdir>/<env>): starting jsii is most of a synth's time.
 _SYNTH = """
-import json, sys
+import sys
 from aws_cdk import App
 from stacks.app_factory import build_app, committed_context
-app = App(context=committed_context(), outdir=sys.argv[2])
-build_app(sys.argv[1], bundle=False, app=app)
-app.synth()
+for env in sys.argv[2:]:
+    app = App(context=committed_context(), outdir=f"{sys.argv[1]}/{env}")
+    build_app(env, bundle=False, app=app)
+    app.synth()
 """
 
 
@@ -194,13 +196,13 @@ def export_tree(ref: str, target: Path) -> None:
         archive.extractall(target, filter="data")
 
 
-def synthesize(tree: Path, env: str, outdir: Path) -> dict[str, dict[str, Any]]:
-    """One environment of the app in ``tree``, unbundled, with no AWS credentials."""
+def synthesize(tree: Path, envs: Sequence[str], outdir: Path) -> dict[str, dict[str, dict[str, Any]]]:
+    """Environment -> stack -> template of the app in ``tree``, unbundled, with no AWS credentials."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") or k == "AWS_EC2_METADATA_DISABLED"}
     environ["PYTHONPATH"] = os.pathsep.join([str(tree / "lambdas"), str(tree)])
     environ["PATH"] = os.pathsep.join([str(REPO_ROOT / "node_modules" / ".bin"), environ.get("PATH", "")])
     done = subprocess.run(
-        [sys.executable, "-c", _SYNTH, env, str(outdir)],
+        [sys.executable, "-c", _SYNTH, str(outdir), *envs],
         cwd=tree,
         env=environ,
         capture_output=True,
@@ -209,8 +211,8 @@ def synthesize(tree: Path, env: str, outdir: Path) -> dict[str, dict[str, Any]]:
     )
     if done.returncode != 0:
         last = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
-        raise OperatorError(f"synth of {env} in {tree} failed: {last}")
-    return read_assembly(outdir)
+        raise OperatorError(f"synth of {', '.join(envs)} in {tree} failed: {last}")
+    return {env: read_assembly(outdir / env) for env in envs}
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -226,10 +228,10 @@ def run(base: str, envs: Sequence[str], out: TextIO) -> int:
         work = Path(tmp)
         export_tree(base, work / "base")
         out.write(f"infrastructure diff: {base} -> working tree ({', '.join(envs)}; unbundled, no AWS)\n")
+        old = synthesize(work / "base", envs, work / "out" / "base")
+        new = synthesize(REPO_ROOT, envs, work / "out" / "head")
         for env in envs:
-            old = synthesize(work / "base", env, work / "out" / "base" / env)
-            new = synthesize(REPO_ROOT, env, work / "out" / "head" / env)
-            report(env, diff_assemblies(old, new), out)
+            report(env, diff_assemblies(old[env], new[env]), out)
     return 0
 
 
