@@ -43,7 +43,10 @@ def _client(args: argparse.Namespace, service: str) -> Any:
 
 
 def _time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO time, e.g. 2026-11-24T10:00Z") from None
     if parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{value!r}: give an offset (Z or +HH:MM)")
     return parsed.astimezone(UTC)

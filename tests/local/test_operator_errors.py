@@ -203,3 +203,18 @@ def test_python_m_riskctl_mistake_is_one_line_not_a_traceback() -> None:
     assert done.returncode == 2
     assert done.stdout == ""
     _one_line(done.stderr, "riskctl produce: error: argument --count: must be at least 1, got -3", "--help")
+
+
+def test_replay_time_that_is_not_iso(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["replay", "--bucket", "b", "--stream", "s", "--from", "yesterday", "--to", "2026-11-24T11:00Z"]
+    _one_line(_usage_error(capsys, riskctl, argv), "--from", "'yesterday' is not an ISO time")
+
+
+def test_replay_window_that_ends_before_it_starts(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["replay", "--bucket", "b", "--stream", "s", "--from", "2026-11-24T11:00Z", "--to", "2026-11-24T10:00Z"]
+    _one_line(_usage_error(capsys, riskctl, argv), "--to must be after --from")
+
+
+def test_demo_events_that_is_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    err = _usage_error(capsys, demo.main, ["--events", str(tmp_path)])
+    _one_line(err, "--events", "is a directory", 'make demo ARGS="--help"')

@@ -40,8 +40,10 @@ class OperatorError(Exception):
 class OperatorParser(argparse.ArgumentParser):
     """argparse that reports a usage mistake on one line (with where to look), not the usage block."""
 
+    help_hint: str | None = None  # how to get the help, when not ``<prog> --help`` (make targets)
+
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.help_hint or self.prog + ' --help'})\n")
 
 
 def positive_int(value: str) -> int:
@@ -69,6 +71,8 @@ def positive_float(value: str) -> float:
 def input_file(value: str) -> Path:
     """argparse type: a readable file that exists."""
     path = Path(value)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value} is a directory: give a file")
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such file: {value} (give the path of an existing file)")
     if not os.access(path, os.R_OK):

@@ -252,7 +252,8 @@ def report(rec: Reconciliation, out: TextIO) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = OperatorParser(prog="make demo ARGS=...", description=__doc__.split("\n\n")[0])
+    p = OperatorParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    p.help_hint = 'make demo ARGS="--help"'
     p.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help="generated events (default %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="generator seed (default %(default)s)")
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
