@@ -70,8 +70,8 @@ def test_riskctl_console_script_installs_and_runs_outside_the_repository(tmp_pat
 
 
 @pytest.fixture
-def warehouse_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """`riskctl warehouse` running; its DSN."""
+def warehouse_process() -> Iterator[tuple[subprocess.Popen[str], str, str]]:
+    """`riskctl warehouse` running; its DSN and the lines it printed up to waiting."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     process = subprocess.Popen(
         [sys.executable, "-m", "tools.riskctl", "warehouse"],
@@ -83,13 +83,15 @@ def warehouse_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
     )
     try:
         assert process.stdout is not None
-        dsn = ""
+        dsn, printed = "", ""
         for line in process.stdout:
+            printed += line
             if line.startswith("DSN: "):
                 dsn = line.removeprefix("DSN: ").strip()
+            if line.startswith("Ctrl-C"):
                 break
         assert dsn, process.stderr.read() if process.stderr else ""
-        yield process, dsn
+        yield process, dsn, printed
     finally:
         if process.poll() is None:
             process.kill()
@@ -97,9 +99,9 @@ def warehouse_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
 
 
 def test_riskctl_warehouse_prints_a_dsn_make_demo_accepts_and_stops_cleanly_on_ctrl_c(
-    warehouse_process: tuple[subprocess.Popen[str], str],
+    warehouse_process: tuple[subprocess.Popen[str], str, str],
 ) -> None:
-    process, dsn = warehouse_process
+    process, dsn, printed = warehouse_process
     out = io.StringIO()
     code = demo.main(["--count", "40", "--quiet", "--dsn", dsn], out=out)
     assert code == 0, out.getvalue()
@@ -109,6 +111,8 @@ def test_riskctl_warehouse_prints_a_dsn_make_demo_accepts_and_stops_cleanly_on_c
     stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "warehouse stopped" in stdout
+    data = Path(printed.split("removes its data (")[1].split(")")[0])
+    assert data.name.startswith("risk-pg-") and not data.exists()
     assert "Traceback" not in stderr
 
 

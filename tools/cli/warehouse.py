@@ -26,11 +26,12 @@ def serve(database: str, out: TextIO, wait: Callable[[], None] | None = None) ->
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
     with LocalPostgres.start() as server:
         dsn = server.create_database(database)
+        data = getattr(server.server, "directory", None)  # None with WAREHOUSE_TEST_DSN: nothing started
         out.write(
             f"warehouse: PostgreSQL behind the tools/pg proxy, database {database}\n"
             f"DSN: {dsn}\n"
             f'use it: make demo ARGS="--dsn {dsn}"\n'
-            "Ctrl-C stops it and removes its data\n"
+            f"Ctrl-C stops it{f' and removes its data ({data})' if data else ''}\n"
         )
         out.flush()
         with contextlib.suppress(KeyboardInterrupt):
