@@ -5,27 +5,38 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt lambdas/requirements.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed
+RISKCTL := $(VENV)/bin/riskctl
 ENVS := dev staging prod
 # The pinned Node 22 (npm package `node`) and CDK CLI come first on PATH: jsii and cdk use them.
 export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
+BASE ?= HEAD
 
-.PHONY: help install test demo synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench clean
+
+# $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
+# time. Setup is where it matters: a first install takes minutes.
+timed = @echo "== $(1)"; start=$$(date +%s); $(2) && echo "   $(1): done in $$(( $$(date +%s) - start ))s"
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(call timed,Python packages (first time: minutes),$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt)
 	rm -f $(VENV)/.installed-* && touch $@
 
 $(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	$(call timed,Node packages: the pinned CDK CLI and Node 22,npm ci --no-audit --no-fund --loglevel=notice)
 	touch $@
 
-install: $(STAMP) $(NODE_STAMP) ## create .venv and node_modules from the pinned requirements
+# The project itself, editable and without dependencies (they are pinned above): the `riskctl` command.
+$(RISKCTL): pyproject.toml $(STAMP)
+	$(call timed,riskctl: the project itself into $(VENV)/bin,$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -e .)
+	touch $@
+
+install: $(STAMP) $(NODE_STAMP) $(RISKCTL) ## create .venv (with the riskctl command) and node_modules from the pins
 
 test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 	$(PY) -m pytest $(ARGS)
@@ -33,14 +44,26 @@ test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)
 
+docs-sample: $(STAMP) ## regenerate the sample output in docs/local-run.md from a real `make demo` run
+	$(PY) -m tools.docs_sample $(ARGS)
+
+warehouse: $(STAMP) ## a local PostgreSQL for `make demo ARGS="--dsn ..."`: prints its DSN, runs until Ctrl-C
+	$(PY) -m tools.riskctl warehouse $(ARGS)
+
+diff: $(STAMP) $(NODE_STAMP) ## BASE=<git ref> (default HEAD): per env and stack, what the working tree changes (no AWS)
+	$(PY) -m tools.infra_diff --base $(BASE) $(ARGS)
+
 # cdk.json runs `python3 app.py`: the venv's python3 comes first so the pinned aws-cdk-lib is used.
 # Credentials are unset on purpose: synth must never need (or look up anything with) an AWS account.
+# The CLI's "Supply a stack id ... to display its template" (printed for every multi-stack synth, even
+# with --quiet) is filtered out: the templates are in cdk.out/<env>.
 synth: $(STAMP) $(NODE_STAMP) ## synthesize every environment into cdk.out/<env> (no AWS credentials needed)
 	@for env in $(ENVS); do \
 	  echo "== cdk synth -c env=$$env"; \
 	  env -u AWS_PROFILE -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN \
 	    PATH="$(CURDIR)/$(VENV)/bin:$$PATH" \
-	    npx cdk synth --quiet -c env=$$env --output cdk.out/$$env || exit 1; \
+	    npx cdk synth --quiet -c env=$$env --output cdk.out/$$env 2>&1 | grep -v '^Supply a stack id'; \
+	  test $${PIPESTATUS[0]} -eq 0 || exit 1; \
 	done
 
 cfn-lint: $(STAMP) ## lint every synthesized template (run make synth first)

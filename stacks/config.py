@@ -108,6 +108,20 @@ class _Reader:
         return value
 
 
+def _subscriptions(s: _Reader) -> dict[str, tuple[str, ...]]:
+    """Severity -> e-mail addresses; critical alarms must reach at least one."""
+    out = {}
+    for severity in ALARM_SEVERITIES:
+        addresses = s.raw(severity)
+        key = f"{s.path}.{severity}"
+        if not isinstance(addresses, list) or not all(isinstance(x, str) and _EMAIL.match(x) for x in addresses):
+            raise ConfigError(f"{key}: expected a list of e-mail addresses, got {addresses!r}")
+        if severity == "critical" and not addresses:
+            raise ConfigError(f"{key}: critical alarms need at least one address")
+        out[severity] = tuple(addresses)
+    return out
+
+
 @dataclass(frozen=True)
 class KinesisConfig:
     capacity_mode: str  # ON_DEMAND or PROVISIONED
@@ -166,9 +180,19 @@ class ScoringConfig:
     high_threshold: float
 
 
+ALARM_SEVERITIES = ("critical", "warning")
+
+
 @dataclass(frozen=True)
 class AlarmConfig:
-    email: str
+    """Thresholds, and who is told: ``subscriptions`` maps a severity to e-mail addresses.
+
+    critical: data is at risk (a dead-letter queue filling, the stream's iterator falling behind
+    its retention, the loader failing): page someone. warning: everything else (slowness, errors
+    being retried, throttling, bad producers): look during working hours.
+    """
+
+    subscriptions: Mapping[str, tuple[str, ...]]
     iterator_age_ms: int
     queue_oldest_message_s: int
     function_error_rate_pct: float
@@ -214,6 +238,11 @@ class EnvironmentConfig:
     def queue_name(self, key: str) -> str:
         """Physical SQS queue name, shared by the stacks and the local runner."""
         return f"{self.prefix}-{key}"
+
+    def function_name(self, stage: str) -> str:
+        """Physical Lambda function name, e.g. ``risk-scoring-prod-parse``: fixed so that an operator
+        finds the function and its log group (``/aws/lambda/<name>``) by the name the runbooks give."""
+        return f"{self.prefix}-{stage}"
 
 
 @dataclass(frozen=True)
@@ -388,7 +417,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
 
     a = r.child("alarms")
     alarms = AlarmConfig(
-        email=a.req_str("email", pattern=_EMAIL),
+        subscriptions=_subscriptions(a.child("subscriptions")),
         iterator_age_ms=a.req_int("iterator_age_ms", 1_000, 604_800_000),
         queue_oldest_message_s=a.req_int("queue_oldest_message_s", 60, 1_209_600),
         function_error_rate_pct=a.number("function_error_rate_pct", 0.0, 100.0),

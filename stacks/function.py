@@ -1,5 +1,9 @@
 """One Lambda function as every stage wants it: own role, own log group, arm64, X-Ray, no managed policies.
 
+The function's name is fixed by the config (``cfg.function_name(stage)``, ``risk-scoring-<env>-<stage>``)
+and its log group is ``/aws/lambda/<that name>``, the group Lambda itself would use, so the names in
+the runbooks and the console are the deployed ones.
+
 Each function gets a dedicated role whose inline policy holds only what every function needs
 (writing its own log group; ENI management when it runs in the VPC). Everything else is
 granted by the stack that wires the function to its resources (queue, table, bucket, secret),
@@ -32,6 +36,7 @@ class RiskFunction(Construct):
         id: str,
         *,
         cfg: EnvironmentConfig,
+        stage: str,
         handler: str,
         description: str,
         code: lambda_.Code,
@@ -44,9 +49,11 @@ class RiskFunction(Construct):
         security_group: ec2.ISecurityGroup | None = None,
     ) -> None:
         super().__init__(scope, id)
+        self.function_name = cfg.function_name(stage)
         self.log_group = logs.LogGroup(
             self,
             "Logs",
+            log_group_name=f"/aws/lambda/{self.function_name}",
             retention=log_retention(cfg),
             encryption_key=log_key,
             removal_policy=removal_policy(cfg),
@@ -83,6 +90,7 @@ class RiskFunction(Construct):
         self.function = lambda_.Function(
             self,
             "Function",
+            function_name=self.function_name,
             description=description,
             runtime=RUNTIME,
             architecture=ARCHITECTURE,

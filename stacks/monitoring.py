@@ -1,4 +1,7 @@
-"""Monitoring: the alarm topic (CMK, e-mail subscription) and the pipeline's dashboards and alarms.
+"""Monitoring: the alarm topics (CMK, e-mail subscriptions) and the pipeline's dashboards and alarms.
+
+Two topics, by severity: ``critical`` (data at risk: page) and ``warning``; who each one mails is
+``alarms.subscriptions`` in cdk.json. Which alarm is critical is decided in ``stacks.observability``.
 
 The dashboards and alarms themselves are ``stacks.observability.PipelineMonitoring`` (its own
 module and owner); this stack gives it the topic and the resources it watches.
@@ -33,20 +36,9 @@ class MonitoringStack(Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
-        self.alarm_topic = sns.Topic(
-            self,
-            "Alarms",
-            display_name=f"{cfg.prefix} alarms",
-            master_key=topic_key,
-            enforce_ssl=True,
-        )
-        self.alarm_topic.add_subscription(subscriptions.EmailSubscription(cfg.alarms.email))
-        acknowledge(
-            self.alarm_topic,
-            "Serverless-SNSRedrivePolicy",
-            "The only subscription is e-mail to the on-call address; SNS retries e-mail delivery itself and "
-            "the alarm state stays visible in CloudWatch, so a DLQ would hold nothing actionable.",
-        )
+        # The critical topic keeps the construct id "Alarms" of the single topic it replaces (no replacement).
+        self.alarm_topic = self._topic("Alarms", cfg, "critical", topic_key)
+        self.warning_topic = self._topic("WarningAlarms", cfg, "warning", topic_key)
 
         # CALL SITE: PipelineMonitoring (stacks/observability.py, owned by the observability work).
         # Until that module exists the stack holds only the topic; once it exists, it is always used
@@ -55,5 +47,22 @@ class MonitoringStack(Stack):
         if importlib.util.find_spec("stacks.observability") is not None:
             observability = importlib.import_module("stacks.observability")
             self.monitoring = observability.PipelineMonitoring(
-                self, "Pipeline", cfg=cfg, resources=resources, alarm_topic=self.alarm_topic
+                self,
+                "Pipeline",
+                cfg=cfg,
+                resources=resources,
+                alarm_topic=self.alarm_topic,
+                warning_topic=self.warning_topic,
             )
+
+    def _topic(self, id: str, cfg: EnvironmentConfig, severity: str, key: kms.IKey) -> sns.Topic:
+        topic = sns.Topic(self, id, display_name=f"{cfg.prefix} {severity} alarms", master_key=key, enforce_ssl=True)
+        for address in cfg.alarms.subscriptions[severity]:
+            topic.add_subscription(subscriptions.EmailSubscription(address))
+        acknowledge(
+            topic,
+            "Serverless-SNSRedrivePolicy",
+            "The only subscriptions are e-mail to the addresses in cdk.json; SNS retries e-mail delivery itself "
+            "and the alarm state stays visible in CloudWatch, so a DLQ would hold nothing actionable.",
+        )
+        return topic

@@ -8,8 +8,12 @@
 * the **Stage health** dashboard: the per-service sections of cdk-monitoring-constructs (Lambda, Kinesis,
   SQS with DLQ, DynamoDB) plus custom sections where the library has nothing (Firehose delivery from a
   Kinesis source, Redshift Serverless, the loader);
-* the alarms, every one with its action on the alarm topic, a description that says what it means and
-  what to do first (naming the runbook), and a composite "pipeline unhealthy" alarm over all of them.
+* the alarms, every one with its action on the topic of its severity, a description that says what it
+  means and what to do first (naming the runbook), and a composite "pipeline unhealthy" alarm over all
+  of them (on the warning topic: the critical ones already page by themselves).
+
+Severity: **critical** when data is at risk (a dead-letter queue is filling and will expire, the
+stream's iterator falls behind its retention, the loader is failing), **warning** otherwise.
 
 Alarms are plain ``aws_cloudwatch`` alarms rather than the library's so that each one's metric,
 threshold, comparison and missing-data treatment is stated here once, next to its description.
@@ -61,12 +65,17 @@ TITLE_REDSHIFT = "Redshift Serverless"
 TITLE_LOADER = "Loader"
 
 
+CRITICAL = "critical"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class AlarmInfo:
     """What the tests and the docs need to know about one alarm besides its CloudFormation."""
 
     alarm: cw.Alarm
     runbook: str
+    severity: str = WARNING
 
 
 class PipelineMonitoring(Construct):
@@ -80,12 +89,14 @@ class PipelineMonitoring(Construct):
         cfg: EnvironmentConfig,
         resources: MonitoredResources,
         alarm_topic: sns.ITopic,
+        warning_topic: sns.ITopic | None = None,
         runbook_base_url: str | None = None,
     ) -> None:
+        """``alarm_topic`` gets the critical alarms, ``warning_topic`` (default: the same) the others."""
         super().__init__(scope, construct_id)
         self._cfg = cfg
         self._res = resources
-        self._topic = alarm_topic
+        self._topics = {CRITICAL: alarm_topic, WARNING: warning_topic or alarm_topic}
         self._runbook_base_url = runbook_base_url.rstrip("/") if runbook_base_url else None
         self.alarms: dict[str, AlarmInfo] = {}
 
@@ -181,6 +192,7 @@ class PipelineMonitoring(Construct):
         runbook: str,
         evaluation_periods: int = 1,
         datapoints_to_alarm: int | None = None,
+        severity: str = WARNING,
     ) -> cw.Alarm:
         alarm = cw.Alarm(
             self,
@@ -194,10 +206,10 @@ class PipelineMonitoring(Construct):
             datapoints_to_alarm=datapoints_to_alarm,
             treat_missing_data=missing,
         )
-        action = cw_actions.SnsAction(self._topic)
+        action = cw_actions.SnsAction(self._topics[severity])
         alarm.add_alarm_action(action)
         alarm.add_ok_action(action)
-        self.alarms[key] = AlarmInfo(alarm, runbook)
+        self.alarms[key] = AlarmInfo(alarm, runbook, severity)
         return alarm
 
     def _add_alarms(self) -> None:
@@ -220,6 +232,7 @@ class PipelineMonitoring(Construct):
                 "and will expire after the DLQ's retention.",
                 first_step="read one message and the consumer's logs to find the cause, fix it, then redrive.",
                 runbook=RUNBOOK_DLQ,
+                severity=CRITICAL,
             )
 
         self._alarm(
@@ -236,6 +249,7 @@ class PipelineMonitoring(Construct):
             f"{a.iterator_age_ms} ms behind; records expire after {self._cfg.kinesis.retention_hours} h.",
             first_step="check the parse function's errors and throttles and the Firehose section of Stage health.",
             runbook=RUNBOOK_STUCK_ITERATOR,
+            severity=CRITICAL,
         )
 
         for spec in WORK_QUEUES:
@@ -339,6 +353,7 @@ class PipelineMonitoring(Construct):
             "could not be decoded.",
             first_step="read the load function's logs; check the workgroup's status and the VPC endpoints.",
             runbook=RUNBOOK_WAREHOUSE,
+            severity=CRITICAL,
         )
 
         minutes = a.silent_producer_minutes
@@ -368,7 +383,7 @@ class PipelineMonitoring(Construct):
                 *(cw.AlarmRule.from_alarm(info.alarm, cw.AlarmState.ALARM) for info in self.alarms.values())
             ),
         )
-        action = cw_actions.SnsAction(self._topic)
+        action = cw_actions.SnsAction(self._topics[WARNING])
         composite.add_alarm_action(action)
         composite.add_ok_action(action)
         return composite

@@ -250,6 +250,7 @@ class ProcessingStack(Stack):
             self,
             id,
             cfg=self.cfg,
+            stage=stage,
             handler=HANDLERS[stage],
             description=f"{self.cfg.prefix} {stage} stage",
             code=code,

@@ -62,6 +62,7 @@ class SchemaStack(Stack):
             self,
             "Migrate",
             cfg=cfg,
+            stage="migrate",
             handler=MIGRATE_HANDLER,
             description=f"{cfg.prefix} warehouse schema migrations (custom resource)",
             code=packaging.code(include_schema=True),

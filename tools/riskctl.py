@@ -1,11 +1,14 @@
 """riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
 
-    python -m tools.riskctl produce --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200]
-    python -m tools.riskctl replay  --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
-    python -m tools.riskctl redrive --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
-    python -m tools.riskctl score   '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
+    riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200]
+    riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
+    riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
+    riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
+    riskctl warehouse [--database risk]     # a local PostgreSQL for `make demo ARGS="--dsn ..."`
 
-Every command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server). Runbooks: docs/runbooks/.
+``make install`` puts ``riskctl`` in ``.venv/bin``; ``python -m tools.riskctl`` is the same from the
+repository root. Every AWS command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server).
+Mistakes end in one line on stderr (``tools.cli.errors``). Runbooks: docs/runbooks/.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +27,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 import boto3
 import orjson
 
+from stacks.config import ENVIRONMENT_NAMES
+from tools.cli.errors import OperatorParser, guarded, input_file, positive_float, positive_int
 from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, put_batched
 from tools.cli.redrive import redrive
 from tools.cli.replay import archived_records
@@ -37,10 +43,19 @@ def _client(args: argparse.Namespace, service: str) -> Any:
 
 
 def _time(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO time, e.g. 2026-11-24T10:00Z") from None
     if parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{value!r}: give an offset (Z or +HH:MM)")
     return parsed.astimezone(UTC)
+
+
+def _database_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", value):
+        raise argparse.ArgumentTypeError(f"{value!r}: use lower-case letters, digits and _")
+    return value
 
 
 def partition_key(data: bytes) -> str:
@@ -203,19 +218,25 @@ def cmd_score(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_warehouse(args: argparse.Namespace, out: TextIO) -> int:
+    from tools.cli.warehouse import serve  # noqa: PLC0415
+
+    return serve(args.database, out)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
+    p = OperatorParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
     p.add_argument("--endpoint-url", help="a different AWS endpoint, e.g. a moto server")
     sub = p.add_subparsers(dest="command", required=True)
 
     produce = sub.add_parser("produce", help="put events on a stream (from a file or generated)")
     produce.add_argument("--stream", required=True)
-    produce.add_argument("--file", help="JSON Lines; each line is sent byte for byte")
-    produce.add_argument("--count", type=int, default=1000)
+    produce.add_argument("--file", type=input_file, help="JSON Lines; each line is sent byte for byte")
+    produce.add_argument("--count", type=positive_int, default=1000)
     produce.add_argument("--seed", type=int, default=7)
     produce.add_argument("--format", choices=("json", "avro"), default="json")
-    produce.add_argument("--rate", type=float, help="records per second (default: as fast as possible)")
+    produce.add_argument("--rate", type=positive_float, help="records per second (default: as fast as possible)")
     produce.set_defaults(func=cmd_produce)
 
     replay = sub.add_parser("replay", help="put archived raw records of a time range back onto the stream")
@@ -223,31 +244,41 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--stream", required=True)
     replay.add_argument("--from", dest="start", type=_time, required=True, help="ISO time with offset, inclusive")
     replay.add_argument("--to", dest="end", type=_time, required=True, help="ISO time with offset, exclusive")
-    replay.add_argument("--rate", type=float, help="records per second")
+    replay.add_argument("--rate", type=positive_float, help="records per second")
     replay.add_argument("--dry-run", action="store_true", help="count what would be replayed")
     replay.set_defaults(func=cmd_replay)
 
     rd = sub.add_parser("redrive", help="move a DLQ's messages back to their source queue")
     rd.add_argument("--dlq", required=True, help="DLQ name or URL")
     rd.add_argument("--to", help="destination queue (default: the queue whose redrive policy names the DLQ)")
-    rd.add_argument("--rate", type=int, help="max messages per second for the move task")
+    rd.add_argument("--rate", type=positive_int, help="max messages per second for the move task")
     rd.add_argument("--dry-run", action="store_true", help="show what would move; move nothing")
     rd.set_defaults(func=cmd_redrive)
 
     score = sub.add_parser("score", help="score one event JSON locally (no AWS): features, score, reasons")
     score.add_argument("event", help="the event JSON, or - to read it from stdin")
-    score.add_argument("--history", help="JSON Lines of the user's earlier events, oldest first")
+    score.add_argument("--history", type=input_file, help="JSON Lines of the user's earlier events, oldest first")
     score.add_argument("--scorer", choices=("rules", "logistic"), help="override the configured scorer")
-    score.add_argument("--env", default="dev", help="config environment for thresholds and model (default dev)")
+    score.add_argument(
+        "--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment: thresholds, model (default dev)"
+    )
     score.set_defaults(func=cmd_score)
+
+    wh = sub.add_parser("warehouse", help="run a local PostgreSQL for `make demo --dsn` until Ctrl-C (no AWS)")
+    wh.add_argument(
+        "--database", type=_database_name, default="risk", help="the database to create (default %(default)s)"
+    )
+    wh.set_defaults(func=cmd_warehouse)
     return p
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """The console script ``riskctl``: parse (a wrong value stops here), then run the command, guarded."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if getattr(args, "start", None) and args.end <= args.start:
-        build_parser().error("--to must be after --from")
-    return int(args.func(args, out))
+        parser.error("--to must be after --from")
+    return guarded("riskctl", lambda: int(args.func(args, out or sys.stdout)))
 
 
 if __name__ == "__main__":

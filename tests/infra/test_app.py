@@ -67,7 +67,8 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("log_retention_days",), 10, "environments.dev.log_retention_days"),
         (("availability_zones",), ["eu-west-1a", "eu-west-1b"], "environments.dev.availability_zones"),
         (("functions", "parse", "batch_size"), 100, "environments.dev.functions.parse.batch_size"),
-        (("alarms", "email"), "not-an-address", "environments.dev.alarms.email"),
+        (("alarms", "subscriptions", "warning"), ["not-an-address"], "environments.dev.alarms.subscriptions.warning"),
+        (("alarms", "subscriptions", "critical"), [], "environments.dev.alarms.subscriptions.critical"),
         (("removal_policy",), "keep", "environments.dev.removal_policy"),
     ],
 )

@@ -84,8 +84,9 @@ def test_every_store_is_encrypted_with_its_domain_key(each_env: Synth) -> None:
     (secret,) = each_env.resources("Processing", "AWS::SecretsManager::Secret").values()
     assert _refers_to(secret["Properties"]["KmsKeyId"], warehouse)
 
-    (topic,) = each_env.resources("Monitoring", "AWS::SNS::Topic").values()
-    assert _refers_to(topic["Properties"]["KmsMasterKeyId"], pipeline)
+    topics = each_env.resources("Monitoring", "AWS::SNS::Topic").values()
+    assert len(topics) == 2  # critical and warning alarms
+    assert all(_refers_to(topic["Properties"]["KmsMasterKeyId"], pipeline) for topic in topics)
 
     (delivery,) = each_env.resources("Ingest", "AWS::KinesisFirehose::DeliveryStream").values()
     kms_config = delivery["Properties"]["ExtendedS3DestinationConfiguration"]["EncryptionConfiguration"]

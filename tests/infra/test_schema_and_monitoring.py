@@ -37,16 +37,58 @@ def test_migration_function_runs_in_the_vpc_with_its_own_security_group(dev: Syn
     assert "REDSHIFT_WORKGROUP" in variables and "REDSHIFT_HOST" in variables
 
 
-def test_alarm_topic_is_encrypted_tls_only_and_mails_on_call(each_env: Synth) -> None:
-    ((topic_id, topic),) = each_env.resources("Monitoring", "AWS::SNS::Topic").items()
-    assert "Fn::ImportValue" in topic["Properties"]["KmsMasterKeyId"]
-    (subscription,) = each_env.resources("Monitoring", "AWS::SNS::Subscription").values()
-    assert subscription["Properties"]["Protocol"] == "email"
-    assert subscription["Properties"]["Endpoint"] == each_env.cfg.alarms.email
-    assert subscription["Properties"]["TopicArn"] == {"Ref": topic_id}
-    (policy,) = each_env.resources("Monitoring", "AWS::SNS::TopicPolicy").values()
-    denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
-    assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+def test_alarm_topics_are_encrypted_tls_only_and_mail_the_configured_addresses(each_env: Synth) -> None:
+    monitoring = each_env.risk_app.stacks["Monitoring"]
+    topic_ids = {
+        "critical": each_env.logical_id(monitoring.alarm_topic),
+        "warning": each_env.logical_id(monitoring.warning_topic),
+    }
+    topics = each_env.resources("Monitoring", "AWS::SNS::Topic")
+    assert set(topics) == set(topic_ids.values())
+    for topic in topics.values():
+        assert "Fn::ImportValue" in topic["Properties"]["KmsMasterKeyId"]
+    subscriptions = each_env.resources("Monitoring", "AWS::SNS::Subscription").values()
+    for severity, topic_id in topic_ids.items():
+        mailed = {
+            s["Properties"]["Endpoint"]
+            for s in subscriptions
+            if s["Properties"]["TopicArn"] == {"Ref": topic_id} and s["Properties"]["Protocol"] == "email"
+        }
+        assert mailed == set(each_env.cfg.alarms.subscriptions[severity]), severity
+    policies = each_env.resources("Monitoring", "AWS::SNS::TopicPolicy").values()
+    assert len(policies) == 2
+    for policy in policies:
+        denies = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"]
+        assert denies and denies[0]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+CRITICAL_ALARMS = {
+    "parsed-dlq-not-empty",
+    "scored-dlq-not-empty",
+    "parse-failures-dlq-not-empty",
+    "kinesis-iterator-age",
+    "loader-failures",
+}
+
+
+def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
+    """Data at risk (DLQ, stuck iterator, failing loader) pages; everything else is a warning."""
+    monitoring = each_env.risk_app.stacks["Monitoring"]
+    critical = {"Ref": each_env.logical_id(monitoring.alarm_topic)}
+    warning = {"Ref": each_env.logical_id(monitoring.warning_topic)}
+    alarms = {
+        r["Properties"]["AlarmName"]: r["Properties"]
+        for r in each_env.resources("Monitoring", "AWS::CloudWatch::Alarm").values()
+    }
+    prefix = f"{each_env.cfg.prefix}-"
+    assert {name.removeprefix(prefix) for name in alarms} >= CRITICAL_ALARMS
+    for name, props in alarms.items():
+        expected = critical if name.removeprefix(prefix) in CRITICAL_ALARMS else warning
+        assert props["AlarmActions"] == [expected] and props["OKActions"] == [expected], name
+    severities = {key: info.severity for key, info in monitoring.monitoring.alarms.items()}
+    assert {k for k, s in severities.items() if s == "critical"} == CRITICAL_ALARMS
+    (composite,) = each_env.resources("Monitoring", "AWS::CloudWatch::CompositeAlarm").values()
+    assert composite["Properties"]["AlarmActions"] == [warning]
 
 
 def test_migration_function_signs_in_as_schema_owner_and_only_it_reads_the_admin_secret(each_env: Synth) -> None:

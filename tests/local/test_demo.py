@@ -30,7 +30,8 @@ def _rows(path: Path) -> list[dict[str, Any]]:
 
 
 def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: str, tmp_path: Path) -> None:
-    summary_path, export_path = tmp_path / "summary.json", tmp_path / "rows.jsonl"
+    # Folders that do not exist yet are created (docs/local-run.md writes to out/).
+    summary_path, export_path = tmp_path / "out" / "summary.json", tmp_path / "rows" / "rows.jsonl"
     code, output = _run(
         ["--count", "300", "--seed", "3", "--summary-json", str(summary_path), "--export", str(export_path)],
         fresh_database,
@@ -75,7 +76,8 @@ def test_events_file_lines_go_byte_for_byte_and_malformed_ones_are_quarantined(
     ]
     events = tmp_path / "events.jsonl"
     events.write_bytes(b"\n".join(lines) + b"\n")
-    summary_path, export_path = tmp_path / "summary.json", tmp_path / "rows.jsonl"
+    # Folders that do not exist yet are created (docs/local-run.md writes to out/).
+    summary_path, export_path = tmp_path / "out" / "summary.json", tmp_path / "rows" / "rows.jsonl"
     code, output = _run(
         [
             "--events",

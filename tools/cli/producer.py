@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from risk.common.publish import group_within_limits
+from tools.cli.errors import OperatorError
 
 MAX_RECORDS_PER_CALL = 500
 MAX_BYTES_PER_CALL = 5 * 1024 * 1024
 DEFAULT_ATTEMPTS = 8
 
 
-class PutRecordsError(RuntimeError):
+class PutRecordsError(OperatorError):
     """Some records were still rejected after every attempt (throttling that does not end)."""
 
 
@@ -69,5 +70,7 @@ def put_batched(
             todo = retry
             sleep(min(0.1 * 2**attempt, 5.0))
         else:
-            raise PutRecordsError(f"{len(todo)} records still rejected after {attempts} attempts")
+            raise PutRecordsError(
+                f"{len(todo)} records still rejected after {attempts} attempts: lower --rate or add shards, then rerun"
+            )
     return [p for p in placed if p is not None]

@@ -1,8 +1,10 @@
 """Move a DLQ's messages back to their source queue.
 
 In AWS: SQS ``StartMessageMoveTask`` (the service moves the messages, at a bounded rate, and the
-task can be watched with ``ListMessageMoveTasks``). Where that API is missing (moto), fall back to
-receive, re-send (body and message attributes unchanged) and delete, ten at a time; a message is
+task can be watched with ``ListMessageMoveTasks``). Where that API is unavailable (moto in process
+raises NotImplementedError, a moto server answers 500, other stand-ins say UnsupportedOperation or
+the like: see :func:`move_task_unavailable`), fall back to receive, re-send (body and message
+attributes unchanged) and delete, ten at a time; a message is
 deleted from the DLQ only after its copy was accepted, so a crash re-sends at most a batch, which
 the idempotent score state and MERGE load absorb.
 """
@@ -14,7 +16,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-_UNSUPPORTED = {"NotImplemented", "UnknownOperation", "UnsupportedOperation", "InvalidAction", "501", "404"}
+from tools.cli.errors import OperatorError
+
+_UNSUPPORTED = {"NotImplemented", "UnknownOperation", "UnsupportedOperation", "InvalidAction", "501", "404", "500"}
 SAMPLE_CHARS = 160
 
 
@@ -42,7 +46,7 @@ def source_queue_of(sqs: Any, dlq_url: str) -> str:
     """The queue whose redrive policy points at this DLQ (exactly one, or the caller must say)."""
     sources = sqs.list_dead_letter_source_queues(QueueUrl=dlq_url).get("queueUrls", [])
     if len(sources) != 1:
-        raise ValueError(f"{dlq_url} is the DLQ of {len(sources)} queues; pass --to")
+        raise OperatorError(f"{dlq_url} is the DLQ of {len(sources)} queues: pass --to QUEUE")
     return str(sources[0])
 
 
@@ -86,11 +90,22 @@ def redrive(
         handle = sqs.start_message_move_task(**options)["TaskHandle"]
         return RedriveResult(source, target, "move-task", count, task_handle=handle)
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") not in _UNSUPPORTED:
+        if not move_task_unavailable(exc):
             raise
     except NotImplementedError:
         pass
     return RedriveResult(source, target, "resend", resend(sqs, source, target))
+
+
+def move_task_unavailable(exc: ClientError) -> bool:
+    """The endpoint does not offer StartMessageMoveTask (or fails on it every retry): re-send instead.
+
+    A server error is taken as "unavailable" too: re-sending is always correct (deletion follows
+    an accepted copy), only slower, and the idempotent score state and MERGE load absorb a copy.
+    """
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+    return code in _UNSUPPORTED or status >= 500
 
 
 def resend(sqs: Any, source: str, target: str) -> int:
@@ -123,4 +138,4 @@ def resend(sqs: Any, source: str, target: str) -> int:
         moved += len(done)
         if len(done) < len(messages):
             failed = response.get("Failed", [])
-            raise RuntimeError(f"SendMessageBatch rejected {len(failed)} messages: {failed[:3]}; rerun to continue")
+            raise OperatorError(f"SendMessageBatch rejected {len(failed)} messages: {failed[:3]}; rerun to continue")

@@ -3,9 +3,11 @@
     python -m tools.local.demo [--count N] [--seed N] [--format json|avro] [--events FILE]
                                [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
 
-AWS is moto, in process; the warehouse is an embedded throwaway PostgreSQL (or ``--dsn``). Exits 0
-when every record sent is accounted for (loaded, quarantined, in a DLQ or a suppressed duplicate),
-1 otherwise. See docs/local-run.md.
+AWS is moto, in process; the warehouse is an embedded throwaway PostgreSQL (or ``--dsn``, e.g. from
+``riskctl warehouse``). Exits 0 when every record sent is accounted for (loaded, quarantined, in a
+DLQ or a suppressed duplicate), 1 otherwise. Every input and output (the events file, the output
+files' folders, the DSN) is checked before any work starts; a mistake is one line on stderr and
+exit 1 or 2 (``tools.cli.errors``). See docs/local-run.md.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_TABLE
 from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import default_directory, migrate
 from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
+from tools.cli.errors import OperatorError, OperatorParser, guarded, input_file, output_file, positive_int
 from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
@@ -249,26 +252,55 @@ def report(rec: Reconciliation, out: TextIO) -> None:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="make demo ARGS=...", description=__doc__.split("\n\n")[0])
-    p.add_argument("--count", type=int, default=DEFAULT_COUNT, help="generated events (default %(default)s)")
+    p = OperatorParser(prog="make demo", description=__doc__.split("\n\n")[0])
+    p.help_hint = 'make demo ARGS="--help"'
+    p.add_argument("--count", type=positive_int, default=DEFAULT_COUNT, help="generated events (default %(default)s)")
     p.add_argument("--seed", type=int, default=7, help="generator seed (default %(default)s)")
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
-    p.add_argument("--events", type=Path, help="JSON Lines file of events to send instead of generated ones")
-    p.add_argument("--summary-json", type=Path, help="write the reconciliation as JSON here")
-    p.add_argument("--export", type=Path, help="write the loaded risk_events rows as JSON Lines here")
+    p.add_argument("--events", type=input_file, help="JSON Lines file of events to send instead of generated ones")
+    p.add_argument("--summary-json", type=output_file, help="write the reconciliation as JSON here")
+    p.add_argument("--export", type=output_file, help="write the loaded risk_events rows as JSON Lines here")
     p.add_argument("--dsn", help="postgresql://user:password@host:port/db of an existing warehouse stand-in")
     p.add_argument("--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment (default dev)")
-    p.add_argument("--shards", type=int, default=DEFAULT_SHARDS, help="local stream shards (default %(default)s)")
-    p.add_argument("--log", type=Path, help="write the handlers' log lines here (default: kept in memory)")
+    p.add_argument(
+        "--shards", type=positive_int, default=DEFAULT_SHARDS, help="local stream shards (default %(default)s)"
+    )
+    p.add_argument("--log", type=output_file, help="write the handlers' log lines here (default: kept in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    args = p.parse_args(argv)
-    if args.count < 1:
-        p.error("--count must be at least 1")
-    return args
+    return p.parse_args(argv)
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+def check_dsn(dsn: str) -> None:
+    """Fail before any work when ``--dsn`` is malformed or nobody answers there (password not echoed)."""
+    from urllib.parse import urlsplit  # noqa: PLC0415
+
+    import redshift_connector  # noqa: PLC0415
+
+    try:
+        parts = urlsplit(dsn)
+        where = f"{parts.hostname}:{parts.port or 5432}{parts.path}"
+        with connect_dsn(dsn):
+            pass
+    except ValueError:
+        raise OperatorError(
+            "--dsn: not a postgresql://user:password@host:port/db URL; `riskctl warehouse` prints one", 2
+        ) from None
+    except redshift_connector.Error as exc:
+        raise OperatorError(
+            f"--dsn: cannot connect to {where} ({exc}): start a local warehouse with `riskctl warehouse` "
+            "and pass the DSN it prints, or drop --dsn for an embedded one"
+        ) from None
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = parse_args(argv)
+    return guarded("make demo", lambda: demo(args, out or sys.stdout))
+
+
+def demo(args: argparse.Namespace, out: TextIO) -> int:
+    """The run itself, once the arguments are known to be good."""
+    if args.dsn:
+        check_dsn(args.dsn)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto needs some; never real ones
         os.environ[name] = "testing"
     os.environ.pop("AWS_PROFILE", None)
