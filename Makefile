@@ -11,10 +11,10 @@ export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
 
-.PHONY: help install test demo synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test test-runtime demo synth cfn-lint lint format typecheck bench clean
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): requirements.txt requirements-dev.txt lambdas/requirements.txt
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,15 @@ install: $(STAMP) $(NODE_STAMP) ## create .venv and node_modules from the pinned
 
 test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 	$(PY) -m pytest $(ARGS)
+
+# The Lambda code's tests again, on the deployed Python (cdk.json lambda_runtime), in .venv-lambda:
+# tools/runtime_venv.py finds that interpreter and installs the same pins (not the CDK, not the linters).
+RUNTIME_VENV := .venv-lambda
+RUNTIME_TESTS := tests/parse tests/score tests/load tests/warehouse tests/drills
+
+test-runtime: $(STAMP) ## run the Lambda code's tests on the functions' Python (cdk.json lambda_runtime)
+	$(PY) -m tools.runtime_venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS) $(ARGS)
 
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)

@@ -415,6 +415,26 @@ def read_environments(cdk_json: Path = CDK_JSON) -> Mapping[str, Any]:
     return environments
 
 
+_LAMBDA_RUNTIME = re.compile(r"^python3\.\d{1,2}$")
+
+
+def lambda_runtime(cdk_json: Path = CDK_JSON) -> str:
+    """The functions' Lambda runtime, e.g. ``python3.13`` (``context.lambda_runtime``).
+
+    Pinned once: the stacks deploy it, the layer is built for it, and CI runs the Lambda
+    code's tests on the same Python minor (``make test-runtime``), not only on the tooling's.
+    """
+    value = json.loads(cdk_json.read_text())["context"].get("lambda_runtime")
+    if not isinstance(value, str) or not _LAMBDA_RUNTIME.match(value):
+        raise ConfigError(f"lambda_runtime: expected a Lambda Python runtime such as 'python3.13', got {value!r}")
+    return value
+
+
+def lambda_python_version(cdk_json: Path = CDK_JSON) -> str:
+    """``python3.13`` -> ``3.13``: what ``pip --python-version`` and the test interpreter use."""
+    return lambda_runtime(cdk_json).removeprefix("python")
+
+
 def load_environment(name: str, environments: Mapping[str, Any] | None = None) -> EnvironmentConfig:
     """Load and validate one environment, by default from the committed ``cdk.json``."""
     envs = read_environments() if environments is None else environments

@@ -9,7 +9,7 @@ from aws_cdk.assertions import Match
 
 from risk.common import settings
 from stacks.bundling import ARCHITECTURE, RUNTIME
-from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, runtime_environment
+from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, lambda_runtime, runtime_environment
 from stacks.processing import HANDLERS
 from tests.infra.conftest import Synth
 
@@ -60,10 +60,10 @@ def _role_statements(synth: Synth, stage: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_functions_are_arm64_latest_python_traced_with_their_own_logs(each_env: Synth, stage: str) -> None:
+def test_functions_are_arm64_pinned_python_traced_with_their_own_logs(each_env: Synth, stage: str) -> None:
     props = _function(each_env, stage)["Properties"]
     fn_cfg = each_env.cfg.function(stage)
-    assert props["Runtime"] == RUNTIME.name == "python3.14"
+    assert props["Runtime"] == RUNTIME.name == lambda_runtime()  # the Python `make test-runtime` also tests on
     assert props["Architectures"] == [ARCHITECTURE.name] == ["arm64"]
     assert props["Handler"] == HANDLERS[stage] == f"risk.{stage}.handler.lambda_handler"
     assert props["TracingConfig"] == {"Mode": "Active"}
@@ -72,6 +72,7 @@ def test_functions_are_arm64_latest_python_traced_with_their_own_logs(each_env: 
     assert len(props["Layers"]) == 1
     group = props["LoggingConfig"]["LogGroup"]
     assert set(group) == {"Ref"} and group["Ref"] in each_env.resources("Processing", "AWS::Logs::LogGroup")
+
 
 
 @pytest.mark.parametrize("stage", STAGES)

@@ -19,6 +19,7 @@ import glob
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -185,4 +186,13 @@ def start_server(workdir: Path | None = None) -> PgServer:
     if bindir is None:
         raise RuntimeError(f"no PostgreSQL: install pgserver, or the server binaries, or set {TEST_DSN}")
     shutil.rmtree(base / "pgdata", ignore_errors=True)
+    if os.geteuid() == 0 and not _searchable_by_others(base):
+        # e.g. pytest's tmp_path, under a 0700 directory: the postgres user could not reach its data there.
+        base = Path(tempfile.mkdtemp(prefix="risk-pg-"))
+        base.chmod(0o755)
     return SystemServer(base / "system", bindir)
+
+
+def _searchable_by_others(path: Path) -> bool:
+    """Whether an unprivileged user can reach ``path`` (every directory on the way is o+x)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
