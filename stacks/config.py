@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from risk.common import (
+    aws,
     settings,  # lambdas/ is on the path for the app, the tools and the tests
     telemetry,
 )
@@ -326,6 +327,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     )
     score = _sqs_function(fns.child("score"))
     load = _sqs_function(fns.child("load"))
+    for stage, fn in (("parse", parse), ("score", score), ("load", load)):
+        if fn.timeout_s <= aws.WORST_CASE_CALL_S:
+            raise ConfigError(
+                f"{fns.path}.{stage}.timeout_s: {fn.timeout_s} s cannot hold one AWS call's worst case "
+                f"({aws.WORST_CASE_CALL_S:g} s, risk.common.aws)"
+            )
 
     q = r.child("queues")
     queues = QueueConfig(
