@@ -176,6 +176,9 @@ def start_server(workdir: Path | None = None) -> PgServer:
     if dsn := os.environ.get(TEST_DSN):
         return ExternalServer(dsn)
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="risk-pg-"))
+    if os.geteuid() == 0 and not _searchable_by_others(base.parent):
+        # e.g. pytest's tmp_path, under a 0700 directory: the server's unprivileged user could not reach it.
+        base = Path(tempfile.mkdtemp(prefix="risk-pg-"))
     # The server runs as an unprivileged user when we are root: it must be able to reach its directory.
     base.chmod(0o755)
     try:
@@ -186,10 +189,6 @@ def start_server(workdir: Path | None = None) -> PgServer:
     if bindir is None:
         raise RuntimeError(f"no PostgreSQL: install pgserver, or the server binaries, or set {TEST_DSN}")
     shutil.rmtree(base / "pgdata", ignore_errors=True)
-    if os.geteuid() == 0 and not _searchable_by_others(base):
-        # e.g. pytest's tmp_path, under a 0700 directory: the postgres user could not reach its data there.
-        base = Path(tempfile.mkdtemp(prefix="risk-pg-"))
-        base.chmod(0o755)
     return SystemServer(base / "system", bindir)
 
 
