@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
 BASE ?= HEAD
 
-.PHONY: help install test demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test test-runtime demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench clean
 
 # $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
 # time. Setup is where it matters: a first install takes minutes.
@@ -40,6 +40,15 @@ install: $(STAMP) $(NODE_STAMP) $(RISKCTL) ## create .venv (with the riskctl com
 
 test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
 	$(PY) -m pytest $(ARGS)
+
+# The Lambda code's tests again, on the deployed Python (cdk.json lambda_runtime), in .venv-lambda:
+# tools/runtime_venv.py finds that interpreter and installs the same pins (not the CDK, not the linters).
+RUNTIME_VENV := .venv-lambda
+RUNTIME_TESTS := tests/common tests/parse tests/score tests/load tests/warehouse tests/drills
+
+test-runtime: $(STAMP) ## run the Lambda code's tests on the functions' Python (cdk.json lambda_runtime)
+	$(PY) -m tools.runtime_venv $(RUNTIME_VENV)
+	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS) $(ARGS)
 
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)

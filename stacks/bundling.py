@@ -27,14 +27,24 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
-from stacks.config import REPO_ROOT
+from stacks.config import REPO_ROOT, ConfigError, lambda_runtime
 
 LAMBDA_ROOT = REPO_ROOT / "lambdas"
 SCHEMA_ROOT = REPO_ROOT / "redshift_schema"
 REQUIREMENTS = LAMBDA_ROOT / "requirements.txt"
 BUILD_ROOT = REPO_ROOT / "build"
-# The newest Python runtime aws-cdk-lib 2.275 knows; the layer is built for the same version.
-RUNTIME = lambda_.Runtime.PYTHON_3_14
+
+
+def _known_runtime(name: str) -> lambda_.Runtime:
+    """The CDK's own Runtime object for cdk.json's ``lambda_runtime`` (one aws-cdk-lib knows)."""
+    for runtime in lambda_.Runtime.ALL:
+        if runtime.name == name:
+            return runtime
+    raise ConfigError(f"lambda_runtime: {name!r} is not a Lambda runtime aws-cdk-lib knows")
+
+
+# cdk.json's lambda_runtime: the functions run on it and the layer is built for the same version.
+RUNTIME = _known_runtime(lambda_runtime())
 ARCHITECTURE = lambda_.Architecture.ARM_64
 PIP_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 # Never run: local bundling always succeeds or raises. CDK requires an image to be named.
@@ -43,7 +53,7 @@ _CODE_EXCLUDES = ("requirements.txt", "__pycache__", "*.pyc", ".pytest_cache", "
 
 
 def python_version(runtime: lambda_.Runtime = RUNTIME) -> str:
-    """``python3.14`` -> ``3.14`` (what ``pip --python-version`` expects)."""
+    """``python3.13`` -> ``3.13`` (what ``pip --python-version`` expects)."""
     return runtime.name.removeprefix("python")
 
 

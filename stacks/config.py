@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from risk.common import (
+    aws,
     settings,  # lambdas/ is on the path for the app, the tools and the tests
     telemetry,
 )
@@ -357,6 +358,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     )
     score = _sqs_function(fns.child("score"))
     load = _sqs_function(fns.child("load"))
+    for stage, fn in (("parse", parse), ("score", score), ("load", load)):
+        if fn.timeout_s <= aws.WORST_CASE_CALL_S:
+            raise ConfigError(
+                f"{fns.path}.{stage}.timeout_s: {fn.timeout_s} s cannot hold one AWS call's worst case "
+                f"({aws.WORST_CASE_CALL_S:g} s, risk.common.aws)"
+            )
 
     q = r.child("queues")
     queues = QueueConfig(
@@ -453,6 +460,26 @@ def read_environments(cdk_json: Path = CDK_JSON) -> Mapping[str, Any]:
     """The raw ``context.environments`` mapping of ``cdk.json``."""
     environments: Mapping[str, Any] = json.loads(cdk_json.read_text())["context"]["environments"]
     return environments
+
+
+_LAMBDA_RUNTIME = re.compile(r"^python3\.\d{1,2}$")
+
+
+def lambda_runtime(cdk_json: Path = CDK_JSON) -> str:
+    """The functions' Lambda runtime, e.g. ``python3.13`` (``context.lambda_runtime``).
+
+    Pinned once: the stacks deploy it, the layer is built for it, and CI runs the Lambda
+    code's tests on the same Python minor (``make test-runtime``), not only on the tooling's.
+    """
+    value = json.loads(cdk_json.read_text())["context"].get("lambda_runtime")
+    if not isinstance(value, str) or not _LAMBDA_RUNTIME.match(value):
+        raise ConfigError(f"lambda_runtime: expected a Lambda Python runtime such as 'python3.13', got {value!r}")
+    return value
+
+
+def lambda_python_version(cdk_json: Path = CDK_JSON) -> str:
+    """``python3.13`` -> ``3.13``: what ``pip --python-version`` and the test interpreter use."""
+    return lambda_runtime(cdk_json).removeprefix("python")
 
 
 def load_environment(name: str, environments: Mapping[str, Any] | None = None) -> EnvironmentConfig:

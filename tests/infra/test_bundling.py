@@ -2,20 +2,47 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+from typing import Any
 
-from stacks.bundling import CodeBundler, LayerBundler, python_version, requirements_hash
+import pytest
+
+from stacks import bundling
+from stacks.bundling import RUNTIME, CodeBundler, LayerBundler, python_version, requirements_hash
+from stacks.config import lambda_python_version, lambda_runtime
 
 
-def test_layer_targets_the_function_runtime() -> None:
-    assert python_version() == "3.14"
+def test_functions_and_layer_target_the_runtime_pinned_in_cdk_json() -> None:
+    assert RUNTIME.name == lambda_runtime()
+    assert python_version() == lambda_python_version()
+
+
+def test_layer_is_built_by_pip_for_the_runtime_python_on_arm64(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    commands: list[list[str]] = []
+
+    def fake_pip(command: list[str], **_: Any) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        Path(command[command.index("--target") + 1]).mkdir(parents=True)
+        return subprocess.CompletedProcess(command, 0)
+
+    monkeypatch.setattr(bundling.subprocess, "run", fake_pip)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("orjson==3.13.0\n")
+    LayerBundler(requirements, cache_root=tmp_path / "build").build()
+    [command] = commands
+    assert command[command.index("--python-version") + 1] == lambda_python_version()
+    assert command[command.index("--implementation") + 1] == "cp"
+    assert "--only-binary=:all:" in command
+    platforms = [command[i + 1] for i, arg in enumerate(command) if arg == "--platform"]
+    assert platforms and all(p.endswith("_aarch64") for p in platforms)
 
 
 def test_requirements_hash_follows_the_file_and_python(tmp_path: Path) -> None:
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("orjson==3.13.0\n")
     first = requirements_hash(requirements)
-    assert requirements_hash(requirements, "3.13") != first
+    assert requirements_hash(requirements, "3.12") != first
     requirements.write_text("orjson==3.13.1\n")
     assert requirements_hash(requirements) != first
 

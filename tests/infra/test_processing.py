@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from aws_cdk.assertions import Match
 
-from risk.common import settings
+from risk.common import aws, settings
 from stacks.bundling import ARCHITECTURE, RUNTIME
-from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, runtime_environment
+from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, lambda_runtime, runtime_environment
 from stacks.processing import HANDLERS
 from tests.infra.conftest import Synth
 
@@ -60,10 +60,10 @@ def _role_statements(synth: Synth, stage: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("stage", STAGES)
-def test_functions_are_arm64_latest_python_traced_with_their_own_logs(each_env: Synth, stage: str) -> None:
+def test_functions_are_arm64_pinned_python_traced_with_their_own_logs(each_env: Synth, stage: str) -> None:
     props = _function(each_env, stage)["Properties"]
     fn_cfg = each_env.cfg.function(stage)
-    assert props["Runtime"] == RUNTIME.name == "python3.14"
+    assert props["Runtime"] == RUNTIME.name == lambda_runtime()  # the Python `make test-runtime` also tests on
     assert props["Architectures"] == [ARCHITECTURE.name] == ["arm64"]
     assert props["Handler"] == HANDLERS[stage] == f"risk.{stage}.handler.lambda_handler"
     assert props["TracingConfig"] == {"Mode": "Active"}
@@ -72,6 +72,19 @@ def test_functions_are_arm64_latest_python_traced_with_their_own_logs(each_env: 
     assert len(props["Layers"]) == 1
     group = props["LoggingConfig"]["LogGroup"]
     assert set(group) == {"Ref"} and group["Ref"] in each_env.resources("Processing", "AWS::Logs::LogGroup")
+
+
+def test_every_risk_function_outlasts_one_aws_calls_worst_case(each_env: Synth) -> None:
+    """risk.common.aws bounds a call (timeouts x attempts + backoff); each function's timeout must hold it."""
+    timeouts = {
+        f"{part}/{logical_id}": resource["Properties"]["Timeout"]
+        for part, template in each_env.raw.items()
+        for logical_id, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Lambda::Function"
+        and str(resource["Properties"].get("Handler", "")).startswith("risk.")
+    }
+    assert len(timeouts) == len(HANDLERS) + 1  # and the migration function
+    assert {k: t for k, t in timeouts.items() if t <= aws.WORST_CASE_CALL_S} == {}
 
 
 @pytest.mark.parametrize("stage", STAGES)

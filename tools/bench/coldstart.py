@@ -22,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from stacks.config import load_environment, runtime_environment
+from stacks.config import lambda_runtime, load_environment, runtime_environment
 from tools.bench.report import Figure
 
 BENCH = "coldstart"
@@ -58,7 +58,7 @@ def lambda_environment(task_root: str) -> dict[str, str]:
         PYTHONPATH=f"{REPO / 'lambdas'}:{REPO}",
         AWS_REGION=cfg.region,
         AWS_DEFAULT_REGION=cfg.region,
-        AWS_EXECUTION_ENV="AWS_Lambda_python3.14",
+        AWS_EXECUTION_ENV=f"AWS_Lambda_{lambda_runtime()}",
         AWS_LAMBDA_FUNCTION_NAME="bench",
         AWS_LAMBDA_FUNCTION_MEMORY_SIZE="1024",
         LAMBDA_TASK_ROOT=task_root,

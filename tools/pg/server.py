@@ -19,6 +19,7 @@ import glob
 import os
 import pwd
 import shutil
+import stat
 import subprocess
 import tempfile
 import warnings
@@ -198,7 +199,9 @@ def start_server(workdir: Path | None = None) -> PgServer:
     """
     if dsn := os.environ.get(TEST_DSN):
         return ExternalServer(dsn)
-    if workdir is None:
+    if workdir is None or (os.geteuid() == 0 and not _searchable_by_others(Path(workdir).parent)):
+        # A directory of our own, removed again by close(). Also instead of e.g. pytest's tmp_path,
+        # under a 0700 directory: as root, the server's unprivileged user could not reach it.
         directory = Path(tempfile.mkdtemp(prefix="risk-pg-"))
         try:
             return RemovesItsDirectory(start_server(directory), directory)
@@ -217,3 +220,8 @@ def start_server(workdir: Path | None = None) -> PgServer:
         raise RuntimeError(f"no PostgreSQL: install pgserver, or the server binaries, or set {TEST_DSN}")
     shutil.rmtree(base / "pgdata", ignore_errors=True)
     return SystemServer(base / "system", bindir)
+
+
+def _searchable_by_others(path: Path) -> bool:
+    """Whether an unprivileged user can reach ``path`` (every directory on the way is o+x)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))

@@ -29,6 +29,7 @@ from typing import Any
 
 import boto3
 
+from risk.common import aws
 from risk.common.archive import enriched_key, jsonl
 from risk.common.envelope import unpack
 from risk.common.settings import (
@@ -153,9 +154,9 @@ class LoadDependencies:
     @classmethod
     def from_environment(cls, session: Any = None) -> LoadDependencies:
         session = session or boto3.session.Session()
-        keys = load_pseudonymiser(session.client("secretsmanager"), env(PII_KEY_SECRET_ARN))
+        keys = load_pseudonymiser(aws.client("secretsmanager", session), env(PII_KEY_SECRET_ARN))
         return cls(
-            s3=session.client("s3"),
+            s3=aws.client("s3", session),
             bucket=env(ARCHIVE_BUCKET),
             keys=keys,
             warehouse=WarehouseSession(connect_from_environment),

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import boto3
 import orjson
 
+from risk.common import aws
 from risk.common.settings import REDSHIFT_ADMIN_SECRET_ARN, REDSHIFT_DATABASE, REDSHIFT_HOST, REDSHIFT_WORKGROUP, env
 from risk.warehouse.connection import connect_serverless
 from risk.warehouse.migrations import applied_versions, default_directory, migrate
@@ -23,7 +23,7 @@ PHYSICAL_ID_PREFIX = "risk-warehouse-schema"
 
 def _admin_credentials(secret_arn: str) -> tuple[str, str]:
     """The Redshift-managed admin secret holds ``{"username": ..., "password": ...}``."""
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
+    value = aws.client("secretsmanager").get_secret_value(SecretId=secret_arn)["SecretString"]
     secret = orjson.loads(value)
     return secret["username"], secret["password"]
 

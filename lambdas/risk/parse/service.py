@@ -25,10 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import boto3
-from botocore.config import Config
-
-from risk.common import publish
+from risk.common import aws, publish
 from risk.common.envelope import pack_counted
 from risk.common.settings import ARCHIVE_BUCKET, PARSED_QUEUE_URL, env
 from risk.events.model import RiskEvent
@@ -70,11 +67,10 @@ class ParseDependencies:
 
     @classmethod
     def from_environment(cls) -> ParseDependencies:
-        config = Config(retries={"mode": "standard", "max_attempts": 3}, connect_timeout=5, read_timeout=10)
         region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         return cls(
-            s3=boto3.client("s3", region_name=region, config=config),
-            sqs=boto3.client("sqs", region_name=region, config=config),
+            s3=aws.client("s3", region_name=region),
+            sqs=aws.client("sqs", region_name=region),
             bucket=env(ARCHIVE_BUCKET),
             queue_url=env(PARSED_QUEUE_URL),
         )

@@ -18,13 +18,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from risk.common import settings, telemetry
+from risk.common import aws, settings, telemetry
 from risk.common.envelope import pack, unpack
 from risk.common.publish import send_owned
 from risk.events.model import RiskEvent
@@ -50,9 +49,9 @@ class ScoreDependencies:
 def dependencies() -> ScoreDependencies:
     """Clients, the state store and the scorer (model loaded): once per container."""
     return ScoreDependencies(
-        sqs=boto3.client("sqs"),
+        sqs=aws.client("sqs"),
         store=DynamoStateStore(
-            boto3.client("dynamodb"),
+            aws.client("dynamodb"),
             settings.env(settings.STATE_TABLE),
             int(settings.env(settings.STATE_TTL_DAYS, "30")),
         ),

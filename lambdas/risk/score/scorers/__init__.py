@@ -6,9 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-import boto3
-
-from risk.common import settings
+from risk.common import aws, settings
 from risk.score.scorers.base import Scorer, Thresholds
 from risk.score.scorers.logistic import LogisticModel, LogisticScorer
 from risk.score.scorers.rules import RulesScorer
@@ -38,5 +36,5 @@ def load_scorer(environ: Mapping[str, str] | None = None, sagemaker_client: Any 
     if not endpoint:
         raise ValueError(f"{settings.SCORER}=sagemaker needs {settings.SAGEMAKER_ENDPOINT}")
     if sagemaker_client is None:
-        sagemaker_client = boto3.client("sagemaker-runtime")
+        sagemaker_client = aws.client("sagemaker-runtime")
     return SageMakerScorer(sagemaker_client, endpoint, thresholds, fallback=local)
