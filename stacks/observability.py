@@ -29,7 +29,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from risk.common import telemetry
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig
 from stacks.monitored import MonitoredResources
 

@@ -11,9 +11,9 @@ import pytest
 from risk.events import avro
 from risk.events.codec import encode_avro, encode_json
 from risk.events.model import MAX_EVENT_BYTES, RiskEvent
+from risk.events.reasons import Reason
 from risk.parse import parser
 from risk.parse.parser import Quarantined, parse_kinesis_data, parse_record
-from risk.parse.reasons import Reason
 from tests.parse.conftest import ARRIVAL, valid_event
 
 SEQ = "49590000000000000000000000000000000000000000000000000001"

@@ -16,7 +16,7 @@ from typing import Any
 
 from risk.events.codec import encode_avro
 from risk.events.model import MAX_EVENT_BYTES, MAX_ID_LENGTH
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 
 AVRO_MARKER = b"\xc3\x01"
 

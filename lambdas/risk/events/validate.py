@@ -32,7 +32,7 @@ import orjson
 
 from risk.events.countries import ISO_3166_ALPHA2
 from risk.events.model import CHANNELS, MAX_ID_LENGTH, Geo, RiskEvent
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 DEFAULT_SCHEMA_VERSION = 1

@@ -17,8 +17,8 @@ import orjson
 
 from risk.events import avro
 from risk.events.model import MAX_EVENT_BYTES, MAX_ID_LENGTH, RiskEvent
+from risk.events.reasons import Reason
 from risk.events.validate import DEFAULT_SCHEMA_VERSION, Rejection, validate
-from risk.parse.reasons import Reason
 
 # Bump when a change would parse some recorded input differently; quarantine records carry it,
 # so a replay can tell which parser rejected a record.

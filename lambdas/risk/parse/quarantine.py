@@ -17,8 +17,8 @@ from typing import Any
 
 from risk.common.archive import jsonl, quarantine_key, read_jsonl
 from risk.events.model import RiskEvent, format_ts, parse_ts
+from risk.events.reasons import Reason
 from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_record
-from risk.parse.reasons import Reason
 
 
 def to_line(

@@ -32,9 +32,9 @@ from risk.common import publish
 from risk.common.envelope import pack_counted
 from risk.common.settings import ARCHIVE_BUCKET, PARSED_QUEUE_URL, env
 from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
 from risk.parse import quarantine
 from risk.parse.parser import Quarantined, parse_kinesis_data
-from risk.parse.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)

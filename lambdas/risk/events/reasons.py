@@ -1,4 +1,4 @@
-"""Machine-readable reasons a Kinesis record is quarantined instead of parsed."""
+"""Machine-readable reasons a Kinesis record is quarantined instead of parsed: part of the event contract."""
 
 from __future__ import annotations
 
