@@ -192,6 +192,7 @@ class EnvironmentConfig:
     redshift: RedshiftConfig
     scoring: ScoringConfig
     state_ttl_days: int
+    clock_skew_tolerance_s: int  # parse: occurred_at may be this far after arrival (else future_timestamp)
     log_retention_days: int
     removal_policy: str  # retain or destroy
     object_lock: bool
@@ -402,6 +403,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         redshift=redshift,
         scoring=scoring,
         state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
+        clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
         object_lock=r.flag("object_lock"),
@@ -452,6 +454,8 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
     if stage in ("load", "migrate"):
         values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
+    if stage == "parse":
+        values[settings.CLOCK_SKEW_TOLERANCE_S] = str(cfg.clock_skew_tolerance_s)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
         values[settings.SCORER] = cfg.scoring.scorer

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from risk.common import publish
-from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+from risk.events.limits import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 from tests.parse.conftest import Aws
 
 

@@ -39,9 +39,13 @@ def to_line(
     }
 
 
-def object_key(arrival: datetime, shard_id: str | None, first_sequence: str, last_sequence: str) -> str:
-    """Deterministic per batch: the same batch, redelivered, writes the same key."""
-    return quarantine_key(arrival, f"{shard_id or 'unknown-shard'}-{first_sequence}-{last_sequence}")
+def object_key(
+    arrival: datetime, shard_id: str | None, first_sequence: str, last_sequence: str, *, part: str | None = None
+) -> str:
+    """Deterministic per batch: the same batch, redelivered, writes the same key. ``part`` names a
+    second object of the same batch (records set aside after publishing)."""
+    suffix = f"-{part}" if part else ""
+    return quarantine_key(arrival, f"{shard_id or 'unknown-shard'}-{first_sequence}-{last_sequence}{suffix}")
 
 
 def write(s3: Any, bucket: str, key: str, lines: Iterable[dict[str, Any]]) -> None:
