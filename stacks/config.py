@@ -435,7 +435,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     """
     needs = {
         "parse": (settings.PARSED_QUEUE_URL, settings.ARCHIVE_BUCKET),
-        "score": (settings.SCORED_QUEUE_URL, settings.STATE_TABLE),
+        "score": (settings.SCORED_QUEUE_URL, settings.STATE_TABLE, settings.ARCHIVE_BUCKET),
         "load": (
             settings.ARCHIVE_BUCKET,
             settings.REDSHIFT_WORKGROUP,

@@ -412,6 +412,7 @@ class PipelineMonitoring(Construct):
             m(telemetry.EVENTS_PARSED, label="Parsed"),
             m(telemetry.EVENTS_QUARANTINED, label="Quarantined"),
             m(telemetry.EVENTS_SCORED, label="Scored"),
+            m(telemetry.SCORE_EVENTS_QUARANTINED, label="Quarantined at score"),
             m(telemetry.EVENTS_FLAGGED, label="Flagged"),
             m(telemetry.EVENTS_LOADED, label="Loaded"),
         ]

@@ -401,6 +401,7 @@ def test_overview_shows_every_stage_side_by_side_per_minute(obs: Synth) -> None:
         "EventsParsed",
         "EventsQuarantined",
         "EventsScored",
+        "ScoreEventsQuarantined",
         "EventsFlagged",
         "EventsLoaded",
     ]

@@ -27,6 +27,7 @@ def test_a_line_carries_everything_needed_to_explain_and_replay() -> None:
     item = parse_record(raw, sequence_number=sequence_number(3), arrival=ARRIVAL)
     assert isinstance(item, Quarantined)
     assert _line(item) == {
+        "stage": "parse",
         "reason": "bad_currency",
         "detail": "currency 'EURO' is not an ISO 4217 code",
         "raw_b64": base64.b64encode(raw).decode(),
