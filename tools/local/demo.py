@@ -1,7 +1,7 @@
 """``make demo``: the whole pipeline on this machine, then a reconciliation of every record.
 
     python -m tools.local.demo [--count N] [--seed N] [--format json|avro] [--events FILE]
-                               [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
+                               [--unusual N] [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
 
 AWS is moto, in process; the warehouse is an embedded throwaway PostgreSQL (or ``--dsn``). Exits 0
 when every record sent is accounted for (loaded, quarantined, in a DLQ or a suppressed duplicate),
@@ -35,6 +35,7 @@ from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
 from tools.local.reconcile import Reconciliation, reconcile
+from tools.local.unusual import unusual_records
 
 DEFAULT_COUNT = 3000
 MALFORMED_SHARE = 0.02
@@ -80,6 +81,17 @@ def generated_records(count: int, seed: int, fmt: str) -> list[Outgoing]:
         while out[at].event_id is None:
             at = rng.randrange(len(out))
         out.insert(min(len(out), at + rng.randrange(1, 200)), out[at])
+    return out
+
+
+def with_unusual(records: Sequence[Outgoing], count: int, seed: int) -> list[Outgoing]:
+    """``--unusual N``: N contract-valid-but-unusual records (``tools.local.unusual``) anywhere in the
+    traffic, each labelled with its outcome (loaded, or quarantined with the reason its kind names)."""
+    rng = random.Random(seed + 1)
+    out = list(records)
+    for u in unusual_records(count, seed=seed):
+        expected = None if u.expected is None else str(u.expected)
+        out.insert(rng.randrange(len(out) + 1), Outgoing(u.data, u.user_id, u.event_id, expected))
     return out
 
 
@@ -254,6 +266,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7, help="generator seed (default %(default)s)")
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
     p.add_argument("--events", type=Path, help="JSON Lines file of events to send instead of generated ones")
+    p.add_argument(
+        "--unusual", type=int, default=0, help="also send N contract-valid but unusual events (tools/local/unusual.py)"
+    )
     p.add_argument("--summary-json", type=Path, help="write the reconciliation as JSON here")
     p.add_argument("--export", type=Path, help="write the loaded risk_events rows as JSON Lines here")
     p.add_argument("--dsn", help="postgresql://user:password@host:port/db of an existing warehouse stand-in")
@@ -264,6 +279,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.count < 1:
         p.error("--count must be at least 1")
+    if args.unusual < 0:
+        p.error("--unusual must not be negative")
     return args
 
 
@@ -279,6 +296,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     records = (
         file_records(args.events, args.format) if args.events else generated_records(args.count, args.seed, args.format)
     )
+    if args.unusual:
+        records = with_unusual(records, args.unusual, args.seed)
     out.write(
         f"make demo: env={cfg.name} format={args.format} records={len(records)} "
         f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"

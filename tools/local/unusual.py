@@ -6,12 +6,18 @@ byte widths that change under case mapping, characters SQS refuses, extreme time
 amounts. Each kind says what must happen to it: ``expected is None`` means *valid: loaded exactly
 once*; otherwise the parse stage must quarantine it with exactly that reason. Used by the poison
 drill (``tests/drills/test_unusual_mix.py``) and by ``make demo ARGS="--unusual N"``.
+
+A mixed JSON Lines file for ``make demo ARGS="--events FILE"`` or the producer::
+
+    python -m tools.local.unusual --ordinary 1500 --count 50 --out mixed.jsonl
 """
 
 from __future__ import annotations
 
+import argparse
 import random
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -237,3 +243,33 @@ def unusual_records(count: int, seed: int = 11, now: datetime | None = None) -> 
         out.append(Unusual(name, data, str(base["event_id"]), str(base["user_id"]), kind.expected))
     rng.shuffle(out)
     return out
+
+
+def mixed_lines(ordinary: int, count: int, seed: int) -> list[bytes]:
+    """``ordinary`` generated events and ``count`` unusual records, shuffled: one record per line."""
+    from tools.generator import generate  # noqa: PLC0415 - only the file writer needs the generator
+
+    lines = [orjson.dumps(g.event) for g in generate(ordinary, seed=seed)]
+    lines += [u.data for u in unusual_records(count, seed=seed)]  # orjson escapes newlines: one line each
+    random.Random(seed).shuffle(lines)
+    return lines
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tools.local.unusual", description="write a mixed JSON Lines file")
+    p.add_argument("--ordinary", type=int, default=1500, help="generated ordinary events (default %(default)s)")
+    p.add_argument("--count", type=int, default=len(KINDS) * 2, help="unusual records (default %(default)s)")
+    p.add_argument("--seed", type=int, default=11)
+    p.add_argument("--out", help="file to write (default stdout)")
+    args = p.parse_args(argv)
+    body = b"".join(line + b"\n" for line in mixed_lines(args.ordinary, args.count, args.seed))
+    if args.out:
+        with open(args.out, "wb") as out:
+            out.write(body)
+    else:
+        sys.stdout.buffer.write(body)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
