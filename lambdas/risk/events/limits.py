@@ -55,7 +55,8 @@ MAX_JSON_DEPTH = 64
 # amount is DECIMAL(18, 4): below 10^14. The contract allows up to 10^12.
 MAX_AMOUNT = 1e12
 # amount_sum_1m/1h/24h are DECIMAL(20, 4): below 10^16. A user can send more than 10^4 events of
-# the maximum amount in 24 h, so the sums saturate at this value (documented in docs/scoring.md).
+# the maximum amount in 24 h; the state's history bound keeps a window near 10^15 today, and the
+# sums saturate at this value whatever the state does (risk.score.features.amount_sum).
 # 10^16 - 2 is the largest double below 10^16 (doubles there are 2 apart), so the clamped value
 # still renders as a number the column takes.
 MAX_AMOUNT_SUM = 1e16 - 2
