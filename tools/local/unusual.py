@@ -136,6 +136,14 @@ def _sqs_refused(d: dict[str, Any], n: int, now: datetime) -> bytes:
     return _json(d)
 
 
+def _controls_in_ids(d: dict[str, Any], n: int, now: datetime) -> bytes:
+    """C0 controls (not NUL) and DEL inside the text columns themselves, not only in metadata."""
+    d["event_id"] = f"ctl\x01\t{n:06d}\x1f\x7f"
+    d["user_id"] = "user\x02\x1b[31m"
+    d["merchant_id"] = "m\r\n\x0b"
+    return _json(d)
+
+
 def _near_size_limit(d: dict[str, Any], n: int, now: datetime) -> bytes:
     """metadata just under the SUPER staging limit, in a record just under the Kinesis event limit."""
     d["metadata"] = {"pad": ""}
@@ -187,6 +195,9 @@ KINDS: dict[str, Kind] = {
         "U+FFFE, U+FFFF and every C0 control in metadata strings and keys, U+FFFF in merchant_id",
         None,
         _sqs_refused,
+    ),
+    "controls_in_text_columns": Kind(
+        "C0 controls and DEL in event_id, user_id and merchant_id", None, _controls_in_ids
     ),
     "max_width_ids_2_byte": Kind("ids filling 64 bytes with 2-byte characters (é)", None, _ids("é")),
     "max_width_ids_3_byte": Kind("ids filling 63 bytes with 3-byte characters (€)", None, _ids("€")),
