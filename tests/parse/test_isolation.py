@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from risk.common import settings
 from risk.common.archive import read_jsonl
 from risk.common.envelope import unpack
 from risk.events.codec import encode_json
@@ -15,6 +16,7 @@ from risk.events.model import RiskEvent
 from risk.parse import handler, service
 from risk.parse.parser import parse_kinesis_data
 from risk.parse.service import ParseDependencies
+from stacks.config import ENVIRONMENT_NAMES, load_environment, runtime_environment
 from tests.parse.conftest import Aws, FakeContext, kinesis_event, sequence_number, valid_event
 from tools.local import moto_fidelity
 
@@ -109,3 +111,32 @@ def test_a_message_sqs_refuses_is_split_and_only_the_event_at_fault_is_quarantin
     ((line),) = _quarantined(aws)
     assert (line["reason"], line["event_id"]) == ("unpublishable", "evt-030")
     assert "InvalidMessageContents" in line["detail"]
+
+
+def test_the_clock_skew_tolerance_comes_from_the_function_environment(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CLOCK_SKEW_TOLERANCE_S (cdk.json clock_skew_tolerance_s via runtime_environment) is what parse applies."""
+    monkeypatch.setenv(settings.CLOCK_SKEW_TOLERANCE_S, "5")
+    handler._dependencies = None  # a new container reads its environment
+    ahead = valid_event(event_id="evt-ahead", occurred_at="2024-05-01T10:00:15Z")  # 10 s after arrival
+    payloads: list[bytes | str] = [encode_json(valid_event()), encode_json(ahead)]
+
+    assert handler.lambda_handler(kinesis_event(payloads), FakeContext()) == {"batchItemFailures": []}
+
+    ((line),) = _quarantined(aws)
+    assert (line["reason"], line["event_id"]) == ("future_timestamp", "evt-ahead")
+    handler._dependencies = None
+
+
+def test_every_environment_sets_a_clock_skew_tolerance_for_parse_only() -> None:
+    for name in ENVIRONMENT_NAMES:
+        cfg = load_environment(name)
+        resources = {k: "x" for k in (settings.PARSED_QUEUE_URL, settings.ARCHIVE_BUCKET)}
+        assert runtime_environment(cfg, "parse", resources)[settings.CLOCK_SKEW_TOLERANCE_S] == str(
+            cfg.clock_skew_tolerance_s
+        )
+        score = runtime_environment(
+            cfg, "score", {k: "x" for k in (settings.SCORED_QUEUE_URL, settings.STATE_TABLE, settings.ARCHIVE_BUCKET)}
+        )
+        assert settings.CLOCK_SKEW_TOLERANCE_S not in score
