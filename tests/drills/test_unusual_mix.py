@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import orjson
+import pytest
 
 from risk.events.limits import SUPER_STAGING_BYTES
+from risk.score import service
 from risk.warehouse.columns import TEXT_COLUMN_BYTES
 from risk.warehouse.connection import Warehouse, connect_dsn
-from tests.drills.conftest import events, queue_depth
+from tests.drills.conftest import events, put_events, queue_depth
 from tools.local.pipeline import LocalPipeline
 from tools.local.reconcile import reconcile
 from tools.local.unusual import KINDS, unusual_records
@@ -76,3 +79,31 @@ def _rows(warehouse: Warehouse) -> list[tuple[str, ...]]:
     columns = ", ".join(TEXT_COLUMN_BYTES)
     with warehouse.transaction():
         return [tuple(r) for r in warehouse.fetchall(f"SELECT {columns}, metadata FROM risk_events")]
+
+
+def test_an_event_that_still_fails_at_score_is_set_aside_alone(
+    make_pipeline: Callable[..., LocalPipeline], pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The score stage's safety net, end to end: a bug that one event triggers costs that event only."""
+    ordinary = events(300, seed=32)
+    poison = str(ordinary[137]["event_id"])
+    real = service.score_events
+
+    def score_events(store: Any, scorer: Any, batch: Sequence[Any]) -> Any:
+        if any(e.event_id == poison for e in batch):
+            raise ZeroDivisionError("a bug only this event meets")
+        return real(store, scorer, batch)
+
+    monkeypatch.setattr(service, "score_events", score_events)
+    pipeline = make_pipeline(pg_dsn, shards=2)
+    put_events(pipeline, ordinary)
+    pipeline.drain()
+
+    assert pipeline.score.stats.function_errors == pipeline.load.stats.function_errors == 0
+    for key in pipeline.resources.dead_letter_queues:
+        assert queue_depth(pipeline, key) == 0, key
+    with connect_dsn(pg_dsn) as warehouse:
+        rec = reconcile(pipeline, warehouse)
+    assert rec.quarantined == {"score_error": 1} and rec.missing == [] and rec.ok
+    assert rec.loaded == len(ordinary) - 1
+    assert rec.metrics["ScoreEventsQuarantined"] == 1
