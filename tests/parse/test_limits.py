@@ -8,6 +8,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from risk.common.envelope import encode_item, pack, unpack
 from risk.events.limits import (
@@ -146,3 +148,57 @@ def test_the_largest_valid_event_fits_one_message_in_both_envelopes(char: str) -
         assert unpack(body) == [orjson.loads(orjson.dumps(item))]
     one_more = {"pad": metadata["pad"] + char}
     assert _rejected(metadata=one_more).reason is Reason.TOO_LARGE
+
+
+_TEXT = st.text(
+    alphabet=st.one_of(
+        st.characters(codec="utf-8", exclude_categories=("Cs",)),
+        st.sampled_from(["\ufffe", "\uffff", "\x01", "\x1f", "\u0130", "\U0001f600"]),
+    ),
+    max_size=40,
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(_TEXT, children, max_size=4),
+    max_leaves=60,
+)
+
+
+def _deep(value: Any, depth: int) -> Any:
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    metadata=st.dictionaries(_TEXT, _JSON, max_size=5),
+    depth=st.sampled_from([0, 10, 61, 62, 63, 200, 260]),
+    event_type=_TEXT,
+    ids=_TEXT,
+)
+def test_whatever_the_validator_accepts_travels_every_stage(
+    metadata: dict[str, Any], depth: int, event_type: str, ids: str
+) -> None:
+    """Valid implies: fits its columns in bytes, its SUPER staging column, and one SQS message per stage."""
+    doc = valid_event(metadata={**metadata, "deep": _deep(1, depth)})
+    doc["event_type"] = event_type or "x"
+    doc["merchant_id"] = ids or "m"
+    result = validate(doc, ingested_at=ARRIVAL)
+    if isinstance(result, Rejection):
+        return
+    assert len(result.event_type.encode()) <= COLUMN_BYTES["event_type"]
+    assert result.merchant_id is None or len(result.merchant_id.encode()) <= COLUMN_BYTES["merchant_id"]
+    assert len(orjson.dumps(result.metadata, option=orjson.OPT_SORT_KEYS)) <= SUPER_STAGING_BYTES
+    features = Features(
+        1, 1, 1, 1.0, 1.0, 1.0, None, None, None, None, None, False, False, 0, False, False, False, False
+    )
+    scored = ScoredEvent(result, features, Score(0.5, "medium", "lr-v1", ()))
+    for item in (result.to_dict(), scored.to_dict()):
+        (body,) = pack([item])
+        assert SQS_REFUSED_CHARACTERS.search(body) is None
+        assert unpack(body) == [orjson.loads(orjson.dumps(item))]
