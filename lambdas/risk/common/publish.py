@@ -4,8 +4,10 @@ Calls hold at most 10 entries and at most ``MAX_BATCH_BYTES`` of bodies (SQS lim
 256 KiB). An entry SQS reports failed with ``SenderFault: false`` (throttling, an internal
 error) is retried with exponential backoff and jitter; a sender fault (the request itself is
 wrong) is not retried. A whole call that raises (botocore has already applied its own retries)
-counts as every entry of the call failed, then retried like the rest. What still fails is
-returned, so the caller can fail exactly the inputs of those messages.
+counts as every entry of the call failed, then retried like the rest; if SQS refused it for its
+contents (``SENDER_FAULT_CODES``), each entry is retried in a call of its own, so only the body at
+fault stays failed. What still fails is returned, so the caller can fail exactly the inputs of those
+messages (or, with :func:`send_all_with_faults`, split a refused body to isolate the item at fault).
 """
 
 from __future__ import annotations
