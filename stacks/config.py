@@ -219,6 +219,7 @@ class EnvironmentConfig:
     redshift: RedshiftConfig
     scoring: ScoringConfig
     state_ttl_days: int
+    clock_skew_tolerance_s: int  # parse: occurred_at may be this far after arrival (else future_timestamp)
     log_retention_days: int
     removal_policy: str  # retain or destroy
     object_lock: bool
@@ -449,6 +450,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         redshift=redshift,
         scoring=scoring,
         state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
+        clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
         object_lock=r.flag("object_lock"),
@@ -500,7 +502,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     """
     needs = {
         "parse": (settings.PARSED_QUEUE_URL, settings.ARCHIVE_BUCKET),
-        "score": (settings.SCORED_QUEUE_URL, settings.STATE_TABLE),
+        "score": (settings.SCORED_QUEUE_URL, settings.STATE_TABLE, settings.ARCHIVE_BUCKET),
         "load": (
             settings.ARCHIVE_BUCKET,
             settings.REDSHIFT_WORKGROUP,
@@ -522,6 +524,8 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     if stage == "load":
         values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)
+    if stage == "parse":
+        values[settings.CLOCK_SKEW_TOLERANCE_S] = str(cfg.clock_skew_tolerance_s)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
         values[settings.SCORER] = cfg.scoring.scorer

@@ -33,7 +33,7 @@ from aws_cdk import aws_sns as sns
 from constructs import Construct
 
 from risk.common import telemetry
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig
 from stacks.monitored import MonitoredResources
 
@@ -427,6 +427,7 @@ class PipelineMonitoring(Construct):
             m(telemetry.EVENTS_PARSED, label="Parsed"),
             m(telemetry.EVENTS_QUARANTINED, label="Quarantined"),
             m(telemetry.EVENTS_SCORED, label="Scored"),
+            m(telemetry.SCORE_EVENTS_QUARANTINED, label="Quarantined at score"),
             m(telemetry.EVENTS_FLAGGED, label="Flagged"),
             m(telemetry.EVENTS_LOADED, label="Loaded"),
         ]

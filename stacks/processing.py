@@ -159,15 +159,20 @@ class ProcessingStack(Stack):
                 "can send failed-batch metadata to the CMK-encrypted parse-failures queue.",
             )
 
-        # score: parsed queue -> scored queue, with per-user state
+        # score: parsed queue -> scored queue, with per-user state (+ quarantine/ for an event that fails alone)
         self.score = self._function(
             "Score",
             "score",
             code,
             layer,
-            {settings.SCORED_QUEUE_URL: scored.queue_url, settings.STATE_TABLE: self.state_table.table_name},
+            {
+                settings.SCORED_QUEUE_URL: scored.queue_url,
+                settings.STATE_TABLE: self.state_table.table_name,
+                settings.ARCHIVE_BUCKET: archive_bucket.bucket_name,
+            },
         )
         self._send_to(self.score.role, scored)
+        self._put_objects(self.score, archive_bucket, archive_key, QUARANTINE_PREFIX)
         self._use_state(self.score.role)
         self._consume("score", self.score, parsed)
 

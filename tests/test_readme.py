@@ -26,5 +26,6 @@ def test_readme_documents_both_commands_and_every_demo_option() -> None:
         "--summary-json",
         "--export",
         "--dsn",
+        "--unusual",
     ):
         assert text in readme, text

@@ -180,7 +180,9 @@ def score_event(raw: bytes, history: Sequence[bytes], scorer_name: str | None, e
         if previous.user_id == event.user_id:
             state.apply(previous)
     features, duplicate = state.apply(event)
-    env = runtime_environment(load_environment(env_name), "score", {s.SCORED_QUEUE_URL: "-", s.STATE_TABLE: "-"})
+    env = runtime_environment(
+        load_environment(env_name), "score", {s.SCORED_QUEUE_URL: "-", s.STATE_TABLE: "-", s.ARCHIVE_BUCKET: "-"}
+    )
     if scorer_name:
         env[s.SCORER] = scorer_name
     score = load_scorer(env).score(event, features)

@@ -25,7 +25,7 @@ from aws_cdk.assertions import Template
 from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from risk.common import telemetry
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 from stacks.config import EnvironmentConfig, load_environment
 from stacks.monitored import MonitoredResources
 from stacks.observability import PipelineMonitoring
@@ -401,6 +401,7 @@ def test_overview_shows_every_stage_side_by_side_per_minute(obs: Synth) -> None:
         "EventsParsed",
         "EventsQuarantined",
         "EventsScored",
+        "ScoreEventsQuarantined",
         "EventsFlagged",
         "EventsLoaded",
     ]

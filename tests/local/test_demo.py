@@ -15,6 +15,7 @@ from risk.warehouse.columns import COLUMN_NAMES
 from tools.generator import generate
 from tools.local.demo import main
 from tools.local.reconcile import Reconciliation
+from tools.local.unusual import KINDS
 
 SUMMARY_KEYS = {"sent", "loaded", "duplicates_suppressed", "quarantined", "dlq"}
 
@@ -57,9 +58,11 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
     assert all(list(r) == list(COLUMN_NAMES) for r in rows)
     assert "OK: every record is accounted for" in output
     assert "== top flagged events" in output
-    # The local run emits the whole metric contract (LoaderFailures only on failure: the outage drill).
+    # The local run emits the whole metric contract (LoaderFailures and ScoreEventsQuarantined only on
+    # failure: the outage drill and tests/score/test_handler.py).
     emitted = {name for name, value in summary["metrics"].items() if value > 0}
-    assert emitted == {m.name for m in telemetry.ALL_METRICS} - {telemetry.LOADER_FAILURES.name}
+    only_on_failure = {telemetry.LOADER_FAILURES.name, telemetry.SCORE_EVENTS_QUARANTINED.name}
+    assert emitted == {m.name for m in telemetry.ALL_METRICS} - only_on_failure
 
 
 def test_events_file_lines_go_byte_for_byte_and_malformed_ones_are_quarantined(
@@ -140,3 +143,18 @@ def test_reconciliation_fails_when_an_event_is_missing() -> None:
     assert missing.balanced and not missing.ok
     lost = Reconciliation(missing=[], **base)  # type: ignore[arg-type]
     assert not lost.balanced and not lost.ok  # one record neither loaded, quarantined nor in a DLQ
+
+
+def test_unusual_events_mixed_in_load_or_are_quarantined_with_their_reason(fresh_database: str, tmp_path: Path) -> None:
+    summary_path = tmp_path / "summary.json"
+    unusual = len(KINDS)
+    code, output = _run(
+        ["--count", "200", "--seed", "4", "--unusual", str(unusual), "--summary-json", str(summary_path)],
+        fresh_database,
+    )
+    assert code == 0, output
+    summary = json.loads(summary_path.read_text())
+    assert summary["ok"] is True and summary["reason_mismatches"] == []
+    assert summary["dlq"] == dict.fromkeys(summary["dlq"], 0) and summary["dlq_not_loaded"] == 0
+    valid_unusual = sum(1 for kind in KINDS.values() if kind.expected is None)
+    assert summary["loaded"] == 200 + valid_unusual  # every ordinary and every valid unusual event

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 from botocore.stub import Stubber
 
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, chunks, put_batched
 from tools.local.malformed import kinds, malformed_records
 

@@ -11,8 +11,8 @@ from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 from risk.events import avro
 from risk.events.codec import encode_avro, to_avro_record
+from risk.events.reasons import Reason
 from risk.events.validate import KNOWN_FIELDS
-from risk.parse.reasons import Reason
 from tests.parse.conftest import valid_event
 
 

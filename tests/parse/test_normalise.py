@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from risk.events import avro
 from risk.events.codec import encode_avro, encode_json
 from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
 from risk.events.validate import EXTRA_KEY, Rejection, validate
 from risk.parse.parser import Quarantined, parse_record
-from risk.parse.reasons import Reason
 from tests.parse.conftest import ARRIVAL, valid_event
 
 SEQ = "49590000000000000000000000000000000000000000000000000007"

@@ -8,7 +8,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from risk.common import publish
-from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+from risk.events.limits import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 from tests.parse.conftest import Aws
 
 
@@ -102,3 +102,22 @@ def test_an_entry_sqs_does_not_answer_for_is_not_taken_as_sent(aws: Aws) -> None
         0: "NotAcknowledged",
         1: "NotAcknowledged",
     }
+
+
+def test_a_call_refused_as_a_whole_for_its_contents_is_resent_one_entry_per_call(aws: Aws) -> None:
+    """SQS may refuse a whole SendMessageBatch for one bad body: only that body is reported, as a sender fault."""
+    bodies = _bodies(5)
+    calls: list[int] = []
+
+    class RefusingSqs:
+        def send_message_batch(self, QueueUrl: str, Entries: list[dict[str, str]]) -> dict[str, Any]:  # noqa: N803
+            calls.append(len(Entries))
+            if any(e["MessageBody"] == bodies[3] for e in Entries):
+                error = {"Error": {"Code": "InvalidMessageContents", "Message": "Invalid binary character"}}
+                raise ClientError(error, "SendMessageBatch")  # type: ignore[arg-type]
+            return dict(aws.sqs.send_message_batch(QueueUrl=QueueUrl, Entries=Entries))
+
+    failed, faults = publish.send_all_with_faults(RefusingSqs(), aws.queue_url, bodies, sleep=lambda _: None)
+    assert failed == {3: "InvalidMessageContents"} and faults == {3}
+    assert calls == [5, 1, 1, 1, 1, 1]  # the whole call, then each entry alone; the bad one is not retried
+    assert sorted(m["Body"] for m in aws.messages()) == sorted(bodies[:3] + bodies[4:])

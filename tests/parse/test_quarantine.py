@@ -10,9 +10,9 @@ import pytest
 from risk.common.archive import jsonl, read_jsonl
 from risk.events.codec import encode_avro, encode_json
 from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
 from risk.parse import parser, quarantine
 from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_record
-from risk.parse.reasons import Reason
 from tests.parse.conftest import ARRIVAL, SHARD, sequence_number, valid_event
 
 NOW = datetime(2024, 5, 1, 10, 0, 6, tzinfo=UTC)
@@ -27,6 +27,7 @@ def test_a_line_carries_everything_needed_to_explain_and_replay() -> None:
     item = parse_record(raw, sequence_number=sequence_number(3), arrival=ARRIVAL)
     assert isinstance(item, Quarantined)
     assert _line(item) == {
+        "stage": "parse",
         "reason": "bad_currency",
         "detail": "currency 'EURO' is not an ISO 4217 code",
         "raw_b64": base64.b64encode(raw).decode(),

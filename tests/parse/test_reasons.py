@@ -10,13 +10,23 @@ import pytest
 
 from risk.events import avro
 from risk.events.codec import encode_avro, encode_json
-from risk.events.model import MAX_EVENT_BYTES, RiskEvent
+from risk.events.limits import MAX_EVENT_BYTES
+from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
 from risk.parse import parser
 from risk.parse.parser import Quarantined, parse_kinesis_data, parse_record
-from risk.parse.reasons import Reason
 from tests.parse.conftest import ARRIVAL, valid_event
 
 SEQ = "49590000000000000000000000000000000000000000000000000001"
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """An object ``depth`` levels deep: {"n": {"n": ... {}}}."""
+    doc: dict[str, Any] = {}
+    for _ in range(depth - 1):
+        doc = {"n": doc}
+    return doc
+
 
 # Documents that break one rule of the contract: (reason, overrides of the valid event, detail fragment).
 DOCUMENT_CASES: list[tuple[Reason, dict[str, Any], str]] = [
@@ -26,6 +36,10 @@ DOCUMENT_CASES: list[tuple[Reason, dict[str, Any], str]] = [
     (Reason.TOO_LONG, {"user_id": "é" * 33}, "user_id is longer than 64 bytes"),  # 33 chars, 66 bytes
     (Reason.TOO_LONG, {"event_type": "x" * 33}, "event_type is longer than 32 bytes"),
     (Reason.TOO_LONG, {"merchant_id": "m" * 65}, "merchant_id"),
+    # 16 characters, 32 bytes as sent; lower-cased (as stored) 'i' + U+0307 is 3 bytes each: 48 bytes.
+    (Reason.TOO_LONG, {"event_type": "\u0130" * 16}, "event_type is longer than 32 bytes"),
+    (Reason.FUTURE_TIMESTAMP, {"occurred_at": "2099-01-01T00:00:00Z"}, "beyond the clock-skew tolerance"),
+    (Reason.TOO_DEEP, {"metadata": _nested(70)}, "nested deeper than 63 levels"),
     (Reason.BAD_TIMESTAMP, {"occurred_at": "2024-05-01T12:00:00"}, "no UTC offset"),
     (Reason.BAD_TIMESTAMP, {"occurred_at": "2024-05-01"}, "not an RFC 3339"),
     (Reason.BAD_TIMESTAMP, {"occurred_at": "yesterday"}, "not an RFC 3339"),
@@ -158,6 +172,15 @@ def test_avro_metadata_that_is_not_a_json_object_is_a_wrong_type() -> None:
     _expect(_parse(avro.encode_record(record)), Reason.WRONG_TYPE, "metadata must be an object, got string")
 
 
+def test_metadata_is_measured_as_re_encoded_not_as_sent() -> None:
+    """25 kB as sent, 100 kB re-encoded (``1e15`` -> ``1000000000000000.0``): the canonical size counts."""
+    raw = encode_json(valid_event(metadata={"grows": [0] * 5000})).replace(b"0,", b"1e15,")
+    assert len(raw) < MAX_EVENT_BYTES
+    _expect(_parse(raw), Reason.TOO_LARGE, "above the 65535-byte SUPER limit")
+    fits = encode_json(valid_event(metadata={"grows": [0] * 3000})).replace(b"0,", b"1e15,")  # 60 kB re-encoded
+    assert isinstance(_parse(fits), RiskEvent)
+
+
 def test_bad_base64() -> None:
     q = parse_kinesis_data("eyJldmVudF9pZCI6!!", sequence_number=SEQ, arrival=ARRIVAL)
     _expect(q, Reason.BAD_BASE64, "not valid base64")
@@ -193,6 +216,9 @@ def test_every_reason_code_is_produced_by_a_test_in_this_module() -> None:
         Reason.AVRO_DECODE_ERROR,
         Reason.BAD_BASE64,
         Reason.PARSER_ERROR,
+        Reason.TOO_LARGE,
+        Reason.UNPUBLISHABLE,  # not the parser's: tests/parse/test_isolation.py
+        Reason.SCORE_ERROR,  # not the parser's: tests/score/test_isolation.py
     }
     assert produced == set(Reason)
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from risk.events.limits import MAX_AMOUNT, MAX_AMOUNT_SUM
 from risk.score import features as fx
 from tests.score.conftest import LONDON, PARIS
 
@@ -81,3 +82,10 @@ def test_flags() -> None:
     assert not fx.is_new_device_flag(False, 800.0, 3, 40.0)
     assert fx.is_new_device_flag(True, 100.0, 0, 0.0) and not fx.is_new_device_flag(True, 99.0, 0, 0.0)
     assert not fx.is_new_device_flag(True, None, 3, 40.0)
+
+
+def test_window_sums_saturate_below_the_decimal_20_4_limit() -> None:
+    """10^4 events of the maximum amount in 24 h: the sum stays a number the column takes."""
+    units = fx.amount_units(MAX_AMOUNT) * 20_000
+    assert fx.amount_sum(units) == MAX_AMOUNT_SUM < 1e16
+    assert fx.amount_sum(fx.amount_units(129.95)) == 129.95

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 
-from risk.events.model import CHANNELS, EVENT_TYPES, MAX_ID_LENGTH
+from risk.events.limits import MAX_ID_LENGTH
+from risk.events.model import CHANNELS, EVENT_TYPES
 from tools.generator import NORMAL, PATTERNS, generate
 
 REQUIRED = ("event_id", "user_id", "event_type", "occurred_at")

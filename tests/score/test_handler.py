@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
+import orjson
 import pytest
 from moto import mock_aws
 
 from risk.common import publish, settings, telemetry
+from risk.common.archive import read_jsonl
 from risk.common.envelope import unpack
 from risk.events.model import RiskEvent
+from risk.parse import quarantine
 from risk.score import handler
 from risk.score.model import ScoredEvent
 from risk.score.scorers import load_scorer
@@ -24,11 +28,13 @@ from tests.score.conftest import LONDON, PARIS, FakeContext, event, sqs_event
 from tests.score.test_store import REGION, TABLE, create_table
 
 QUEUE = "risk-scoring-test-scored"
+BUCKET = "risk-scoring-test-archive"
 
 
 @dataclass
 class Aws:
     sqs: Any
+    s3: Any
     ddb: Any
     queue_url: str
     calls: Counter[str]
@@ -43,10 +49,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         create_table(ddb)
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.create_queue(QueueName=QUEUE)["QueueUrl"]
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         for name, value in {
             settings.STATE_TABLE: TABLE,
             settings.STATE_TTL_DAYS: "30",
             settings.SCORED_QUEUE_URL: url,
+            settings.ARCHIVE_BUCKET: BUCKET,
             settings.SCORER: "logistic",
             settings.MODEL_FILE: "lr-v1.json",
             settings.MEDIUM_THRESHOLD: "0.3",
@@ -58,7 +67,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         calls: Counter[str] = Counter()
         store_client = handler.dependencies().store._client  # type: ignore[attr-defined]
         store_client.meta.events.register("before-call.dynamodb.*", lambda model, **_: calls.update([model.name]))
-        yield Aws(sqs, ddb, url, calls)
+        yield Aws(sqs, s3, ddb, url, calls)
         handler.dependencies.cache_clear()
 
 
@@ -147,10 +156,79 @@ def test_a_malformed_message_fails_alone(aws: Aws) -> None:
     first, _ = journey()
     no_user = first[2].to_dict()
     del no_user["user_id"]
-    bad_item = '{"v":1,"items":[' + json.dumps(no_user) + "]}"
-    response = invoke(sqs_event("not an envelope", first, '{"v":2,"items":[]}', bad_item))
-    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m-0", "m-2", "m-3"]
+    response = invoke(sqs_event("not an envelope", first, '{"v":2,"items":[]}'))
+    assert sorted(f["itemIdentifier"] for f in response["batchItemFailures"]) == ["m-0", "m-2"]
     assert sorted(s.event.event_id for s in drain(aws)) == sorted(e.event_id for e in first)
+
+
+def quarantined(aws: Aws) -> list[dict[str, Any]]:
+    listed = aws.s3.list_objects_v2(Bucket=BUCKET, Prefix="quarantine/").get("Contents", [])
+    return [line for o in listed for line in read_jsonl(aws.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read())]
+
+
+def test_an_item_that_is_not_an_event_is_quarantined_and_its_neighbours_go_on(
+    aws: Aws, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = journey()
+    no_user = first[2].to_dict()
+    del no_user["user_id"]
+    body = '{"v":1,"items":[' + ",".join([json.dumps(e.to_dict()) for e in second[:3]] + [json.dumps(no_user)]) + "]}"
+    assert invoke(sqs_event(first[:2], body)) == {"batchItemFailures": []}
+    assert sorted(s.event.event_id for s in drain(aws)) == sorted(e.event_id for e in first[:2] + second[:3])
+    (line,) = quarantined(aws)
+    assert (line["stage"], line["reason"], line["message_id"]) == ("score", "score_error", "m-1")
+    assert line["event_id"] == first[2].event_id and "not an event" in line["detail"]
+    assert quarantine.replay(orjson.dumps(line) + b"\n").still_bad  # no user_id: replay says so
+    assert emitted(capsys)[(telemetry.SCORE_EVENTS_QUARANTINED.name,)] == 1
+
+
+def test_an_event_that_fails_to_score_is_quarantined_alone(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second = journey()
+    poison = second[4].event_id
+    scorer = handler.dependencies().scorer
+    original = scorer.score_batch
+
+    def score_batch(events: Any, features: Any) -> Any:
+        if any(e.event_id == poison for e in events):
+            raise OverflowError("math range error")  # a bug met by one unusual event
+        return original(events, features)
+
+    monkeypatch.setattr(scorer, "score_batch", score_batch)
+    assert invoke(sqs_event(first, second)) == {"batchItemFailures": []}
+    assert sorted(s.event.event_id for s in drain(aws)) == sorted(
+        e.event_id for e in first + second if e.event_id != poison
+    )
+    (line,) = quarantined(aws)
+    assert (line["event_id"], line["message_id"]) == (poison, "m-1") and "OverflowError" in line["detail"]
+    (replayed,) = quarantine.replay(orjson.dumps(line) + b"\n").events
+    assert replayed == second[4]
+
+
+def test_an_event_whose_features_are_not_finite_is_quarantined_alone(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, _ = journey()
+    scorer = handler.dependencies().scorer
+    original = scorer.score_batch
+
+    def score_batch(events: Any, features: Any) -> Any:
+        scores = original(events, features)
+        return [
+            replace(s, score=math.nan) if e.event_id == first[1].event_id else s
+            for e, s in zip(events, scores, strict=True)
+        ]
+
+    monkeypatch.setattr(scorer, "score_batch", score_batch)
+    assert invoke(sqs_event(first)) == {"batchItemFailures": []}
+    assert sorted(s.event.event_id for s in drain(aws)) == sorted([first[0].event_id, first[2].event_id])
+    (line,) = quarantined(aws)
+    assert line["event_id"] == first[1].event_id and "not finite" in line["detail"]
+
+
+def test_a_state_store_failure_still_fails_the_batch_for_redelivery(aws: Aws) -> None:
+    first, _ = journey()
+    aws.ddb.delete_table(TableName=TABLE)
+    response = invoke(sqs_event(first))
+    assert response == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
+    assert quarantined(aws) == []  # an outage is not the events' fault: nothing set aside
 
 
 def test_unsent_results_fail_their_messages_and_the_retry_matches_a_first_delivery(

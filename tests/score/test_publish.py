@@ -7,8 +7,8 @@ from typing import Any
 import boto3
 from botocore.stub import Stubber
 
-from risk.common.envelope import MAX_BATCH_BYTES
 from risk.common.publish import calls, send_owned
+from risk.events.limits import MAX_BATCH_BYTES
 
 URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/risk-scoring-test-scored"
 

@@ -1,7 +1,7 @@
 """``make demo``: the whole pipeline on this machine, then a reconciliation of every record.
 
     python -m tools.local.demo [--count N] [--seed N] [--format json|avro] [--events FILE]
-                               [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
+                               [--unusual N] [--summary-json FILE] [--export FILE] [--dsn DSN] [--env dev]
 
 AWS is moto, in process; the warehouse is an embedded throwaway PostgreSQL (or ``--dsn``, e.g. from
 ``riskctl warehouse``). Exits 0 when every record sent is accounted for (loaded, quarantined, in a
@@ -38,6 +38,7 @@ from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
 from tools.local.reconcile import Reconciliation, reconcile
+from tools.local.unusual import unusual_records
 
 DEFAULT_COUNT = 3000
 MALFORMED_SHARE = 0.02
@@ -83,6 +84,17 @@ def generated_records(count: int, seed: int, fmt: str) -> list[Outgoing]:
         while out[at].event_id is None:
             at = rng.randrange(len(out))
         out.insert(min(len(out), at + rng.randrange(1, 200)), out[at])
+    return out
+
+
+def with_unusual(records: Sequence[Outgoing], count: int, seed: int) -> list[Outgoing]:
+    """``--unusual N``: N contract-valid-but-unusual records (``tools.local.unusual``) anywhere in the
+    traffic, each labelled with its outcome (loaded, or quarantined with the reason its kind names)."""
+    rng = random.Random(seed + 1)
+    out = list(records)
+    for u in unusual_records(count, seed=seed):
+        expected = None if u.expected is None else str(u.expected)
+        out.insert(rng.randrange(len(out) + 1), Outgoing(u.data, u.user_id, u.event_id, expected))
     return out
 
 
@@ -258,6 +270,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7, help="generator seed (default %(default)s)")
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
     p.add_argument("--events", type=input_file, help="JSON Lines file of events to send instead of generated ones")
+    p.add_argument(
+        "--unusual", type=int, default=0, help="also send N contract-valid but unusual events (tools/local/unusual.py)"
+    )
     p.add_argument("--summary-json", type=output_file, help="write the reconciliation as JSON here")
     p.add_argument("--export", type=output_file, help="write the loaded risk_events rows as JSON Lines here")
     p.add_argument("--dsn", help="postgresql://user:password@host:port/db of an existing warehouse stand-in")
@@ -267,7 +282,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--log", type=output_file, help="write the handlers' log lines here (default: kept in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.unusual < 0:
+        p.error("--unusual must not be negative")
+    return args
 
 
 def check_dsn(dsn: str) -> None:
@@ -311,6 +329,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     records = (
         file_records(args.events, args.format) if args.events else generated_records(args.count, args.seed, args.format)
     )
+    if args.unusual:
+        records = with_unusual(records, args.unusual, args.seed)
     out.write(
         f"make demo: env={cfg.name} format={args.format} records={len(records)} "
         f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from risk.events.codec import encode_avro
-from risk.events.model import MAX_EVENT_BYTES, MAX_ID_LENGTH
-from risk.parse.reasons import Reason
+from risk.events.limits import MAX_EVENT_BYTES, MAX_ID_LENGTH
+from risk.events.reasons import Reason
 
 AVRO_MARKER = b"\xc3\x01"
 

@@ -24,7 +24,7 @@ from typing import Any, TextIO
 import boto3
 
 from tools.cli.producer import Entry, put_batched
-from tools.local import moto_speedups
+from tools.local import moto_fidelity, moto_speedups
 from tools.local.context import FakeLambdaContext
 from tools.local.kinesis import KinesisPoller, RawArchiver
 from tools.local.provision import LocalResources
@@ -134,6 +134,7 @@ class LocalPipeline:
         log: TextIO | None = None,
     ) -> None:
         moto_speedups.apply()
+        moto_fidelity.apply()  # SQS's character set, as AWS enforces it
         # Where the handlers' log lines go: their Powertools Loggers bind to sys.stdout at import.
         self.log: TextIO = log if log is not None else HandlerLog()
         self.resources = resources

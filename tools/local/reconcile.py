@@ -2,7 +2,8 @@
 
 Each record put on the stream ends in exactly one of:
 
-* quarantined: a line in an S3 quarantine/ object (matched back to the record by its raw bytes);
+* quarantined: a line in an S3 quarantine/ object (matched back to the record by its raw bytes; a
+  line a later stage wrote, ``stage: score``, by its event id);
 * abandoned by the Kinesis poller: on the parse-failures (on-failure) queue;
 * delivered: parsed into an event, which is then loaded (a row in ``risk_events``), in a DLQ
   (parsed-dlq or scored-dlq, not loaded), or a duplicate of an event delivered before (suppressed).
@@ -260,9 +261,16 @@ def reconcile(pipeline: LocalPipeline, warehouse: Warehouse, *, fresh_warehouse:
     quarantined_records: set[int] = set()
     unexpected_quarantine = 0
     mismatches: list[tuple[str, str]] = []
+    set_aside_later: set[str] = set()  # event ids a later stage (score) quarantined alone
     for line in quarantine_lines(pipeline.s3, resources.bucket):
         reason = str(line.get("reason", "unknown"))
         quarantined[reason] += 1
+        if line.get("stage", "parse") != "parse":
+            if isinstance(line.get("event_id"), str):
+                set_aside_later.add(line["event_id"])
+            else:
+                unexpected_quarantine += 1
+            continue
         data = raw_bytes(line)
         candidates = by_bytes.get(data) if data is not None else None
         if not candidates:
@@ -284,7 +292,7 @@ def reconcile(pipeline: LocalPipeline, warehouse: Warehouse, *, fresh_warehouse:
     loaded_ids = loaded_all & expected_ids
     unexpected_rows = sorted(loaded_all - expected_ids) if fresh_warehouse else []
     dlq_only = (dlq_ids & expected_ids) - loaded_ids
-    missing = sorted(expected_ids - loaded_ids - dlq_ids)
+    missing = sorted(expected_ids - loaded_ids - dlq_ids - set_aside_later)
     duplicates = len(delivered) - unknown_delivered - len(expected_ids)
 
     return Reconciliation(

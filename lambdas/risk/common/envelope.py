@@ -3,7 +3,9 @@
 Queue traffic must not grow as one message per event: events are packed into
 message bodies up to ``MAX_BODY_BYTES``. A message is then the unit of retry, which
 the idempotent feature state and the MERGE load make safe.
-Body: ``{"v": 1, "items": [...]}`` (compact JSON).
+Body: ``{"v": 1, "items": [...]}`` (compact JSON). This module is the single place that builds
+message bodies, so it is where SQS's character set is honoured: code points SQS refuses travel as
+JSON ``\\uXXXX`` escapes, which :func:`unpack` turns back into the same characters.
 """
 
 from __future__ import annotations
@@ -13,16 +15,36 @@ from typing import Any
 
 import orjson
 
+from risk.events.limits import MAX_BODY_BYTES
+
 ENVELOPE_VERSION = 1
-# SQS accepts 256 KiB per message and per SendMessageBatch call; stay below with headroom.
-MAX_BODY_BYTES = 240 * 1024
-MAX_BATCH_BYTES = 250 * 1024
-MAX_BATCH_ENTRIES = 10
 _OVERHEAD = len(b'{"v":1,"items":[]}')
+# SQS refuses U+FFFE and U+FFFF in a body (limits.SQS_REFUSED_CHARACTERS). In orjson's output the
+# other refused code points cannot occur: it escapes C0 controls and never emits a lone surrogate.
+# These UTF-8 sequences can only be those two characters, and only inside JSON strings.
+_SQS_ESCAPES = ((b"\xef\xbf\xbe", b"\\ufffe"), (b"\xef\xbf\xbf", b"\\uffff"))
 
 
 class EnvelopeError(ValueError):
-    """A message body that is not an envelope this code understands."""
+    """A message body that is not an envelope this code understands, or an item that cannot be one."""
+
+
+def encode_item(item: dict[str, Any], max_bytes: int = MAX_BODY_BYTES) -> bytes:
+    """One item's JSON as it goes into a body: SQS-safe, and small enough for a message of its own.
+
+    Raises :class:`EnvelopeError` for an item that cannot travel (too deep for orjson, not JSON,
+    too large), so the caller can set that one item aside instead of failing its neighbours.
+    """
+    try:
+        encoded = orjson.dumps(item)
+    except orjson.JSONEncodeError as exc:
+        raise EnvelopeError(f"item cannot be encoded: {exc}") from None
+    if b"\xef\xbf" in encoded:  # fast path: the prefix of both refused characters
+        for raw, escaped in _SQS_ESCAPES:
+            encoded = encoded.replace(raw, escaped)
+    if len(encoded) + _OVERHEAD > max_bytes:
+        raise EnvelopeError(f"one item is {len(encoded)} bytes, above the message limit {max_bytes}")
+    return encoded
 
 
 def pack(items: Iterable[dict[str, Any]], max_bytes: int = MAX_BODY_BYTES) -> Iterator[str]:
@@ -35,14 +57,17 @@ def pack_counted(items: Iterable[dict[str, Any]], max_bytes: int = MAX_BODY_BYTE
     """Like :func:`pack`, with the number of items in each body (items keep their order).
 
     A sender that must fail exactly the inputs of a message SQS rejected maps bodies back to items
-    with the counts.
+    with the counts. Raises :class:`EnvelopeError` on an item that cannot travel; callers that must
+    isolate such an item encode with :func:`encode_item` first and pack with :func:`pack_encoded`.
     """
+    return pack_encoded((encode_item(item, max_bytes) for item in items), max_bytes)
+
+
+def pack_encoded(encoded_items: Iterable[bytes], max_bytes: int = MAX_BODY_BYTES) -> Iterator[tuple[str, int]]:
+    """Bodies of items already encoded by :func:`encode_item`, with the number of items in each."""
     chunk: list[bytes] = []
     size = _OVERHEAD
-    for item in items:
-        encoded = orjson.dumps(item)
-        if len(encoded) + _OVERHEAD > max_bytes:
-            raise EnvelopeError(f"one item is {len(encoded)} bytes, above the message limit {max_bytes}")
+    for encoded in encoded_items:
         if chunk and size + len(encoded) + 1 > max_bytes:
             yield _body(chunk), len(chunk)
             chunk, size = [], _OVERHEAD

@@ -4,8 +4,10 @@ Calls hold at most 10 entries and at most ``MAX_BATCH_BYTES`` of bodies (SQS lim
 256 KiB). An entry SQS reports failed with ``SenderFault: false`` (throttling, an internal
 error) is retried with exponential backoff and jitter; a sender fault (the request itself is
 wrong) is not retried. A whole call that raises (botocore has already applied its own retries)
-counts as every entry of the call failed, then retried like the rest. What still fails is
-returned, so the caller can fail exactly the inputs of those messages.
+counts as every entry of the call failed, then retried like the rest; if SQS refused it for its
+contents (``SENDER_FAULT_CODES``), each entry is retried in a call of its own, so only the body at
+fault stays failed. What still fails is returned, so the caller can fail exactly the inputs of those
+messages (or, with :func:`send_all_with_faults`, split a refused body to isolate the item at fault).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from risk.common.envelope import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
+from risk.events.limits import MAX_BATCH_BYTES, MAX_BATCH_ENTRIES
 
 Owner = TypeVar("Owner", bound=Hashable)
 DEFAULT_ATTEMPTS = 4
 DEFAULT_BASE_DELAY_S = 0.05
+# Errors of a whole call that are about the request's contents: sending it again cannot help.
+SENDER_FAULT_CODES = frozenset({"InvalidMessageContents", "InvalidParameterValue", "BatchRequestTooLong"})
 
 
 def group_within_limits(weights: Iterable[tuple[int, int]], max_entries: int, max_bytes: int) -> list[list[int]]:
@@ -58,15 +62,37 @@ def send_all(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[int, str]:
     """Send every body; return ``{index: error code}`` for the bodies that could not be sent."""
+    failed, _ = send_all_with_faults(sqs, queue_url, bodies, attempts=attempts, base_delay_s=base_delay_s, sleep=sleep)
+    return failed
+
+
+def send_all_with_faults(
+    sqs: Any,
+    queue_url: str,
+    bodies: Sequence[str],
+    *,
+    attempts: int = DEFAULT_ATTEMPTS,
+    base_delay_s: float = DEFAULT_BASE_DELAY_S,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[dict[int, str], set[int]]:
+    """:func:`send_all`, plus the indices SQS refused as a sender fault (the body itself is wrong:
+    sending it again cannot help, but splitting it can isolate the item that is wrong).
+
+    A whole call refused for its contents is retried one entry per call, so only the body at
+    fault is reported, not the nine sent with it.
+    """
     pending = list(range(len(bodies)))
     failed: dict[int, str] = {}
+    sender_faults: set[int] = set()
+    solo: set[int] = set()  # entries of a call refused as a whole: sent one per call
     for attempt in range(attempts):
         if not pending:
             break
         if attempt:
             sleep(random.uniform(0, base_delay_s * 2**attempt))  # full jitter
         retry: list[int] = []
-        for group in calls(bodies, pending):
+        groups = calls(bodies, [i for i in pending if i not in solo]) + [[i] for i in pending if i in solo]
+        for group in groups:
             entries = [{"Id": str(i), "MessageBody": bodies[i]} for i in group]
             try:
                 response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
@@ -74,6 +100,11 @@ def send_all(
                 code = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else type(exc).__name__
                 for i in group:
                     failed[i] = code
+                if code in SENDER_FAULT_CODES and len(group) == 1:
+                    sender_faults.add(group[0])
+                    continue
+                if code in SENDER_FAULT_CODES:
+                    solo.update(group)  # one entry is at fault: send each alone to find it
                 retry.extend(group)
                 continue
             answered: set[int] = set()
@@ -84,14 +115,16 @@ def send_all(
                 i = int(entry["Id"])
                 answered.add(i)
                 failed[i] = entry.get("Code", "Unknown")
-                if not entry.get("SenderFault", False):
+                if entry.get("SenderFault", False):
+                    sender_faults.add(i)
+                else:
                     retry.append(i)
             for i in group:  # never assume success for an entry SQS did not answer for
                 if i not in answered:
                     failed[i] = "NotAcknowledged"
                     retry.append(i)
         pending = sorted(retry)
-    return failed
+    return failed, sender_faults & failed.keys()
 
 
 def send_owned(

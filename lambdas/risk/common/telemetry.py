@@ -39,6 +39,8 @@ EVENTS_SCORED = MetricSpec("EventsScored", "Count", "score")
 EVENTS_FLAGGED = MetricSpec("EventsFlagged", "Count", "score")
 SCORED_BY_BAND = MetricSpec("ScoredByBand", "Count", "score", ("risk_band", "model_version"))
 DUPLICATE_EVENTS_SKIPPED = MetricSpec("DuplicateEventsSkipped", "Count", "score")
+# events the score stage set aside alone (failed to score or to encode), written to quarantine/
+SCORE_EVENTS_QUARANTINED = MetricSpec("ScoreEventsQuarantined", "Count", "score")
 # load
 EVENTS_LOADED = MetricSpec("EventsLoaded", "Count", "load")
 ROWS_MERGED = MetricSpec("RowsMerged", "Count", "load")
@@ -56,6 +58,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     EVENTS_FLAGGED,
     SCORED_BY_BAND,
     DUPLICATE_EVENTS_SKIPPED,
+    SCORE_EVENTS_QUARANTINED,
     EVENTS_LOADED,
     ROWS_MERGED,
     DUPLICATES_SUPPRESSED,

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from risk.parse.reasons import Reason
+from risk.events.reasons import Reason
 
 MARKER = b"\xc3\x01"
 FINGERPRINT_BYTES = 8

@@ -3,7 +3,7 @@
 Between stages an event travels as the plain dict of :meth:`RiskEvent.to_dict`
 (JSON-safe: timestamps as RFC 3339 UTC strings with a ``Z``), packed into SQS
 messages by ``risk.common.envelope``. Validation lives in ``risk.events.validate``;
-this class assumes its input is already valid.
+this class assumes its input is already valid. Limits live in ``risk.events.limits``.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ from typing import Any
 
 EVENT_TYPES = ("order", "payment", "login", "payout", "content_post", "shipment", "signup", "refund")
 CHANNELS = ("web", "app", "api")
-MAX_ID_LENGTH = 64
-MAX_EVENT_BYTES = 64 * 1024
 
 
 def format_ts(value: datetime) -> str:

@@ -9,7 +9,12 @@ Rules (``docs/event-contract.md`` is the reader's version):
 * Strings are trimmed. A required string that is absent, null or blank is ``missing_field``;
   an optional one that is blank is treated as absent.
 * Length limits are in UTF-8 bytes: Redshift's ``VARCHAR(n)`` counts bytes, so a 64-character
-  id of accented letters would not fit a 64-"character" column.
+  id of accented letters would not fit a 64-"character" column. They are checked on the value as
+  stored, i.e. after case mapping (``'İ'.lower()`` is 3 bytes).
+* Every limit comes from ``risk.events.limits`` and is checked on the canonical form: ``metadata``
+  (with the unknown fields) is measured as ``orjson`` re-encodes it (``1e15`` comes back as
+  ``1000000000000000.0``), against the SUPER staging size and the nesting depth.
+* ``occurred_at`` later than the arrival time plus the clock-skew tolerance is ``future_timestamp``.
 * ``occurred_at`` is RFC 3339 with an offset (``Z`` or ``+hh:mm``); it is normalised to UTC.
 * Unknown top-level fields are kept, never dropped: they go into ``metadata["_extra"]``. That key
   is reserved: an event that has unknown fields *and* its own ``metadata["_extra"]`` is rejected
@@ -25,27 +30,37 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
+from functools import lru_cache
 from socket import AF_INET, inet_ntop, inet_pton
 from typing import Any
 
 import orjson
 
 from risk.events.countries import ISO_3166_ALPHA2
-from risk.events.model import CHANNELS, MAX_ID_LENGTH, Geo, RiskEvent
-from risk.parse.reasons import Reason
+from risk.events.limits import (
+    COLUMN_BYTES,
+    DEFAULT_CLOCK_SKEW_TOLERANCE_S,
+    EARLIEST_YEAR,
+    LATEST_YEAR,
+    MAX_AMOUNT,
+    MAX_DEVICE_ID_BYTES,
+    MAX_EMAIL_BYTES,
+    MAX_ID_LENGTH,
+    MAX_IP_CHARS,
+    MAX_JSON_DEPTH,
+    SUPER_STAGING_BYTES,
+)
+from risk.events.model import CHANNELS, Geo, RiskEvent
+from risk.events.reasons import Reason
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 DEFAULT_SCHEMA_VERSION = 1
 EXTRA_KEY = "_extra"  # metadata key that holds unknown top-level fields
-MAX_EVENT_TYPE_BYTES = 32
-MAX_MERCHANT_ID_BYTES = 64  # risk_events.merchant_id VARCHAR(64)
-MAX_DEVICE_ID_BYTES = 128
-MAX_EMAIL_BYTES = 254  # RFC 5321 path limit
-MAX_IP_CHARS = 64  # longest IPv6 text with a zone id, with room
 MAX_CODE_BYTES = 64  # country and channel: longer is still "not a code", checked against the list
-MAX_AMOUNT = 1e12  # risk_events.amount is DECIMAL(18, 4); the 24 h sums are DECIMAL(20, 4)
-EARLIEST_OCCURRED_AT = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST_OCCURRED_AT = datetime(2100, 1, 1, tzinfo=UTC)
+_EVENT_TYPE_BYTES = COLUMN_BYTES["event_type"]
+_MERCHANT_ID_BYTES = COLUMN_BYTES["merchant_id"]
+# metadata is level 2 of the event: its own depth may be at most MAX_JSON_DEPTH - 1.
+_METADATA_DEPTH = MAX_JSON_DEPTH - 1
 
 KNOWN_FIELDS = frozenset(
     {
@@ -91,20 +106,42 @@ class _Reject(Exception):  # noqa: N818 - internal control flow, never escapes t
 
 
 def validate(
-    doc: dict[str, Any], *, ingested_at: datetime, default_schema_version: int = DEFAULT_SCHEMA_VERSION
+    doc: dict[str, Any],
+    *,
+    ingested_at: datetime,
+    default_schema_version: int = DEFAULT_SCHEMA_VERSION,
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S,
 ) -> RiskEvent | Rejection:
-    """The normalised event, or the first rule it breaks. Never raises for a dict of JSON values."""
+    """The normalised event, or the first rule it breaks. Never raises for a dict of JSON values.
+
+    ``clock_skew_tolerance_s``: how far after ``ingested_at`` (the arrival time) ``occurred_at`` may be.
+    """
+    ingested_at = ingested_at.astimezone(UTC)
     try:
-        return _build(doc, ingested_at.astimezone(UTC), default_schema_version)
+        return _build(doc, ingested_at, ingested_at + _tolerance(clock_skew_tolerance_s), default_schema_version)
     except _Reject as exc:
         return Rejection(exc.reason, exc.detail)
 
 
-def _build(doc: dict[str, Any], ingested_at: datetime, default_version: int) -> RiskEvent:
+@lru_cache(maxsize=8)
+def _tolerance(seconds: float) -> timedelta:
+    """The skew tolerance as a timedelta, built once: constructing one per event costs more than the check."""
+    return timedelta(seconds=seconds)
+
+
+def _build(doc: dict[str, Any], ingested_at: datetime, latest: datetime, default_version: int) -> RiskEvent:
     event_id = _required_text(doc, "event_id", MAX_ID_LENGTH)
     user_id = _required_text(doc, "user_id", MAX_ID_LENGTH)
-    event_type = _required_text(doc, "event_type", MAX_EVENT_TYPE_BYTES).lower()
+    # Case mapping can change the byte length ('İ' lower-cases to 3 bytes): measure what is stored.
+    event_type = _required_text(doc, "event_type", 4 * _EVENT_TYPE_BYTES).lower()
+    _fits("event_type", event_type, _EVENT_TYPE_BYTES)
     occurred_at = _timestamp(doc.get("occurred_at"))
+    if occurred_at > latest:
+        raise _Reject(
+            Reason.FUTURE_TIMESTAMP,
+            f"occurred_at is {(occurred_at - ingested_at).total_seconds():.0f} s after its arrival, beyond the "
+            f"clock-skew tolerance of {(latest - ingested_at).total_seconds():.0f} s",
+        )
     schema_version = _schema_version(doc.get("schema_version"), default_version)
     amount = _amount(doc.get("amount"))
     currency = _currency(doc.get("currency"), amount)
@@ -116,7 +153,7 @@ def _build(doc: dict[str, Any], ingested_at: datetime, default_version: int) -> 
         if country not in ISO_3166_ALPHA2:
             raise _Reject(Reason.BAD_COUNTRY, f"country {country!r} is not an ISO 3166-1 alpha-2 code")
     device_id = _optional_text(doc, "device_id", MAX_DEVICE_ID_BYTES)
-    merchant_id = _optional_text(doc, "merchant_id", MAX_MERCHANT_ID_BYTES)
+    merchant_id = _optional_text(doc, "merchant_id", _MERCHANT_ID_BYTES)
     channel = _optional_text(doc, "channel", MAX_CODE_BYTES)
     if channel is not None:
         channel = channel.lower()
@@ -149,11 +186,16 @@ def _build(doc: dict[str, Any], ingested_at: datetime, default_version: int) -> 
 def _text(name: str, value: Any, max_bytes: int) -> str:
     if type(value) is not str:
         raise _Reject(Reason.WRONG_TYPE, f"{name} must be a string, got {_type_name(value)}")
-    value = value.strip()
-    if len(value) > max_bytes or (not value.isascii() and len(value.encode()) > max_bytes):
-        raise _Reject(Reason.TOO_LONG, f"{name} is longer than {max_bytes} bytes")
+    value = _fits(name, value.strip(), max_bytes)
     if "\x00" in value:
         raise _Reject(Reason.WRONG_TYPE, f"{name} contains a NUL character")
+    return value
+
+
+def _fits(name: str, value: str, max_bytes: int) -> str:
+    """``value`` if its UTF-8 fits ``max_bytes`` (the character count is a cheap lower bound)."""
+    if len(value) > max_bytes or (not value.isascii() and len(value.encode("utf-8", "surrogatepass")) > max_bytes):
+        raise _Reject(Reason.TOO_LONG, f"{name} is longer than {max_bytes} bytes")
     return value
 
 
@@ -199,8 +241,8 @@ def _timestamp(value: Any) -> datetime:
         at = local.astimezone(UTC)
     except (ValueError, OverflowError) as exc:
         raise _Reject(Reason.BAD_TIMESTAMP, f"occurred_at is not a valid instant: {exc}") from None
-    if not EARLIEST_OCCURRED_AT.year <= at.year < LATEST_OCCURRED_AT.year:  # int compare: aware ones are slow
-        raise _Reject(Reason.OUT_OF_RANGE, "occurred_at is outside 1970-01-01 .. 2100-01-01")
+    if not EARLIEST_YEAR <= at.year < LATEST_YEAR:  # int compare: aware ones are slow
+        raise _Reject(Reason.OUT_OF_RANGE, f"occurred_at is outside {EARLIEST_YEAR}-01-01 .. {LATEST_YEAR}-01-01")
     return at
 
 
@@ -301,12 +343,43 @@ def _metadata(doc: dict[str, Any]) -> dict[str, Any]:
         metadata = {**metadata, EXTRA_KEY: {key: doc[key] for key in sorted(unknown)}}
     if metadata:
         try:
-            encoded = orjson.dumps(metadata)
-        except TypeError as exc:  # only reachable from Python callers: JSON and Avro give JSON values
+            encoded = orjson.dumps(metadata)  # the canonical form: what every later stage re-encodes
+        except orjson.JSONEncodeError as exc:
+            if "recursion" in str(exc).lower():
+                raise _Reject(Reason.TOO_DEEP, f"metadata is nested deeper than {_METADATA_DEPTH} levels") from None
+            # otherwise only reachable from Python callers: JSON and Avro give JSON values
             raise _Reject(Reason.WRONG_TYPE, f"metadata is not JSON-serialisable: {exc}") from None
+        if len(encoded) > SUPER_STAGING_BYTES:
+            raise _Reject(
+                Reason.TOO_LARGE,
+                f"metadata is {len(encoded)} bytes as canonical JSON, above the {SUPER_STAGING_BYTES}-byte SUPER limit",
+            )
+        # Cheap bound first: depth <= number of brackets (in C); walk only a document that might be deep.
+        if encoded.count(b"{") + encoded.count(b"[") > _METADATA_DEPTH and _depth(metadata) > _METADATA_DEPTH:
+            raise _Reject(Reason.TOO_DEEP, f"metadata is nested deeper than {_METADATA_DEPTH} levels")
         if b"\\u0000" in encoded and _ESCAPED_NUL.search(encoded):
             raise _Reject(Reason.WRONG_TYPE, "metadata contains a NUL character")
     return metadata
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0, ``{}`` is 1), iteratively: no recursion limit."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            children: Any = node.values()
+        elif kind is list:
+            children = node
+        else:
+            continue
+        deepest = max(deepest, level)
+        if deepest > _METADATA_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children if type(child) is dict or type(child) is list)
+    return deepest
 
 
 def _type_name(value: Any) -> str:

@@ -16,9 +16,10 @@ from typing import Any
 import orjson
 
 from risk.events import avro
-from risk.events.model import MAX_EVENT_BYTES, MAX_ID_LENGTH, RiskEvent
+from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S, MAX_EVENT_BYTES, MAX_ID_LENGTH
+from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
 from risk.events.validate import DEFAULT_SCHEMA_VERSION, Rejection, validate
-from risk.parse.reasons import Reason
 
 # Bump when a change would parse some recorded input differently; quarantine records carry it,
 # so a replay can tell which parser rejected a record.
@@ -39,17 +40,29 @@ class Quarantined:
     event_id: str | None = None  # when the document had a usable one: the log's correlation id
 
 
-def parse_record(data: bytes, *, sequence_number: str, arrival: datetime) -> RiskEvent | Quarantined:
+def parse_record(
+    data: bytes,
+    *,
+    sequence_number: str,
+    arrival: datetime,
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S,
+) -> RiskEvent | Quarantined:
     """Decode and validate one record's bytes. Total: any input gives an event or a quarantine."""
     arrival = arrival.astimezone(UTC)
     try:
-        return _parse(data, sequence_number, arrival)
+        return _parse(data, sequence_number, arrival, clock_skew_tolerance_s)
     except Exception as exc:  # a parser bug must not fail the neighbours: keep the record for replay
         detail = f"{type(exc).__name__}: {exc}"[:_MAX_DETAIL]
         return Quarantined(Reason.PARSER_ERROR, detail, bytes(data), sequence_number, arrival)
 
 
-def parse_kinesis_data(b64: Any, *, sequence_number: str, arrival: datetime) -> RiskEvent | Quarantined:
+def parse_kinesis_data(
+    b64: Any,
+    *,
+    sequence_number: str,
+    arrival: datetime,
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S,
+) -> RiskEvent | Quarantined:
     """The ``kinesis.data`` field of a Lambda event record (base64 text) -> as :func:`parse_record`."""
     if not isinstance(b64, str):
         raw = b"" if b64 is None else repr(b64).encode()
@@ -60,10 +73,12 @@ def parse_kinesis_data(b64: Any, *, sequence_number: str, arrival: datetime) -> 
         raw = b64.encode("utf-8", "surrogatepass")
         detail = f"data is not valid base64: {exc}"[:_MAX_DETAIL]
         return Quarantined(Reason.BAD_BASE64, detail, raw, sequence_number, arrival.astimezone(UTC))
-    return parse_record(data, sequence_number=sequence_number, arrival=arrival)
+    return parse_record(
+        data, sequence_number=sequence_number, arrival=arrival, clock_skew_tolerance_s=clock_skew_tolerance_s
+    )
 
 
-def _parse(data: bytes, sequence_number: str, arrival: datetime) -> RiskEvent | Quarantined:
+def _parse(data: bytes, sequence_number: str, arrival: datetime, skew_s: float) -> RiskEvent | Quarantined:
     size = len(data)
     if size == 0:
         return Quarantined(Reason.EMPTY_RECORD, "the record has no bytes", b"", sequence_number, arrival)
@@ -88,7 +103,7 @@ def _parse(data: bytes, sequence_number: str, arrival: datetime) -> RiskEvent | 
             detail = f"the JSON document is {_kind(doc)}, not an object"
             return Quarantined(Reason.NOT_AN_OBJECT, detail, bytes(data), sequence_number, arrival)
 
-    result = validate(doc, ingested_at=arrival, default_schema_version=default_version)
+    result = validate(doc, ingested_at=arrival, default_schema_version=default_version, clock_skew_tolerance_s=skew_s)
     if isinstance(result, Rejection):
         return Quarantined(
             result.reason, result.detail[:_MAX_DETAIL], bytes(data), sequence_number, arrival, _event_id(doc)

@@ -7,6 +7,11 @@
    SendMessageBatch (``risk.common.publish``); the records of a message that still fails are
    reported failed.
 
+No single event can fail its neighbours: each event is encoded alone before packing (one the
+envelope cannot carry is quarantined as ``unpublishable``), and a packed message SQS refuses as a
+sender fault is split and its events sent one by one, so only the one SQS will not take is
+quarantined. Either is a gap in the validator (``risk.events.limits`` should have caught it).
+
 The response follows Lambda's partial batch response for Kinesis: ``batchItemFailures`` lists the
 sequence numbers of the failed records and Lambda resumes the shard from the LOWEST of them, so
 records after it are delivered again (their events may reach the queue twice; the score stage's
@@ -17,6 +22,7 @@ message, shared with up to hundreds of others, has been sent.
 
 from __future__ import annotations
 
+import base64
 import os
 import time
 from collections import Counter
@@ -25,13 +31,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from risk.common import aws, publish
-from risk.common.envelope import pack_counted
-from risk.common.settings import ARCHIVE_BUCKET, PARSED_QUEUE_URL, env
-from risk.events.model import RiskEvent
+from risk.common.envelope import EnvelopeError, encode_item, pack_encoded
+from risk.common.settings import ARCHIVE_BUCKET, CLOCK_SKEW_TOLERANCE_S, PARSED_QUEUE_URL, env
+from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S
+from risk.events.reasons import Reason
 from risk.parse import quarantine
 from risk.parse.parser import Quarantined, parse_kinesis_data
-from risk.parse.reasons import Reason
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,7 @@ class ParseDependencies:
     sqs: Any
     bucket: str
     queue_url: str
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S
 
     @classmethod
     def from_environment(cls) -> ParseDependencies:
@@ -73,6 +82,7 @@ class ParseDependencies:
             sqs=aws.client("sqs", region_name=region),
             bucket=env(ARCHIVE_BUCKET),
             queue_url=env(PARSED_QUEUE_URL),
+            clock_skew_tolerance_s=float(env(CLOCK_SKEW_TOLERANCE_S, str(DEFAULT_CLOCK_SKEW_TOLERANCE_S))),
         )
 
 
@@ -116,47 +126,124 @@ def process_batch(
         return outcome
     failed: set[str] = set()
 
-    events: list[tuple[KinesisRecord, RiskEvent]] = []
+    events: list[tuple[KinesisRecord, bytes]] = []
     bad: list[QuarantinedRecord] = []
     for record in batch:
-        result = parse_kinesis_data(record.data, sequence_number=record.sequence_number, arrival=record.arrival)
+        result = parse_kinesis_data(
+            record.data,
+            sequence_number=record.sequence_number,
+            arrival=record.arrival,
+            clock_skew_tolerance_s=deps.clock_skew_tolerance_s,
+        )
         if isinstance(result, Quarantined):
             bad.append(QuarantinedRecord(result, record.partition_key, record.shard_id))
-        else:
-            events.append((record, result))
+            continue
+        try:  # each event encoded alone: one that cannot travel is set aside, not its neighbours
+            events.append((record, encode_item(result.to_dict())))
+        except EnvelopeError as exc:
+            bad.append(_unpublishable(record, result.event_id, str(exc)))
 
     if bad:
-        at = now()
-        key = quarantine.object_key(
-            batch[0].arrival, batch[0].shard_id, batch[0].sequence_number, batch[-1].sequence_number
-        )
-        lines = [
-            quarantine.to_line(q.item, partition_key=q.partition_key, shard_id=q.shard_id, quarantined_at=at)
-            for q in bad
-        ]
-        try:
-            quarantine.write(deps.s3, deps.bucket, key, lines)
-        except Exception as exc:  # any failure: the records go back to Kinesis, never lost
-            outcome.quarantine_error = f"{type(exc).__name__}: {exc}"
-            failed.update(q.item.sequence_number for q in bad)
-        else:
-            outcome.quarantined = bad
-            outcome.quarantine_key = key
+        _quarantine(deps, batch, bad, outcome, failed, at=now())
 
     if events:
-        bodies: list[str] = []
-        owners: list[list[KinesisRecord]] = []
-        start = 0
-        for body, count in pack_counted(event.to_dict() for _, event in events):
-            bodies.append(body)
-            owners.append([record for record, _ in events[start : start + count]])
-            start += count
-        errors = publish.send_all(deps.sqs, deps.queue_url, bodies, sleep=sleep)
-        outcome.messages = len(bodies) - len(errors)
-        for index, code in errors.items():
-            outcome.publish_errors[code] += 1
-            failed.update(record.sequence_number for record in owners[index])
-        outcome.published_events = sum(len(owners[i]) for i in range(len(bodies)) if i not in errors)
+        refused = _publish(deps, events, outcome, failed, sleep)
+        if refused:
+            _quarantine(deps, batch, refused, outcome, failed, at=now(), part="unpublishable")
 
     outcome.failed = [r.sequence_number for r in batch if r.sequence_number in failed]
     return outcome
+
+
+def _quarantine(
+    deps: ParseDependencies,
+    batch: list[KinesisRecord],
+    bad: list[QuarantinedRecord],
+    outcome: BatchOutcome,
+    failed: set[str],
+    *,
+    at: datetime,
+    part: str | None = None,
+) -> None:
+    """One quarantine object for ``bad``; if it cannot be written, those records fail (never lost)."""
+    key = quarantine.object_key(
+        batch[0].arrival, batch[0].shard_id, batch[0].sequence_number, batch[-1].sequence_number, part=part
+    )
+    lines = [
+        quarantine.to_line(q.item, partition_key=q.partition_key, shard_id=q.shard_id, quarantined_at=at) for q in bad
+    ]
+    try:
+        quarantine.write(deps.s3, deps.bucket, key, lines)
+    except Exception as exc:  # any failure: the records go back to Kinesis, never lost
+        outcome.quarantine_error = f"{type(exc).__name__}: {exc}"
+        failed.update(q.item.sequence_number for q in bad)
+    else:
+        outcome.quarantined.extend(bad)
+        outcome.quarantine_key = outcome.quarantine_key or key
+
+
+def _publish(
+    deps: ParseDependencies,
+    events: list[tuple[KinesisRecord, bytes]],
+    outcome: BatchOutcome,
+    failed: set[str],
+    sleep: Callable[[float], None],
+) -> list[QuarantinedRecord]:
+    """Send the packed events; return the ones SQS refuses even alone (sender fault), to quarantine.
+
+    A packed body refused as a sender fault is split: each of its events is sent alone, so one
+    event SQS will not take does not take hundreds of neighbours back to Kinesis with it.
+    """
+    bodies: list[str] = []
+    owners: list[list[tuple[KinesisRecord, bytes]]] = []
+    start = 0
+    for body, count in pack_encoded(item for _, item in events):
+        bodies.append(body)
+        owners.append(events[start : start + count])
+        start += count
+    errors, faults = publish.send_all_with_faults(deps.sqs, deps.queue_url, bodies, sleep=sleep)
+    split = [i for i in sorted(faults) if len(owners[i]) > 1]
+    alone = [pair for i in split for pair in owners[i]]
+    refused = [(owners[i][0], errors[i]) for i in sorted(faults) if len(owners[i]) == 1]
+    for i in split:
+        del errors[i]
+    if alone:
+        alone_errors, alone_faults = publish.send_all_with_faults(
+            deps.sqs, deps.queue_url, [_single(item) for _, item in alone], sleep=sleep
+        )
+        for j, code in alone_errors.items():
+            if j in alone_faults:
+                refused.append((alone[j], code))
+            else:
+                outcome.publish_errors[code] += 1
+                failed.add(alone[j][0].sequence_number)
+        outcome.messages += len(alone) - len(alone_errors)
+        outcome.published_events += len(alone) - len(alone_errors)
+    for index, code in errors.items():
+        if index in faults:
+            continue  # a single event refused: quarantined below
+        outcome.publish_errors[code] += 1
+        failed.update(record.sequence_number for record, _ in owners[index])
+    sent = [i for i in range(len(bodies)) if i not in errors and i not in split]
+    outcome.messages += len(sent)
+    outcome.published_events += sum(len(owners[i]) for i in sent)
+    return [
+        _unpublishable(record, _event_id(item), f"SQS refused the message: {code}") for (record, item), code in refused
+    ]
+
+
+def _single(item: bytes) -> str:
+    ((body, _),) = pack_encoded([item])
+    return body
+
+
+def _event_id(item: bytes) -> str | None:
+    event_id = orjson.loads(item).get("event_id")
+    return event_id if isinstance(event_id, str) else None
+
+
+def _unpublishable(record: KinesisRecord, event_id: str | None, detail: str) -> QuarantinedRecord:
+    """A valid event that cannot travel (a gap in the validator): kept whole for replay once fixed."""
+    raw = base64.b64decode(record.data) if isinstance(record.data, str) else b""
+    item = Quarantined(Reason.UNPUBLISHABLE, detail[:200], raw, record.sequence_number, record.arrival, event_id)
+    return QuarantinedRecord(item, record.partition_key, record.shard_id)

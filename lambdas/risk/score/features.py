@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from risk.events.limits import MAX_AMOUNT_SUM
 from risk.score.model import IMPOSSIBLE_TRAVEL_KMH
 
 EARTH_RADIUS_KM = 6371.0088  # IUGG mean Earth radius
@@ -64,6 +65,16 @@ AMOUNT_SCALE = 10_000  # amounts are summed as exact integers of 1/10,000: order
 
 def amount_units(amount: float) -> int:
     return round(amount * AMOUNT_SCALE)
+
+
+def amount_sum(units: int) -> float:
+    """A window's sum of amounts from exact units, saturating at ``MAX_AMOUNT_SUM``.
+
+    The sums are ``DECIMAL(20, 4)`` columns; a user may send more than 10^4 events of the maximum
+    amount in 24 h, and one row that overflows would fail its whole load batch. Saturated is honest:
+    the sum is at least this much, and any such user is flagged by the amount alone.
+    """
+    return min(units / AMOUNT_SCALE, MAX_AMOUNT_SUM)
 
 
 def moments(n: int, total: int, total_sq: int) -> tuple[float, float]:

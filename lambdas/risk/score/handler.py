@@ -1,8 +1,10 @@
 """Lambda entry point of the score stage (SQS "parsed" -> per-user state -> SQS "scored").
 
-Thin on purpose: the work is :func:`risk.score.service.score_events`. Per invocation:
-unpack every message (a malformed one fails alone, through the partial batch
-response, and reaches the DLQ after ``maxReceiveCount``), read all users' states in one
+Thin on purpose: the work is :func:`risk.score.service.score_isolating`. Per invocation:
+unpack every message (a malformed envelope fails alone, through the partial batch
+response, and reaches the DLQ after ``maxReceiveCount``; an item that is not an event, or an
+event that fails to score or to encode, is set aside alone to the archive's quarantine/ with
+``stage: score`` and counted in ``ScoreEventsQuarantined``), read all users' states in one
 BatchGetItem set, apply and score the whole batch, write each changed user once
 (conditional on its version), then send the scored events packed into envelopes with
 SendMessageBatch. A body that cannot be sent fails its source message only: SQS
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -24,11 +27,14 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, settings, telemetry
-from risk.common.envelope import pack, unpack
+from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
 from risk.common.publish import send_owned
 from risk.events.model import RiskEvent
+from risk.events.reasons import Reason
+from risk.parse import quarantine
+from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
-from risk.score.service import score_events
+from risk.score.service import check_finite, score_isolating
 from risk.score.store import DynamoStateStore, StateStore
 
 logger = Logger(service=telemetry.SERVICE)
@@ -39,6 +45,8 @@ tracer = Tracer(service=telemetry.SERVICE, patch_modules=telemetry.TRACED_MODULE
 @dataclass(frozen=True)
 class ScoreDependencies:
     sqs: Any
+    s3: Any
+    bucket: str  # the archive: quarantine/ for an event that fails alone
     store: StateStore
     scorer: Scorer
     scored_queue_url: str
@@ -50,6 +58,8 @@ def dependencies() -> ScoreDependencies:
     """Clients, the state store and the scorer (model loaded): once per container."""
     return ScoreDependencies(
         sqs=aws.client("sqs"),
+        s3=aws.client("s3"),
+        bucket=settings.env(settings.ARCHIVE_BUCKET),
         store=DynamoStateStore(
             aws.client("dynamodb"),
             settings.env(settings.STATE_TABLE),
@@ -61,13 +71,54 @@ def dependencies() -> ScoreDependencies:
     )
 
 
-def decode(record: SQSRecord) -> list[RiskEvent]:
-    """A message's events; any malformed envelope or event fails the whole message."""
-    return [RiskEvent.from_dict(item) for item in unpack(record.body)]
+def decode(record: SQSRecord) -> list[dict[str, Any]]:
+    """A message's items; a malformed envelope fails the whole message (its items are unknown)."""
+    return unpack(record.body)
+
+
+@dataclass(frozen=True)
+class SetAside:
+    """One event of a message that the stage could not handle; its neighbours go on without it."""
+
+    message_id: str
+    item: Any
+    detail: str
 
 
 def _emit(spec: telemetry.MetricSpec, value: float) -> None:
     metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
+
+
+def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
+    """Write the events set aside; return the messages to fail if that write fails (never silent loss)."""
+    if not set_aside:
+        return set()
+    at = datetime.now(UTC)
+    lines = [
+        quarantine.event_line(
+            stage="score",
+            reason=Reason.SCORE_ERROR,
+            detail=s.detail,
+            item=s.item,
+            message_id=s.message_id,
+            quarantined_at=at,
+        )
+        for s in set_aside
+    ]
+    key = quarantine.stage_object_key("score", at, set_aside[0].message_id, len(set_aside))
+    try:
+        quarantine.write(deps.s3, deps.bucket, key, lines)
+    except Exception:
+        logger.exception("quarantine write failed: those messages go back to the queue")
+        return {s.message_id for s in set_aside}
+    for s in set_aside:
+        logger.warning(
+            "event quarantined at score",
+            event_id=s.item.get("event_id") if isinstance(s.item, dict) else None,
+            detail=s.detail,
+            quarantine_key=key,
+        )
+    return set()
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -84,34 +135,54 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
     if failures:
         logger.error("malformed messages fail alone (DLQ after maxReceiveCount)", message_ids=failures)
-    good: list[tuple[str, list[RiskEvent]]] = [
-        (raw["messageId"], result) for status, result, raw in processed if status == "success"
-    ]
-    owners = [mid for mid, events in good for _ in events]
-    events = [e for _, events in good for e in events]
-    if not events:
+    good = [(str(raw["messageId"]), items) for status, items, raw in processed if status == "success"]
+    set_aside: list[SetAside] = []
+    owners: list[str] = []
+    events: list[RiskEvent] = []
+    for mid, items in good:
+        for item in items:
+            try:  # one item that is not an event fails alone, not its message
+                events.append(RiskEvent.from_dict(item))
+                owners.append(mid)
+            except Exception as exc:
+                set_aside.append(SetAside(mid, item, f"not an event: {type(exc).__name__}: {exc}"))
+    if not events and not set_aside:
         _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap, on the dashboard
         return _response(failures)
 
     try:
-        batch = score_events(deps.store, deps.scorer, events)
+        batch = score_isolating(deps.store, deps.scorer, events)
     except Exception:
         logger.exception("state or scoring failed: every message of the batch goes back to the queue")
         return _response(failures + [mid for mid, _ in good])
 
-    per_message: dict[str, list[dict[str, Any]]] = {}
-    for mid, scored in zip(owners, batch.scored, strict=True):
-        per_message.setdefault(mid, []).append(scored.to_dict())
-    bodies = [(mid, body) for mid, items in per_message.items() for body in pack(items)]
-    unsent = send_owned(deps.sqs, deps.scored_queue_url, bodies)
+    per_message: dict[str, list[bytes]] = {}
+    done: list[tuple[str, ScoredEvent]] = []
+    for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
+        if scored is None:
+            set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
+            continue
+        item = scored.to_dict()
+        try:  # each scored event encoded alone: one that cannot travel is set aside
+            check_finite(item)
+            encoded = encode_item(item)
+        except (EnvelopeError, ValueError) as exc:
+            set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to encode: {exc}"))
+            continue
+        per_message.setdefault(mid, []).append(encoded)
+        done.append((mid, scored))
+    not_quarantined = _quarantine(deps, set_aside)
+    bodies = [(mid, body) for mid, items in per_message.items() for body, _ in pack_encoded(items)]
+    unsent = send_owned(deps.sqs, deps.scored_queue_url, bodies) | not_quarantined
     if unsent:
         logger.error("scored events not sent: their messages will be redelivered", message_ids=sorted(unsent))
 
-    sent = [s for mid, s in zip(owners, batch.scored, strict=True) if mid not in unsent]
+    sent = [s for mid, s in done if mid not in unsent]
     bands = Counter((s.score.risk_band, s.score.model_version) for s in sent)
     _emit(telemetry.EVENTS_SCORED, len(sent))
     _emit(telemetry.EVENTS_FLAGGED, sum(n for (band, _), n in bands.items() if band != "low"))
     _emit(telemetry.DUPLICATE_EVENTS_SKIPPED, batch.duplicates)
+    _emit(telemetry.SCORE_EVENTS_QUARANTINED, 0 if not_quarantined else len(set_aside))
     for (band, version), n in sorted(bands.items()):
         spec = telemetry.SCORED_BY_BAND
         with single_metric(
@@ -135,6 +206,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         duplicates=batch.duplicates,
         state_writes=batch.writes,
         state_conflicts=batch.conflicts,
+        quarantined=len(set_aside),
         unsent_messages=len(unsent),
     )
     return _response(failures + sorted(unsent))

@@ -4,12 +4,21 @@
 every user of the batch at once, applies the batch in memory, writes each changed user
 once (conditional on its version) and, for users another invocation changed meanwhile,
 re-reads and recomputes just those users, a bounded number of times.
+
+``score_isolating`` is what the handler calls: the same, except that an event that makes the
+batch fail for a reason of its own (not the state store, not a conflict) is found by bisection
+and set aside, so its message's other events go on. Re-running part of a batch is safe: the
+state recognises events already applied and recomputes the same features.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, ScoredEvent
@@ -66,3 +75,47 @@ def score_events(store: StateStore, scorer: Scorer, events: Sequence[RiskEvent])
     scores = scorer.score_batch(events, features)
     scored = [ScoredEvent(e, f, s) for e, f, s in zip(events, features, scores, strict=True)]
     return ScoredBatch(scored, sum(dups), writes, conflicts)
+
+
+# Failures of the infrastructure, not of one event: the whole batch goes back to the queue.
+INFRASTRUCTURE_ERRORS = (StateConflictError, BotoCoreError, ClientError)
+
+
+@dataclass
+class IsolatedBatch:
+    scored: list[ScoredEvent | None]  # aligned with the input events; None where the event failed
+    failures: dict[int, str] = field(default_factory=dict)  # input index -> what went wrong
+    duplicates: int = 0
+    writes: int = 0
+    conflicts: int = 0
+
+
+def score_isolating(store: StateStore, scorer: Scorer, events: Sequence[RiskEvent]) -> IsolatedBatch:
+    """:func:`score_events`, with an event that fails on its own set aside (bisection: log2(n) extra rounds
+    per bad event). Infrastructure errors (``INFRASTRUCTURE_ERRORS``) still raise."""
+    try:
+        batch = score_events(store, scorer, events)
+    except INFRASTRUCTURE_ERRORS:
+        raise
+    except Exception as exc:
+        if len(events) == 1:
+            return IsolatedBatch([None], {0: f"{type(exc).__name__}: {exc}"[:200]})
+        mid = len(events) // 2
+        left = score_isolating(store, scorer, events[:mid])
+        right = score_isolating(store, scorer, events[mid:])
+        return IsolatedBatch(
+            left.scored + right.scored,
+            {**left.failures, **{mid + i: why for i, why in right.failures.items()}},
+            left.duplicates + right.duplicates,
+            left.writes + right.writes,
+            left.conflicts + right.conflicts,
+        )
+    return IsolatedBatch(list(batch.scored), {}, batch.duplicates, batch.writes, batch.conflicts)
+
+
+def check_finite(item: dict[str, Any]) -> None:
+    """Raise ValueError if a feature or the score of a scored event's wire form is NaN or infinite:
+    orjson would send it as null, and the warehouse refuses non-finite doubles for a whole load batch."""
+    for value in (*item["features"].values(), item["score"]["score"]):
+        if type(value) is float and not math.isfinite(value):
+            raise ValueError(f"a feature or the score is not finite: {value!r}")

@@ -204,7 +204,6 @@ class UserState:
         lo_24h = bisect_left(hist, (ts - fx.WINDOW_24H,), 0, lo_1h)
         cum_s = self.cum_s
         own = 0 if amount is None else fx.amount_units(amount)
-        scale = fx.AMOUNT_SCALE
         # Prior amounts: folded aggregates + every history entry before this one.
         n_prior = self.base_n + self.cum_n[i] - self.cum_n[0]
         mean_prior, m2_prior = fx.moments(
@@ -256,9 +255,9 @@ class UserState:
             count_1m,
             count_1h,
             i - lo_24h + 1,
-            (cum_s[i] - cum_s[lo_1m] + own) / scale,
-            (cum_s[i] - cum_s[lo_1h] + own) / scale,
-            (cum_s[i] - cum_s[lo_24h] + own) / scale,
+            fx.amount_sum(cum_s[i] - cum_s[lo_1m] + own),
+            fx.amount_sum(cum_s[i] - cum_s[lo_1h] + own),
+            fx.amount_sum(cum_s[i] - cum_s[lo_24h] + own),
             zscore,
             ratio,
             distance,

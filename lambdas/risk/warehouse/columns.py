@@ -8,6 +8,8 @@ JSONB on the PostgreSQL stand-in).
 
 from __future__ import annotations
 
+from risk.events.limits import COLUMN_BYTES
+
 RISK_EVENTS_TABLE = "risk_events"
 
 RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -54,3 +56,6 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
+# VARCHAR width in bytes of every text column: declared once, in the contract (risk.events.limits),
+# enforced there by the validator; tests/warehouse/test_column_widths.py checks the DDL says the same.
+TEXT_COLUMN_BYTES: dict[str, int] = {name: COLUMN_BYTES[name] for name, kind in RISK_EVENTS_COLUMNS if kind == "text"}

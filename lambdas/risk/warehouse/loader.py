@@ -58,6 +58,7 @@ from typing import Any
 
 import orjson
 
+from risk.events.limits import SUPER_STAGING_BYTES
 from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_COLUMNS, RISK_EVENTS_TABLE
 from risk.warehouse.connection import Warehouse, is_connection_error
 from risk.warehouse.dialect import POSTGRES, REDSHIFT
@@ -72,7 +73,7 @@ RANGES_PER_LOOKUP = 16  # occurred_at ranges per already-loaded lookup statement
 LOOKUP_BUCKET = timedelta(minutes=1)
 FIXED_STATEMENTS = 6  # CREATE stage, in-batch DELETE, LOCK, one loaded DELETE, INSERT, DROP
 BOUND_KINDS = frozenset({"text", "timestamp", "super"})
-SUPER_STAGE_TYPE = "VARCHAR(65535)"  # JSON text in the stage; JSON_PARSE on publish makes it SUPER
+SUPER_STAGE_TYPE = f"VARCHAR({SUPER_STAGING_BYTES})"  # JSON text in the stage; JSON_PARSE on publish makes it SUPER
 EVENT_ID_AT = COLUMN_NAMES.index("event_id")
 OCCURRED_AT = COLUMN_NAMES.index("occurred_at")
 

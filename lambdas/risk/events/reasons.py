@@ -1,4 +1,4 @@
-"""Machine-readable reasons a Kinesis record is quarantined instead of parsed."""
+"""Machine-readable reasons a Kinesis record is quarantined instead of parsed: part of the event contract."""
 
 from __future__ import annotations
 
@@ -25,4 +25,9 @@ class Reason(StrEnum):
     UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
     BAD_IP = "bad_ip"  # ip is not an IPv4 or IPv6 address
     BAD_EMAIL = "bad_email"  # email fails the light syntax check
+    TOO_DEEP = "too_deep"  # JSON nested deeper than MAX_JSON_DEPTH (limits.py)
+    TOO_LARGE = "too_large"  # canonical metadata above the SUPER staging limit (limits.py)
+    FUTURE_TIMESTAMP = "future_timestamp"  # occurred_at later than arrival + the clock-skew tolerance
+    UNPUBLISHABLE = "unpublishable"  # valid, but the envelope or SQS refused it (a validator gap): kept for replay
+    SCORE_ERROR = "score_error"  # score stage: the event failed to score or to encode; quarantined alone
     PARSER_ERROR = "parser_error"  # an unexpected exception in the parser (a bug): kept for replay
