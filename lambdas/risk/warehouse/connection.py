@@ -15,6 +15,7 @@ from urllib.parse import unquote, urlsplit
 
 import redshift_connector
 
+from risk.common import aws
 from risk.warehouse.dialect import DIALECTS, POSTGRES, REDSHIFT, Dialect, render_postgres
 
 Params = Sequence[Any] | None
@@ -214,6 +215,23 @@ class Warehouse:
         self.close()
 
 
+REDSHIFT_PORT = 5439
+CREDENTIALS_DURATION_S = 3600  # the longest GetCredentials grants; a warm container reconnects after failures
+
+
+def serverless_credentials(client: Any, workgroup: str, database: str) -> tuple[str, str]:
+    """Temporary database credentials for the caller's IAM identity (its RedshiftDbRoles tag maps its roles)."""
+    answer = client.get_credentials(
+        workgroupName=workgroup, dbName=database, durationSeconds=CREDENTIALS_DURATION_S
+    )
+    return str(answer["dbUser"]), str(answer["dbPassword"])
+
+
+def workgroup_host(client: Any, workgroup: str) -> str:
+    """The workgroup's endpoint address, when the environment does not give it."""
+    return str(client.get_workgroup(workgroupName=workgroup)["workgroup"]["endpoint"]["address"])
+
+
 def connect_serverless(
     workgroup: str,
     database: str,
@@ -225,27 +243,29 @@ def connect_serverless(
 ) -> Warehouse:
     """Redshift Serverless: by default the function's role signs in through GetCredentials, no password.
 
-    ``host`` is the workgroup endpoint (or a VPC endpoint); without it the driver looks it up.
-    ``user``/``password`` are for the schema owner only (the migration function, which must
-    CREATE ROLE and masking policies that an IAM identity may not). Create once per container.
-    Every statement is limited to ``statement_timeout_s`` on the server, and the socket gives up
-    a few seconds later, so a hung warehouse fails the batch before the function times out.
+    ``host`` is the workgroup endpoint (or a VPC endpoint); without it, it is looked up
+    (GetWorkgroup). ``user``/``password`` are for the schema owner only (the migration function,
+    which must CREATE ROLE and masking policies that an IAM identity may not). Create once per
+    container. Every statement is limited to ``statement_timeout_s`` on the server, and the socket
+    gives up a few seconds later, so a hung warehouse fails the batch before the function times out.
+    The IAM sign-in calls GetCredentials itself, through :mod:`risk.common.aws`, rather than letting
+    the driver build a boto3 client with botocore's unbounded defaults.
     """
+    if password is None:
+        serverless = aws.client("redshift-serverless")
+        user, password = serverless_credentials(serverless, workgroup, database)
+        host = host or workgroup_host(serverless, workgroup)
+    if not (host and user):
+        raise ValueError("password sign-in needs the workgroup host and a user")
     options: dict[str, Any] = {
-        "is_serverless": True,
-        "serverless_work_group": workgroup,
+        "host": host,
+        "port": REDSHIFT_PORT,
         "database": database,
+        "user": user,
+        "password": password,
         "ssl": True,
         "timeout": statement_timeout_s + SOCKET_TIMEOUT_MARGIN_S,
     }
-    if password is None:
-        options["iam"] = True
-    else:
-        if not (host and user):
-            raise ValueError("password sign-in needs the workgroup host and a user")
-        options.update(user=user, password=password)
-    if host:
-        options["host"] = host
     connection = redshift_connector.connect(**options)
     _session_setup(connection, statement_timeout_s)
     return Warehouse(connection, REDSHIFT)
