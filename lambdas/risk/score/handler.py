@@ -26,6 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import settings, telemetry
 from risk.common.envelope import pack, unpack
+from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.events.model import RiskEvent
 from risk.score.scorers import Scorer, load_scorer
@@ -85,6 +86,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
     if failures:
         logger.error("malformed messages fail alone (DLQ after maxReceiveCount)", message_ids=failures)
+        emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(failures)})
     good: list[tuple[str, list[RiskEvent]]] = [
         (raw["messageId"], result) for status, result, raw in processed if status == "success"
     ]
@@ -98,6 +100,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         batch = score_events(deps.store, deps.scorer, events)
     except Exception:
         logger.exception("state or scoring failed: every message of the batch goes back to the queue")
+        emit_failures("score", deps.environment, {telemetry.Cause.STATE_STORE: len(good)})
         return _response(failures + [mid for mid, _ in good])
 
     per_message: dict[str, list[dict[str, Any]]] = {}
@@ -107,6 +110,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     unsent = send_owned(deps.sqs, deps.scored_queue_url, bodies)
     if unsent:
         logger.error("scored events not sent: their messages will be redelivered", message_ids=sorted(unsent))
+        emit_failures("score", deps.environment, {telemetry.Cause.PUBLISH: len(unsent)})
 
     sent = [s for mid, s in zip(owners, batch.scored, strict=True) if mid not in unsent]
     bands = Counter((s.score.risk_band, s.score.model_version) for s in sent)
