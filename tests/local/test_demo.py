@@ -57,9 +57,9 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
     assert all(list(r) == list(COLUMN_NAMES) for r in rows)
     assert "OK: every record is accounted for" in output
     assert "== top flagged events" in output
-    # The local run emits the whole metric contract (LoaderFailures only on failure: the outage drill).
+    # The local run emits the whole metric contract (ProcessingFailures only on failure: the drills).
     emitted = {name for name, value in summary["metrics"].items() if value > 0}
-    assert emitted == {m.name for m in telemetry.ALL_METRICS} - {telemetry.LOADER_FAILURES.name}
+    assert emitted == {m.name for m in telemetry.ALL_METRICS} - {telemetry.PROCESSING_FAILURES.name}
 
 
 def test_events_file_lines_go_byte_for_byte_and_malformed_ones_are_quarantined(
