@@ -83,6 +83,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if processor.fail_messages:
         emit_failures("load", environment, {telemetry.Cause.POISON: len(processor.fail_messages)})
     if not messages:
+        _emit(telemetry.EVENTS_LOADED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return {"batchItemFailures": failures}
 
     logger.set_correlation_id(batch_id(m for m, _ in messages))  # the S3 object name: logs and archive line up
@@ -91,6 +92,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception as exc:
         logger.exception("load failed: every message of the batch goes back to the queue", messages=len(records))
         emit_failures("load", environment, {_cause(exc): len(records) - len(processor.fail_messages)})
+        _emit(telemetry.EVENTS_LOADED, 0)
         return _all_failed(records)
 
     for message_id, reason in outcome.refused.items():
