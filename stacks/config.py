@@ -167,7 +167,8 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class RedshiftConfig:
-    """``rpu_hours_per_day``: the compute budget the ``redshift-rpu-hours`` alarm guards (warning)."""
+    """``rpu_hours_per_day``: the daily compute budget, enforced by a Redshift Serverless usage limit with
+    ``usage_limit_breach_action`` (log, emit-metric or deactivate); ``redshift-rpu-hours`` warns at 80%."""
 
     database: str
     admin_username: str
@@ -176,6 +177,7 @@ class RedshiftConfig:
     statement_timeout_s: int  # per statement, server-side; the load function's timeout must leave room
     bulk_load_min_rows: int  # from this batch size the loader stages with COPY from the enriched objects
     rpu_hours_per_day: int
+    usage_limit_breach_action: str
 
 
 @dataclass(frozen=True)
@@ -398,6 +400,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         statement_timeout_s=rs.req_int("statement_timeout_s", 1, 900),
         bulk_load_min_rows=rs.req_int("bulk_load_min_rows", 1, 1_000_000),
         rpu_hours_per_day=rs.req_int("rpu_hours_per_day", 1, 1_000_000),
+        usage_limit_breach_action=rs.req_str("usage_limit_breach_action", choices=("log", "emit-metric", "deactivate")),
     )
     if redshift.base_rpu % 8 and redshift.base_rpu > 8:
         raise ConfigError(f"{rs.path}.base_rpu: must be 4 or a multiple of 8")

@@ -41,6 +41,7 @@ from stacks.monitored import MonitoredResources
 STAGES = ("parse", "score", "load")
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
+BUDGET_WARNING_SHARE = 0.8  # warn before the Redshift usage limit acts
 NEAR_TIMEOUT = 0.8  # a function running longer than this share of its timeout is about to time out
 # Horizons: page when a consumer has used this share of the time before its data expires, so that
 # the rest is left for someone to act (a quarter: prod's 24 h MaximumRecordAgeInSeconds pages at 6 h).
@@ -682,14 +683,16 @@ class PipelineMonitoring(Construct):
         )
 
         budget = cfg.redshift.rpu_hours_per_day
+        warn_at = int(budget * BUDGET_WARNING_SHARE)
         self._alarm(
             "redshift-rpu-hours",
             metric=self._redshift_metric("ComputeSeconds", "Sum", "RPU-seconds per day", Duration.days(1)),
-            threshold=budget * 3600,
+            threshold=warn_at * 3600,
             comparison=gt,
             missing=not_breaching,
-            meaning=f"The workgroup used more than {budget} RPU-hours in the last 24 h (redshift.rpu_hours_per_day): "
-            "the warehouse costs more than planned.",
+            meaning=f"The workgroup used more than {warn_at} RPU-hours in the last 24 h, "
+            f"{int(BUDGET_WARNING_SHARE * 100)}% of its daily usage limit ({budget}, "
+            f"breach action {cfg.redshift.usage_limit_breach_action}): the warehouse costs more than planned.",
             first_step="look at Query duration on Stage health and the load's batch size; long loads keep RPUs up.",
             runbook=RUNBOOK_WAREHOUSE,
         )

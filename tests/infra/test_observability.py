@@ -418,7 +418,7 @@ def test_redshift_rpu_hours_alarm_is_the_configured_daily_budget(obs: Synth) -> 
         "Sum",
     )
     assert metric["period"] == 86400
-    assert props["Threshold"] == obs.cfg.redshift.rpu_hours_per_day * 3600
+    assert props["Threshold"] == int(obs.cfg.redshift.rpu_hours_per_day * 0.8) * 3600  # before the limit acts
 
 
 EXPECTED_ALARMS = {
