@@ -2,22 +2,26 @@
 
 ``PipelineMonitoring`` builds, per environment:
 
-* the **Pipeline overview** dashboard: the product's own metrics (``risk.common.telemetry``), one line
-  per stage side by side so a drop shows where it happened, quarantine reasons, end-to-end lag and the
-  score distribution by band and model version;
+* the **Pipeline overview** dashboard: does it flow (events by stage, per minute and over aligned
+  5-minute periods), where is it stuck (queue ages, each stream consumer's iterator age), is anything
+  lost (DLQ depth and age, failures by stage and cause, quarantine), lag per event, score distribution;
 * the **Stage health** dashboard: the per-service sections of cdk-monitoring-constructs (Lambda, Kinesis,
   SQS with DLQ, DynamoDB) plus custom sections where the library has nothing (Firehose delivery from a
   Kinesis source, Redshift Serverless, the loader);
-* the alarms, every one with its action on the topic of its severity, a description that says what it
-  means and what to do first (naming the runbook), and a composite "pipeline unhealthy" alarm over all
-  of them (on the warning topic: the critical ones already page by themselves).
+* the alarms, each with a description that says what it means, what to do first and its runbook. Child
+  alarms have no actions of their own: ``pipeline-critical`` (any critical child) pages once per
+  incident, ``pipeline-unhealthy`` (any warning child) mails the warning topic and is suppressed while
+  the critical one is on. Only the DLQ-age escalations notify by themselves.
 
-Severity: **critical** when data is at risk (a dead-letter queue is filling and will expire, the
-stream's iterator falls behind its retention, the loader is failing), **warning** otherwise.
+Severity: **critical** when data is at risk (a dead-letter queue filling or ageing towards expiry, a
+stream consumer near the age its records are skipped or expire, a stage failing minute after minute, a
+stalled load with messages waiting), **warning** otherwise.
 
 Alarms are plain ``aws_cloudwatch`` alarms rather than the library's so that each one's metric,
-threshold, comparison and missing-data treatment is stated here once, next to its description.
-Thresholds come from ``cfg.alarms`` only.
+threshold, comparison and missing-data treatment is stated here once, next to its description; the
+local run evaluates the same synthesized definitions (``tools.local.alarms``). Thresholds come from
+``cdk.json`` only (constants: evaluation windows, ``HORIZON_SHARE``, ``NEAR_TIMEOUT``,
+``BUDGET_WARNING_SHARE``).
 """
 
 from __future__ import annotations
