@@ -220,9 +220,9 @@ class WarehouseStack(Stack):
         )
         self.workgroup.add_resource_dependency(self.namespace)
         self.workgroup.apply_removal_policy(removal_policy(cfg))
-        self.usage_limit = self._usage_limit(cfg)
+        self.usage_limit = self._usage_limit(cfg, log_key)
 
-    def _usage_limit(self, cfg: EnvironmentConfig) -> cr.AwsCustomResource:
+    def _usage_limit(self, cfg: EnvironmentConfig, log_key: kms.IKey) -> cr.AwsCustomResource:
         """A daily RPU-hours limit on the workgroup (CloudFormation has no resource for it, so an SDK call).
 
         ``deactivate`` stops queries at the limit (loads then wait in the scored queue, see
@@ -231,6 +231,28 @@ class WarehouseStack(Stack):
         workgroup_arn = self.workgroup.attr_workgroup_workgroup_arn
         limit = {"amount": cfg.redshift.rpu_hours_per_day, "breachAction": cfg.redshift.usage_limit_breach_action}
         limit_id = cr.PhysicalResourceId.from_response("usageLimit.usageLimitId")
+        sdk_logs = logs.LogGroup(
+            self,
+            "UsageLimitLogs",
+            retention=log_retention(cfg),
+            encryption_key=log_key,
+            removal_policy=removal_policy(cfg),
+        )
+        sdk_role = iam.Role(  # our own: no AWS managed policy, logs only to its own group
+            self,
+            "UsageLimitRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{cfg.prefix}: sets the workgroup's daily usage limit (AwsCustomResource)",
+            inline_policies={
+                "logs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[sdk_logs.log_group_arn]
+                        )
+                    ]
+                )
+            },
+        )
         usage_limit = cr.AwsCustomResource(
             self,
             "UsageLimit",
@@ -272,6 +294,8 @@ class WarehouseStack(Stack):
                 ]
             ),
             install_latest_aws_sdk=False,
+            role=sdk_role,
+            log_group=sdk_logs,
         )
         account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
         acknowledge(
@@ -281,10 +305,6 @@ class WarehouseStack(Stack):
         )
         provider = self.node.find_child(SDK_PROVIDER_ID)  # the singleton Lambda behind AwsCustomResource
         for finding, reason in (
-            (
-                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
-                "CDK's AWS SDK provider writes only its own logs; the managed policy is the logging permission.",
-            ),
             ("Serverless-LambdaDLQ", "CloudFormation invokes the provider synchronously and receives its errors."),
             ("Serverless-LambdaTracing", "One SDK call per deploy; CloudFormation events record it."),
             ("Serverless-LambdaDefaultMemorySize", "One SDK call per deploy; 128 MB is ample."),
