@@ -101,6 +101,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     except Exception:
         logger.exception("state or scoring failed: every message of the batch goes back to the queue")
         emit_failures("score", deps.environment, {telemetry.Cause.STATE_STORE: len(good)})
+        _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return _response(failures + [mid for mid, _ in good])
 
     per_message: dict[str, list[dict[str, Any]]] = {}
