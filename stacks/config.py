@@ -156,6 +156,10 @@ class QueueConfig:
     max_receive_count: int
     dlq_retention_days: int
     visibility_timeout_factor: int
+    # Work queues (parsed, scored): long enough to ride out a warehouse outage with the load mapping
+    # disabled (docs/runbooks/warehouse-outage.md). Below the DLQ's: a message moved to a standard DLQ
+    # keeps its first enqueue time, so it expires dlq_retention_days after it was first sent.
+    retention_days: int
 
     def visibility_timeout_s(self, consumer: FunctionConfig) -> int:
         """AWS recommends at least 6x the consumer's timeout (plus the batching window)."""
@@ -164,12 +168,17 @@ class QueueConfig:
 
 @dataclass(frozen=True)
 class RedshiftConfig:
+    """``rpu_hours_per_day``: the daily compute budget, enforced by a Redshift Serverless usage limit with
+    ``usage_limit_breach_action`` (log, emit-metric or deactivate); ``redshift-rpu-hours`` warns at 80%."""
+
     database: str
     admin_username: str
     base_rpu: int
     max_rpu: int
     statement_timeout_s: int  # per statement, server-side; the load function's timeout must leave room
     bulk_load_min_rows: int  # from this batch size the loader stages with COPY from the enriched objects
+    rpu_hours_per_day: int
+    usage_limit_breach_action: str
 
 
 @dataclass(frozen=True)
@@ -201,6 +210,11 @@ class AlarmConfig:
     quarantine_rate_pct: float
     end_to_end_lag_s: int
     silent_producer_minutes: int | None
+    # "<stage>-failing": failures in failing_minutes of the last failing_window_minutes. The window is
+    # shorter than the work queues' visibility timeout, so one message's retry cannot count twice.
+    failing_minutes: int
+    failing_window_minutes: int
+    runbook_base_url: str | None  # e.g. https://github.com/<org>/<repo>/blob/main; None: the repository path
 
 
 @dataclass(frozen=True)
@@ -371,7 +385,13 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         max_receive_count=q.req_int("max_receive_count", 1, 1000),
         dlq_retention_days=q.req_int("dlq_retention_days", 1, 14),
         visibility_timeout_factor=q.req_int("visibility_timeout_factor", 6, 20),
+        retention_days=q.req_int("retention_days", 1, 14),
     )
+    if queues.retention_days >= queues.dlq_retention_days:
+        raise ConfigError(
+            f"{q.path}.retention_days: {queues.retention_days} must be below dlq_retention_days "
+            f"({queues.dlq_retention_days}); a dead-lettered message keeps its first enqueue time"
+        )
     for stage, fn in (("score", score), ("load", load)):
         if queues.visibility_timeout_s(fn) > 43_200:
             raise ConfigError(
@@ -387,6 +407,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         max_rpu=rs.req_int("max_rpu", 4, 1024),
         statement_timeout_s=rs.req_int("statement_timeout_s", 1, 900),
         bulk_load_min_rows=rs.req_int("bulk_load_min_rows", 1, 1_000_000),
+        rpu_hours_per_day=rs.req_int("rpu_hours_per_day", 1, 1_000_000),
+        usage_limit_breach_action=rs.req_str("usage_limit_breach_action", choices=("log", "emit-metric", "deactivate")),
     )
     if redshift.base_rpu % 8 and redshift.base_rpu > 8:
         raise ConfigError(f"{rs.path}.base_rpu: must be 4 or a multiple of 8")
@@ -433,7 +455,18 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         quarantine_rate_pct=a.number("quarantine_rate_pct", 0.0, 100.0),
         end_to_end_lag_s=a.req_int("end_to_end_lag_s", 1, 86_400),
         silent_producer_minutes=a.integer("silent_producer_minutes", 1, 1440, optional=True),
+        failing_minutes=a.req_int("failing_minutes", 1, 60),
+        failing_window_minutes=a.req_int("failing_window_minutes", 1, 60),
+        runbook_base_url=a.text("runbook_base_url", pattern=re.compile(r"^https://\S+$"), optional=True),
     )
+    if alarms.failing_minutes > alarms.failing_window_minutes:
+        raise ConfigError(f"{a.path}.failing_minutes: more than failing_window_minutes")
+    shortest = min(queues.visibility_timeout_s(score), queues.visibility_timeout_s(load))
+    if alarms.failing_window_minutes * 60 >= shortest:
+        raise ConfigError(
+            f"{a.path}.failing_window_minutes: must be shorter than the shortest queue visibility timeout "
+            f"({shortest} s), or one message's retry counts twice"
+        )
 
     return EnvironmentConfig(
         name=name,

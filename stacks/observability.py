@@ -2,22 +2,26 @@
 
 ``PipelineMonitoring`` builds, per environment:
 
-* the **Pipeline overview** dashboard: the product's own metrics (``risk.common.telemetry``), one line
-  per stage side by side so a drop shows where it happened, quarantine reasons, end-to-end lag and the
-  score distribution by band and model version;
+* the **Pipeline overview** dashboard: does it flow (events by stage, per minute and over aligned
+  5-minute periods), where is it stuck (queue ages, each stream consumer's iterator age), is anything
+  lost (DLQ depth and age, failures by stage and cause, quarantine), lag per event, score distribution;
 * the **Stage health** dashboard: the per-service sections of cdk-monitoring-constructs (Lambda, Kinesis,
   SQS with DLQ, DynamoDB) plus custom sections where the library has nothing (Firehose delivery from a
   Kinesis source, Redshift Serverless, the loader);
-* the alarms, every one with its action on the topic of its severity, a description that says what it
-  means and what to do first (naming the runbook), and a composite "pipeline unhealthy" alarm over all
-  of them (on the warning topic: the critical ones already page by themselves).
+* the alarms, each with a description that says what it means, what to do first and its runbook. Child
+  alarms have no actions of their own: ``pipeline-critical`` (any critical child) pages once per
+  incident, ``pipeline-unhealthy`` (any warning child) mails the warning topic and is suppressed while
+  the critical one is on. Only the DLQ-age escalations notify by themselves.
 
-Severity: **critical** when data is at risk (a dead-letter queue is filling and will expire, the
-stream's iterator falls behind its retention, the loader is failing), **warning** otherwise.
+Severity: **critical** when data is at risk (a dead-letter queue filling or ageing towards expiry, a
+stream consumer near the age its records are skipped or expire, a stage failing minute after minute, a
+stalled load with messages waiting), **warning** otherwise.
 
 Alarms are plain ``aws_cloudwatch`` alarms rather than the library's so that each one's metric,
-threshold, comparison and missing-data treatment is stated here once, next to its description.
-Thresholds come from ``cfg.alarms`` only.
+threshold, comparison and missing-data treatment is stated here once, next to its description; the
+local run evaluates the same synthesized definitions (``tools.local.alarms``). Thresholds come from
+``cdk.json`` only (constants: evaluation windows, ``HORIZON_SHARE``, ``NEAR_TIMEOUT``,
+``BUDGET_WARNING_SHARE``).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import cdk_monitoring_constructs as cmc
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sns as sns
 from constructs import Construct
 
@@ -40,6 +45,29 @@ from stacks.monitored import MonitoredResources
 STAGES = ("parse", "score", "load")
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
+BUDGET_WARNING_SHARE = 0.8  # warn before the Redshift usage limit acts
+NEAR_TIMEOUT = 0.8  # a function running longer than this share of its timeout is about to time out
+# Horizons: page when a consumer has used this share of the time before its data expires, so that
+# the rest is left for someone to act (a quarter: prod's 24 h MaximumRecordAgeInSeconds pages at 6 h).
+HORIZON_SHARE = 0.25
+
+
+def parse_iterator_threshold_ms(cfg: EnvironmentConfig) -> int:
+    """The parse mapping drops records older than MaximumRecordAgeInSeconds (or the stream's retention)."""
+    horizon_s = min(cfg.kinesis_source.max_record_age_s, cfg.kinesis.retention_hours * 3600)
+    return int(horizon_s * HORIZON_SHARE * 1000)
+
+
+def firehose_behind_threshold_ms(cfg: EnvironmentConfig) -> int:
+    """Firehose has no record-age limit of its own: its horizon is the stream's retention."""
+    return int(cfg.kinesis.retention_hours * 3600 * HORIZON_SHARE * 1000)
+
+
+def dlq_age_threshold_s(cfg: EnvironmentConfig) -> int:
+    """A dead-lettered message may already be ``queues.retention_days`` old (the enqueue time is kept):
+    it is sure to live ``dlq_retention_days - retention_days`` in the DLQ; alarm at half of that."""
+    return int((cfg.queues.dlq_retention_days - cfg.queues.retention_days) * 86400 / 2)
+
 
 # The runbooks (docs/runbooks/, written with the local tools). Alarm descriptions and the dashboards'
 # text widgets name these paths, so an alarm e-mail already says where to start.
@@ -52,10 +80,16 @@ STAGE_RUNBOOK = {"parse": RUNBOOK_STUCK_ITERATOR, "score": RUNBOOK_MODEL_ROLLBAC
 
 # Dashboard widget titles: the tests look for each one in the synthesized bodies.
 TITLE_STAGE_THROUGHPUT = "Events per minute by stage"
-TITLE_STAGE_LAST = "Events in the last minute by stage"
+TITLE_STAGE_PERIODS = "Events per 5 minutes by stage (aligned periods)"
+TITLE_FAILURES = "Failures by stage and cause (handed back for retry)"
+TITLE_QUEUE_AGE = "Stuck? Age of the oldest message per queue (s)"
+TITLE_ITERATOR_AGE = "Stuck? Stream consumers behind (ms)"
+TITLE_DLQ_DEPTH = "Lost? Dead-letter and parse-failures depth"
+TITLE_DLQ_AGE = "Lost? Oldest dead-lettered message (s)"
+PERCENTILES = ("p50", "p90", "p99")
 TITLE_QUARANTINE_REASONS = "Quarantined per minute by reason"
 TITLE_QUARANTINE_RATE = "Quarantine rate (%)"
-TITLE_LAG = "End-to-end lag (event time to load time)"
+TITLE_LAG = "Lag per event to the warehouse: from arrival and from event time (ms)"
 TITLE_DUPLICATES = "Duplicates skipped and suppressed"
 TITLE_SCORE_BANDS = "Scored per minute by risk band and model version"
 TITLE_FLAGGED_RATE = "Flagged rate (%)"
@@ -76,6 +110,7 @@ class AlarmInfo:
     alarm: cw.Alarm
     runbook: str
     severity: str = WARNING
+    direct_action: bool = False  # notifies by itself (an escalation), besides through its composite
 
 
 class PipelineMonitoring(Construct):
@@ -97,11 +132,12 @@ class PipelineMonitoring(Construct):
         self._cfg = cfg
         self._res = resources
         self._topics = {CRITICAL: alarm_topic, WARNING: warning_topic or alarm_topic}
-        self._runbook_base_url = runbook_base_url.rstrip("/") if runbook_base_url else None
+        base = runbook_base_url or cfg.alarms.runbook_base_url
+        self._runbook_base_url = base.rstrip("/") if base else None
         self.alarms: dict[str, AlarmInfo] = {}
 
         self._add_alarms()
-        self.pipeline_unhealthy = self._add_composite()
+        self._add_composites()
         self.overview = self._overview_dashboard()
         self.stage_health = self._stage_health_dashboard()
 
@@ -153,29 +189,33 @@ class PipelineMonitoring(Construct):
             period=period,
         )
 
-    def _firehose_metric(self, name: str, statistic: str, label: str) -> cw.Metric:
+    def _firehose_metric(self, name: str, statistic: str, label: str, period: Duration = FIVE_MINUTES) -> cw.Metric:
         return cw.Metric(
             namespace="AWS/Firehose",
             metric_name=name,
             dimensions_map={"DeliveryStreamName": self._res.delivery_stream_name},
             statistic=statistic,
-            period=FIVE_MINUTES,
+            period=period,
             label=label,
         )
 
-    def _redshift_metric(self, name: str, statistic: str, label: str) -> cw.Metric:
+    def _redshift_metric(self, name: str, statistic: str, label: str, period: Duration = FIVE_MINUTES) -> cw.Metric:
         return cw.Metric(
             namespace="AWS/Redshift-Serverless",
             metric_name=name,
             dimensions_map={"Workgroup": self._res.redshift_workgroup_name},
             statistic=statistic,
-            period=FIVE_MINUTES,
+            period=period,
             label=label,
         )
 
     def _runbook(self, path: str) -> str:
-        """Markdown naming a runbook: a link when the repository's URL is known, else the path."""
-        return f"[{path}]({self._runbook_base_url}/{path})" if self._runbook_base_url else f"`{path}`"
+        """Markdown naming a runbook: a link to the base URL when known, else to the repository path."""
+        return f"[{path}]({self._runbook_text(path)})"
+
+    def _runbook_text(self, path: str) -> str:
+        """Plain text (alarm descriptions are not rendered): the URL when the base is known, else the path."""
+        return f"{self._runbook_base_url}/{path}" if self._runbook_base_url else path
 
     # ------------------------------------------------------------------ alarms
 
@@ -193,12 +233,18 @@ class PipelineMonitoring(Construct):
         evaluation_periods: int = 1,
         datapoints_to_alarm: int | None = None,
         severity: str = WARNING,
+        direct_action: bool = False,
     ) -> cw.Alarm:
+        """A child alarm: it notifies through the composite of its severity, not by itself.
+
+        ``direct_action``: the alarm also notifies its topic itself (ALARM only), for an escalation
+        that must reach someone while the composite is already in ALARM (DLQ age before expiry).
+        """
         alarm = cw.Alarm(
             self,
             f"Alarm-{key}",
             alarm_name=f"{self._cfg.prefix}-{key}",
-            alarm_description=f"{meaning} First: {first_step} Runbook: {runbook}.",
+            alarm_description=f"{meaning} First: {first_step} Runbook: {self._runbook_text(runbook)}.",
             metric=metric,
             threshold=threshold,
             comparison_operator=comparison,
@@ -206,24 +252,54 @@ class PipelineMonitoring(Construct):
             datapoints_to_alarm=datapoints_to_alarm,
             treat_missing_data=missing,
         )
-        action = cw_actions.SnsAction(self._topics[severity])
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
-        self.alarms[key] = AlarmInfo(alarm, runbook, severity)
+        if direct_action:
+            alarm.add_alarm_action(cw_actions.SnsAction(self._topics[severity]))
+        self.alarms[key] = AlarmInfo(alarm, runbook, severity, direct_action)
         return alarm
 
+    def _sum(self, metrics: Mapping[str, cw.IMetric], label: str, period: Duration) -> cw.MathExpression:
+        """The sum of several metrics, a missing one counted as 0."""
+        return cw.MathExpression(
+            expression=" + ".join(f"FILL({k}, 0)" for k in metrics),
+            using_metrics=dict(metrics),
+            label=label,
+            period=period,
+        )
+
+    def failures(self, stage: str, period: Duration = ONE_MINUTE) -> cw.MathExpression:
+        """``ProcessingFailures`` of one stage, all its causes (``telemetry.FAILURE_CAUSES``) summed."""
+        causes = telemetry.FAILURE_CAUSES[stage]
+        return self._sum(
+            {
+                f"c{i}": self.product_metric(
+                    telemetry.PROCESSING_FAILURES, period=period, extra={"stage": stage, "cause": cause}
+                )
+                for i, cause in enumerate(causes)
+            },
+            f"{stage} failures",
+            period,
+        )
+
     def _add_alarms(self) -> None:
-        a = self._cfg.alarms
+        self._add_loss_alarms()
+        self._add_failure_alarms()
+        self._add_lag_alarms()
+        self._add_blind_spot_alarms()
+
+    def _add_loss_alarms(self) -> None:
+        """Data at risk of expiring: DLQs, and every consumer of the stream against its horizon."""
+        a, cfg = self._cfg.alarms, self._cfg
         gt = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
         not_breaching = cw.TreatMissingData.NOT_BREACHING
-
         dlqs = dict(self._res.dead_letter_queues)
+        dlq_age_s = dlq_age_threshold_s(cfg)
         for key in (*(q.dlq_key for q in WORK_QUEUES), PARSE_FAILURES_QUEUE):
             queue = dlqs[key]
+            name = key if key.endswith("-dlq") else f"{key}-dlq"
             # IGNORE keeps the alarm in ALARM while a full DLQ goes quiet (SQS stops publishing metrics
             # for queues without activity): it clears only when someone has drained the queue.
             self._alarm(
-                f"{key}-not-empty" if key.endswith("-dlq") else f"{key}-dlq-not-empty",
+                f"{name}-not-empty",
                 metric=queue.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum"),
                 threshold=0,
                 comparison=gt,
@@ -233,6 +309,19 @@ class PipelineMonitoring(Construct):
                 first_step="read one message and the consumer's logs to find the cause, fix it, then redrive.",
                 runbook=RUNBOOK_DLQ,
                 severity=CRITICAL,
+            )
+            self._alarm(
+                f"{name}-age",
+                metric=queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum"),
+                threshold=dlq_age_s,
+                comparison=gt,
+                missing=cw.TreatMissingData.IGNORE,
+                meaning=f"A message has been in the dead-letter queue {key} for more than {dlq_age_s // 3600} h; "
+                f"messages expire {cfg.queues.dlq_retention_days} days after they were first sent.",
+                first_step="redrive or export the DLQ now (the not-empty alarm has been on since it filled).",
+                runbook=RUNBOOK_DLQ,
+                severity=CRITICAL,
+                direct_action=True,  # the escalation: the composite is already in ALARM and will not re-notify
             )
 
         self._alarm(
@@ -246,27 +335,78 @@ class PipelineMonitoring(Construct):
             evaluation_periods=5,
             datapoints_to_alarm=3,
             meaning=f"A consumer of the Kinesis stream (the parse function or Firehose) is more than "
-            f"{a.iterator_age_ms} ms behind; records expire after {self._cfg.kinesis.retention_hours} h.",
+            f"{a.iterator_age_ms} ms behind: slow, not yet at risk (see parse-iterator-near-expiry and "
+            "firehose-behind for the horizons).",
             first_step="check the parse function's errors and throttles and the Firehose section of Stage health.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
+        parse_horizon_ms = parse_iterator_threshold_ms(cfg)
+        self._alarm(
+            "parse-iterator-near-expiry",
+            metric=self._res.functions["parse"].metric(
+                "IteratorAge", period=ONE_MINUTE, statistic="Maximum", label="parse IteratorAge"
+            ),
+            threshold=parse_horizon_ms,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            meaning=f"The parse mapping is {parse_horizon_ms // 60000} min behind; it skips records older than "
+            f"{cfg.kinesis_source.max_record_age_s} s (MaximumRecordAgeInSeconds) to the parse-failures queue.",
+            first_step="find why parse fails or is slow (its failures by cause, errors, throttles, duration).",
             runbook=RUNBOOK_STUCK_ITERATOR,
             severity=CRITICAL,
         )
+        firehose_horizon_ms = firehose_behind_threshold_ms(cfg)
+        self._alarm(
+            "firehose-behind",
+            metric=self._firehose_metric("KinesisMillisBehindLatest", "Maximum", "Firehose behind (ms)", ONE_MINUTE),
+            threshold=firehose_horizon_ms,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            meaning=f"Firehose reads the stream {firehose_horizon_ms // 3_600_000} h behind; records leave the "
+            f"stream after {cfg.kinesis.retention_hours} h and would then be missing from the raw archive.",
+            first_step="read the delivery stream's error logs, DeliveryToS3.Success and the archive bucket's KMS key.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+            severity=CRITICAL,
+        )
+        self._alarm(
+            "firehose-delivery-failing",
+            metric=self._firehose_metric("DeliveryToS3.Success", "Minimum", "Delivery success", FIVE_MINUTES),
+            threshold=1,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=not_breaching,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            meaning="Firehose failed deliveries to S3 in two of the last three 5-minute periods (it retries; "
+            "records it cannot deliver go to raw-errors/).",
+            first_step="read the delivery stream's error logs; compare records read with records delivered.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
 
-        for spec in WORK_QUEUES:
+    def _add_failure_alarms(self) -> None:
+        """Failures the handlers hand back (partial batch responses): Lambda's Errors does not see them."""
+        a = self._cfg.alarms
+        gt = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+        for stage in STAGES:
+            causes = ", ".join(telemetry.FAILURE_CAUSES[stage])
             self._alarm(
-                f"{spec.key}-oldest-message",
-                metric=self._res.queues[spec.key].metric_approximate_age_of_oldest_message(
-                    period=ONE_MINUTE, statistic="Maximum"
-                ),
-                threshold=a.queue_oldest_message_s,
+                f"{stage}-failing",
+                metric=self.failures(stage),
+                threshold=0,
                 comparison=gt,
-                missing=not_breaching,
-                evaluation_periods=3,
-                datapoints_to_alarm=3,
-                meaning=f"The oldest message in the {spec.key} queue is older than {a.queue_oldest_message_s} s: "
-                f"the {spec.consumer} function is not keeping up or keeps failing.",
-                first_step=f"check the {spec.consumer} function's errors, throttles and concurrency on Stage health.",
-                runbook=STAGE_RUNBOOK[spec.consumer],
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=a.failing_window_minutes,
+                datapoints_to_alarm=a.failing_minutes,
+                meaning=f"The {stage} stage handed work back for retry in {a.failing_minutes} of the last "
+                f"{a.failing_window_minutes} minutes ({causes}): not one retried conflict but a dependency "
+                "that keeps failing; the work reaches a dead-letter queue after its retries.",
+                first_step=f"'Failures by stage and cause' on the overview says which dependency; then the {stage} "
+                "function's error logs.",
+                runbook=STAGE_RUNBOOK[stage],
+                severity=CRITICAL,
             )
 
         for stage in STAGES:
@@ -281,34 +421,12 @@ class PipelineMonitoring(Construct):
                 ),
                 threshold=a.function_error_rate_pct,
                 comparison=gt,
-                missing=not_breaching,
-                meaning=f"More than {a.function_error_rate_pct}% of the {stage} function's invocations failed "
-                "in 5 minutes; failed batches are retried and end in a dead-letter queue.",
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                meaning=f"More than {a.function_error_rate_pct}% of the {stage} function's invocations crashed or "
+                "timed out in 5 minutes (handled failures are the failing alarm's).",
                 first_step=f"read the {stage} function's error logs (Logs Insights on its log group).",
                 runbook=STAGE_RUNBOOK[stage],
             )
-            self._alarm(
-                f"{stage}-throttles",
-                metric=fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
-                threshold=0,
-                comparison=gt,
-                missing=not_breaching,
-                meaning=f"The {stage} function was throttled: the account or function concurrency limit is reached.",
-                first_step="compare ConcurrentExecutions with the account limit and the mapping's maximum concurrency.",
-                runbook=STAGE_RUNBOOK[stage],
-            )
-
-        self._alarm(
-            "firehose-freshness",
-            metric=self._firehose_metric("DeliveryToS3.DataFreshness", "Maximum", "Data freshness (s)"),
-            threshold=a.firehose_freshness_s,
-            comparison=gt,
-            missing=not_breaching,
-            meaning=f"The oldest record in Firehose is more than {a.firehose_freshness_s} s old: the raw "
-            "archive is falling behind (S3 or KMS errors, or throttling).",
-            first_step="read the delivery stream's error logs and DeliveryToS3.Success.",
-            runbook=RUNBOOK_STUCK_ITERATOR,
-        )
 
         self._alarm(
             "quarantine-rate",
@@ -320,7 +438,7 @@ class PipelineMonitoring(Construct):
             ),
             threshold=a.quarantine_rate_pct,
             comparison=gt,
-            missing=not_breaching,
+            missing=cw.TreatMissingData.NOT_BREACHING,
             evaluation_periods=3,
             datapoints_to_alarm=2,
             meaning=f"More than {a.quarantine_rate_pct}% of the records read from Kinesis are quarantined: a "
@@ -328,32 +446,6 @@ class PipelineMonitoring(Construct):
             first_step="look at 'Quarantined per minute by reason' on the overview and the objects in "
             "the archive's quarantine/ prefix, then contact the producer.",
             runbook=RUNBOOK_STUCK_ITERATOR,
-        )
-
-        self._alarm(
-            "end-to-end-lag",
-            metric=self.product_metric(telemetry.END_TO_END_LAG),
-            threshold=a.end_to_end_lag_s * 1000,
-            comparison=gt,
-            missing=not_breaching,
-            evaluation_periods=5,
-            datapoints_to_alarm=3,
-            meaning=f"Events reach the warehouse more than {a.end_to_end_lag_s} s after they happened.",
-            first_step="find the slow stage on the overview (the first line that lags), then its queue age.",
-            runbook=RUNBOOK_WAREHOUSE,
-        )
-
-        self._alarm(
-            "loader-failures",
-            metric=self.product_metric(telemetry.LOADER_FAILURES),
-            threshold=0,
-            comparison=gt,
-            missing=not_breaching,
-            meaning="The loader handed messages back to SQS: a load into Redshift failed or a message "
-            "could not be decoded.",
-            first_step="read the load function's logs; check the workgroup's status and the VPC endpoints.",
-            runbook=RUNBOOK_WAREHOUSE,
-            severity=CRITICAL,
         )
 
         minutes = a.silent_producer_minutes
@@ -371,29 +463,282 @@ class PipelineMonitoring(Construct):
                 runbook=RUNBOOK_STUCK_ITERATOR,
             )
 
-    def _add_composite(self) -> cw.CompositeAlarm:
-        composite = cw.CompositeAlarm(
+    def waiting(self, key: str) -> cw.Metric:
+        """Messages visible (not yet received) in a work queue, per minute."""
+        return self._res.queues[key].metric_approximate_number_of_messages_visible(
+            period=ONE_MINUTE, statistic="Maximum", label=f"waiting in {key}"
+        )
+
+    def _add_lag_alarms(self) -> None:
+        """Lag that cannot go quiet: no load while messages wait counts against the pipeline."""
+        a = self._cfg.alarms
+        gt = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+        threshold_ms = a.end_to_end_lag_s * 1000
+        for spec in WORK_QUEUES:
+            self._alarm(
+                f"{spec.key}-oldest-message",
+                metric=self._res.queues[spec.key].metric_approximate_age_of_oldest_message(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=a.queue_oldest_message_s,
+                comparison=gt,
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+                meaning=f"The oldest message in the {spec.key} queue is older than {a.queue_oldest_message_s} s: "
+                f"the {spec.consumer} function is not keeping up, keeps failing, or one message is being retried.",
+                first_step=f"check the {spec.consumer} function's failures by cause, throttles and concurrency.",
+                runbook=STAGE_RUNBOOK[spec.consumer],
+            )
+        # While messages wait in "scored", a minute without any load counts as a breaching lag: a stalled
+        # loader cannot read OK because it stopped emitting.
+        self._alarm(
+            "load-lag",
+            metric=cw.MathExpression(
+                expression=f"IF(FILL(waiting, 0) > 0, FILL(lag, {threshold_ms + 1}), FILL(lag, 0))",
+                using_metrics={
+                    "waiting": self.waiting("scored"),
+                    "lag": self.product_metric(telemetry.ARRIVAL_TO_LOAD_LAG),
+                },
+                label="arrival-to-load lag p90 (ms), breaching when nothing loads while messages wait",
+                period=ONE_MINUTE,
+            ),
+            threshold=threshold_ms,
+            comparison=gt,
+            missing=cw.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            meaning=f"90% of the events loaded in a minute took more than {a.end_to_end_lag_s} s from arrival on "
+            "the stream, or nothing was loaded while messages waited in the scored queue (3 of 5 minutes).",
+            first_step="find the first stage that lags on the overview ('Where it is stuck'), then its failures.",
+            runbook=RUNBOOK_WAREHOUSE,
+        )
+        self._alarm(
+            "scored-waiting-nothing-loaded",
+            metric=cw.MathExpression(
+                expression="IF(FILL(waiting, 0) > 0, IF(FILL(loaded, 0) > 0, 0, 1), 0)",
+                using_metrics={
+                    "waiting": self.waiting("scored"),
+                    "loaded": self.product_metric(telemetry.EVENTS_LOADED),
+                },
+                label="1 when messages wait in scored and nothing was loaded",
+                period=ONE_MINUTE,
+            ),
+            threshold=0,
+            comparison=gt,
+            missing=cw.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning="Messages wait in the scored queue and nothing was loaded into the warehouse in "
+            f"{a.failing_minutes} of the last {a.failing_window_minutes} minutes: the load is stalled.",
+            first_step="check the load mapping is enabled, the load function's failures by cause and the workgroup.",
+            runbook=RUNBOOK_WAREHOUSE,
+            severity=CRITICAL,
+        )
+
+    def _add_blind_spot_alarms(self) -> None:
+        """Dependencies whose trouble the stage metrics would only show late or ambiguously."""
+        a, cfg, res = self._cfg.alarms, self._cfg, self._res
+        gt = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
+        gte = cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
+        not_breaching = cw.TreatMissingData.NOT_BREACHING
+        for stage in STAGES:
+            fn = res.functions[stage]
+            self._alarm(
+                f"{stage}-throttles",
+                metric=fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),
+                threshold=0,
+                comparison=gt,
+                missing=not_breaching,
+                meaning=f"The {stage} function was throttled: the account or function concurrency limit is reached.",
+                first_step="compare ConcurrentExecutions with the account limit and the mapping's maximum concurrency.",
+                runbook=STAGE_RUNBOOK[stage],
+            )
+            timeout_ms = cfg.function(stage).timeout_s * 1000
+            self._alarm(
+                f"{stage}-near-timeout",
+                metric=fn.metric_duration(period=ONE_MINUTE, statistic="Maximum"),
+                threshold=int(timeout_ms * NEAR_TIMEOUT),
+                comparison=gt,
+                missing=not_breaching,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                meaning=f"The {stage} function ran longer than {int(NEAR_TIMEOUT * 100)}% of its "
+                f"{cfg.function(stage).timeout_s} s timeout in 3 of 5 minutes: next come timeouts and retried batches.",
+                first_step="see what grew: batch size, the dependency's latency (warehouse, DynamoDB), the table size.",
+                runbook=STAGE_RUNBOOK[stage],
+            )
+            ceiling = cfg.function(stage).max_concurrency
+            if ceiling is not None:
+                self._alarm(
+                    f"{stage}-at-max-concurrency",
+                    metric=fn.metric("ConcurrentExecutions", period=ONE_MINUTE, statistic="Maximum"),
+                    threshold=ceiling,
+                    comparison=gte,
+                    missing=not_breaching,
+                    evaluation_periods=15,
+                    datapoints_to_alarm=15,
+                    meaning=f"The {stage} function has run at its mapping's maximum concurrency ({ceiling}) for "
+                    "15 minutes: it cannot go faster, so its queue grows.",
+                    first_step="compare the queue's age with the flow; raise max_concurrency in cdk.json if it lags.",
+                    runbook=STAGE_RUNBOOK[stage],
+                )
+
+        table = res.state_table
+        self._alarm(
+            "state-throttles",
+            metric=self._sum(
+                {
+                    "r": cw.Metric(
+                        namespace="AWS/DynamoDB",
+                        metric_name="ReadThrottleEvents",
+                        dimensions_map={"TableName": table.table_name},
+                        statistic="Sum",
+                        period=ONE_MINUTE,
+                    ),
+                    "w": cw.Metric(
+                        namespace="AWS/DynamoDB",
+                        metric_name="WriteThrottleEvents",
+                        dimensions_map={"TableName": table.table_name},
+                        statistic="Sum",
+                        period=ONE_MINUTE,
+                    ),
+                },
+                "state table throttle events",
+                ONE_MINUTE,
+            ),
+            threshold=0,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning="The feature-state table throttled reads or writes in "
+            f"{a.failing_minutes} of {a.failing_window_minutes} minutes (on demand: a hot user or a sudden burst).",
+            first_step="check score-failing (state_store) and the table's consumed capacity by operation.",
+            runbook=RUNBOOK_MODEL_ROLLBACK,
+        )
+        self._alarm(
+            "state-system-errors",
+            metric=table.metric_system_errors_for_operations(
+                operations=[
+                    dynamodb.Operation.BATCH_GET_ITEM,
+                    dynamodb.Operation.GET_ITEM,
+                    dynamodb.Operation.PUT_ITEM,
+                    dynamodb.Operation.UPDATE_ITEM,
+                ],
+                period=ONE_MINUTE,
+            ),
+            threshold=0,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning="DynamoDB returned internal errors (HTTP 500) for the feature-state table in "
+            f"{a.failing_minutes} of {a.failing_window_minutes} minutes.",
+            first_step="check the AWS Health dashboard for DynamoDB in this region; score retries the batches.",
+            runbook=RUNBOOK_MODEL_ROLLBACK,
+        )
+
+        stream = res.stream
+        self._alarm(
+            "kinesis-write-throttled",
+            metric=self._sum(
+                {
+                    "exceeded": stream.metric_put_records_throttled_records(period=ONE_MINUTE, statistic="Sum"),
+                    "failed": stream.metric_put_records_failed_records(period=ONE_MINUTE, statistic="Sum"),
+                },
+                "records refused to producers",
+                ONE_MINUTE,
+            ),
+            threshold=0,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning="The stream refused producers' records (throughput exceeded or failed PutRecords entries) in "
+            f"{a.failing_minutes} of {a.failing_window_minutes} minutes: they must retry or lose them.",
+            first_step="compare IncomingBytes with the shards' capacity; add shards or fix a hot partition key.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
+        self._alarm(
+            "kinesis-read-throttled",
+            metric=stream.metric_read_provisioned_throughput_exceeded(period=ONE_MINUTE, statistic="Sum"),
+            threshold=0,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning="Reads from the stream were throttled (parse and Firehose share 2 MB/s per shard) in "
+            f"{a.failing_minutes} of {a.failing_window_minutes} minutes: the consumers fall behind.",
+            first_step="check the iterator ages; lower the parse mapping's parallelisation or add shards.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
+
+        self._alarm(
+            "firehose-freshness",
+            metric=self._firehose_metric("DeliveryToS3.DataFreshness", "Maximum", "Data freshness (s)"),
+            threshold=a.firehose_freshness_s,
+            comparison=gt,
+            missing=not_breaching,
+            meaning=f"The oldest record in Firehose is more than {a.firehose_freshness_s} s old: the raw "
+            "archive is falling behind (S3 or KMS errors, or throttling).",
+            first_step="read the delivery stream's error logs and DeliveryToS3.Success.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
+
+        budget = cfg.redshift.rpu_hours_per_day
+        warn_at = int(budget * BUDGET_WARNING_SHARE)
+        self._alarm(
+            "redshift-rpu-hours",
+            metric=self._redshift_metric("ComputeSeconds", "Sum", "RPU-seconds per day", Duration.days(1)),
+            threshold=warn_at * 3600,
+            comparison=gt,
+            missing=not_breaching,
+            meaning=f"The workgroup used more than {warn_at} RPU-hours in the last 24 h, "
+            f"{int(BUDGET_WARNING_SHARE * 100)}% of its daily usage limit ({budget}, "
+            f"breach action {cfg.redshift.usage_limit_breach_action}): the warehouse costs more than planned.",
+            first_step="look at Query duration on Stage health and the load's batch size; long loads keep RPUs up.",
+            runbook=RUNBOOK_WAREHOUSE,
+        )
+
+    def _add_composites(self) -> None:
+        """Two pagers: critical children page once per incident; warnings are suppressed while critical is on."""
+        critical = [i.alarm for i in self.alarms.values() if i.severity == CRITICAL]
+        warning = [i.alarm for i in self.alarms.values() if i.severity == WARNING]
+        self.pipeline_critical = cw.CompositeAlarm(
+            self,
+            "PipelineCritical",
+            composite_alarm_name=f"{self._cfg.prefix}-pipeline-critical",
+            alarm_description="Data is at risk in the risk-scoring pipeline: at least one critical alarm is on. "
+            "First: open the Pipeline overview's alarm panel and follow that alarm's runbook "
+            f"({', '.join(self._runbook_text(r) for r in RUNBOOKS)}).",
+            alarm_rule=cw.AlarmRule.any_of(*(cw.AlarmRule.from_alarm(x, cw.AlarmState.ALARM) for x in critical)),
+        )
+        page = cw_actions.SnsAction(self._topics[CRITICAL])
+        self.pipeline_critical.add_alarm_action(page)
+        self.pipeline_critical.add_ok_action(page)
+        self.pipeline_unhealthy = cw.CompositeAlarm(
             self,
             "PipelineUnhealthy",
             composite_alarm_name=f"{self._cfg.prefix}-pipeline-unhealthy",
-            alarm_description="The risk-scoring pipeline is unhealthy: at least one of its alarms is in ALARM. "
-            "First: open the Pipeline overview dashboard's alarm panel and follow that alarm's runbook "
-            f"({', '.join(RUNBOOKS)}).",
-            alarm_rule=cw.AlarmRule.any_of(
-                *(cw.AlarmRule.from_alarm(info.alarm, cw.AlarmState.ALARM) for info in self.alarms.values())
-            ),
+            alarm_description="The risk-scoring pipeline is degraded: at least one warning alarm is on (silenced "
+            "while pipeline-critical is on). First: open the Pipeline overview's alarm panel and follow that "
+            f"alarm's runbook ({', '.join(self._runbook_text(r) for r in RUNBOOKS)}).",
+            alarm_rule=cw.AlarmRule.any_of(*(cw.AlarmRule.from_alarm(x, cw.AlarmState.ALARM) for x in warning)),
+            actions_suppressor=self.pipeline_critical,
+            actions_suppressor_wait_period=Duration.minutes(2),
+            actions_suppressor_extension_period=Duration.minutes(10),
         )
-        action = cw_actions.SnsAction(self._topics[WARNING])
-        composite.add_alarm_action(action)
-        composite.add_ok_action(action)
-        return composite
+        notify = cw_actions.SnsAction(self._topics[WARNING])
+        self.pipeline_unhealthy.add_alarm_action(notify)
+        self.pipeline_unhealthy.add_ok_action(notify)
 
     # ------------------------------------------------------------------ dashboards
 
     def _alarm_status(self) -> cw.AlarmStatusWidget:
         return cw.AlarmStatusWidget(
             title=TITLE_ALARMS,
-            alarms=[self.pipeline_unhealthy, *(info.alarm for info in self.alarms.values())],
+            alarms=[self.pipeline_critical, self.pipeline_unhealthy, *(info.alarm for info in self.alarms.values())],
             width=24,
             height=4,
             sort_by=cw.AlarmStatusWidgetSortBy.STATE_UPDATED_TIMESTAMP,
@@ -411,9 +756,10 @@ class PipelineMonitoring(Construct):
             cw.TextWidget(
                 markdown=(
                     f"# Pipeline overview ({self._cfg.name})\n"
-                    "Each line is one stage, per minute: the first line to drop shows where events stop. "
+                    "Does it flow (events by stage), where is it stuck (queue and iterator age), is anything lost "
+                    "(dead-letter depth and age, failures, quarantine)? "
                     f"Runbooks: {', '.join(self._runbook(r) for r in RUNBOOKS)}. "
-                    f"Per-service detail: dashboard `{self._cfg.prefix}-stage-health`."
+                    f"Per-service detail: [{self._cfg.prefix}-stage-health]({self._stage_health_url()})."
                 ),
                 width=24,
                 height=2,
@@ -440,9 +786,33 @@ class PipelineMonitoring(Construct):
                 left_y_axis=cw.YAxisProps(min=0, label="events / minute", show_units=False),
             ),
         )
+        # Five-minute bars aligned on the clock: stages compare over the same complete periods (only the
+        # rightmost bar is still filling), where a "last minute" single value compared partial minutes.
         dashboard.add_widgets(
-            cw.SingleValueWidget(title=TITLE_STAGE_LAST, metrics=stages, width=24, height=3, full_precision=True),
+            cw.GraphWidget(
+                title=TITLE_STAGE_PERIODS,
+                left=[
+                    self._res.stream.metric_incoming_records(
+                        period=FIVE_MINUTES, statistic="Sum", label="Into Kinesis"
+                    ),
+                    *(
+                        m(spec, period=FIVE_MINUTES, label=label)
+                        for spec, label in (
+                            (telemetry.RECORDS_RECEIVED, "Read by parse"),
+                            (telemetry.EVENTS_PARSED, "Parsed"),
+                            (telemetry.EVENTS_QUARANTINED, "Quarantined"),
+                            (telemetry.EVENTS_SCORED, "Scored"),
+                            (telemetry.EVENTS_LOADED, "Loaded"),
+                        )
+                    ),
+                ],
+                view=cw.GraphWidgetView.BAR,
+                period=FIVE_MINUTES,
+                width=24,
+                height=6,
+            ),
         )
+        dashboard.add_widgets(*self._stuck_and_lost_widgets())
 
         reasons = [m(telemetry.QUARANTINED_BY_REASON, label=r.value, extra={"reason": r.value}) for r in Reason]
         dashboard.add_widgets(
@@ -476,8 +846,11 @@ class PipelineMonitoring(Construct):
             cw.GraphWidget(
                 title=TITLE_LAG,
                 left=[
-                    m(telemetry.END_TO_END_LAG, label="max"),
-                    m(telemetry.END_TO_END_LAG, statistic="p50", label="p50"),
+                    *(m(telemetry.ARRIVAL_TO_LOAD_LAG, statistic=p, label=f"from arrival {p}") for p in PERCENTILES),
+                    *(
+                        m(telemetry.EVENT_TIME_TO_LOAD_LAG, statistic=p, label=f"from event time {p}")
+                        for p in PERCENTILES
+                    ),
                 ],
                 left_annotations=[
                     cw.HorizontalAnnotation(value=self._cfg.alarms.end_to_end_lag_s * 1000, label="alarm threshold")
@@ -519,6 +892,82 @@ class PipelineMonitoring(Construct):
             ),
         )
         return dashboard
+
+    def _stage_health_url(self) -> str:
+        region = self._cfg.region
+        return f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#dashboards:name={self._cfg.prefix}-stage-health"
+
+    def _stuck_and_lost_widgets(self) -> list[cw.IWidget]:
+        """Where events are stuck (queues, stream consumers) and whether any are being lost (DLQs, failures)."""
+        res, cfg = self._res, self._cfg
+        dlqs = [(key, res.dead_letter_queues[key]) for key in (*(q.dlq_key for q in WORK_QUEUES), PARSE_FAILURES_QUEUE)]
+        failures = [
+            self.product_metric(
+                telemetry.PROCESSING_FAILURES, label=f"{stage}: {cause}", extra={"stage": stage, "cause": cause}
+            )
+            for stage, causes in telemetry.FAILURE_CAUSES.items()
+            for cause in causes
+        ]
+        return [
+            cw.GraphWidget(
+                title=TITLE_QUEUE_AGE,
+                left=[
+                    res.queues[q.key].metric_approximate_age_of_oldest_message(
+                        period=ONE_MINUTE, statistic="Maximum", label=q.key
+                    )
+                    for q in WORK_QUEUES
+                ],
+                left_annotations=[cw.HorizontalAnnotation(value=cfg.alarms.queue_oldest_message_s, label="alarm")],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                width=12,
+                height=6,
+            ),
+            cw.GraphWidget(
+                title=TITLE_ITERATOR_AGE,
+                left=[
+                    res.stream.metric_get_records_iterator_age_milliseconds(
+                        period=ONE_MINUTE, statistic="Maximum", label="stream (slowest consumer)"
+                    ),
+                    res.functions["parse"].metric("IteratorAge", period=ONE_MINUTE, statistic="Maximum", label="parse"),
+                    self._firehose_metric("KinesisMillisBehindLatest", "Maximum", "Firehose", ONE_MINUTE),
+                ],
+                left_annotations=[
+                    cw.HorizontalAnnotation(value=parse_iterator_threshold_ms(cfg), label="parse horizon alarm")
+                ],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                width=12,
+                height=6,
+            ),
+            cw.GraphWidget(
+                title=TITLE_DLQ_DEPTH,
+                left=[
+                    q.metric_approximate_number_of_messages_visible(period=ONE_MINUTE, statistic="Maximum", label=key)
+                    for key, q in dlqs
+                ],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                width=8,
+                height=6,
+            ),
+            cw.GraphWidget(
+                title=TITLE_DLQ_AGE,
+                left=[
+                    q.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum", label=key)
+                    for key, q in dlqs
+                ],
+                left_annotations=[cw.HorizontalAnnotation(value=dlq_age_threshold_s(cfg), label="age alarm")],
+                left_y_axis=cw.YAxisProps(min=0, show_units=False),
+                width=8,
+                height=6,
+            ),
+            cw.GraphWidget(
+                title=TITLE_FAILURES,
+                left=failures,
+                stacked=True,
+                left_y_axis=cw.YAxisProps(min=0),
+                width=8,
+                height=6,
+            ),
+        ]
 
     def _section_text(self, title: str, body: str, runbooks: Sequence[str]) -> cmc.SingleWidgetDashboardSegment:
         links = ", ".join(self._runbook(r) for r in runbooks)
@@ -671,7 +1120,7 @@ class PipelineMonitoring(Construct):
                     metrics=[
                         m(telemetry.ROWS_MERGED, period=FIVE_MINUTES),
                         m(telemetry.DUPLICATES_SUPPRESSED, period=FIVE_MINUTES),
-                        m(telemetry.LOADER_FAILURES, period=FIVE_MINUTES),
+                        self.failures("load", FIVE_MINUTES),
                     ],
                 ),
             ],

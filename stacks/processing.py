@@ -80,6 +80,7 @@ class ProcessingStack(Stack):
             self.dead_letter_queues[spec.dlq_key] = dlq
             self.queues[spec.key] = self._queue(
                 spec.key,
+                retention_days=cfg.queues.retention_days,
                 visibility_timeout_s=cfg.queues.visibility_timeout_s(cfg.function(spec.consumer)),
                 dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=cfg.queues.max_receive_count, queue=dlq),
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from aws_cdk import Duration, Stack
+from aws_cdk import Duration, Stack, Token
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -23,11 +23,15 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_redshiftserverless as redshift
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX
 from stacks.config import EnvironmentConfig
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
+
+# The construct id CDK gives the singleton function of every AwsCustomResource in a stack.
+SDK_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 
 REDSHIFT_PORT = 5439
 SUBNET_MASK = 24
@@ -216,6 +220,97 @@ class WarehouseStack(Stack):
         )
         self.workgroup.add_resource_dependency(self.namespace)
         self.workgroup.apply_removal_policy(removal_policy(cfg))
+        self.usage_limit = self._usage_limit(cfg, log_key)
+
+    def _usage_limit(self, cfg: EnvironmentConfig, log_key: kms.IKey) -> cr.AwsCustomResource:
+        """A daily RPU-hours limit on the workgroup (CloudFormation has no resource for it, so an SDK call).
+
+        ``deactivate`` stops queries at the limit (loads then wait in the scored queue, see
+        docs/runbooks/warehouse-outage.md); ``emit-metric``/``log`` only record the breach.
+        """
+        workgroup_arn = self.workgroup.attr_workgroup_workgroup_arn
+        limit = {"amount": cfg.redshift.rpu_hours_per_day, "breachAction": cfg.redshift.usage_limit_breach_action}
+        limit_id = cr.PhysicalResourceId.from_response("usageLimit.usageLimitId")
+        sdk_logs = logs.LogGroup(
+            self,
+            "UsageLimitLogs",
+            retention=log_retention(cfg),
+            encryption_key=log_key,
+            removal_policy=removal_policy(cfg),
+        )
+        sdk_role = iam.Role(  # our own: no AWS managed policy, logs only to its own group
+            self,
+            "UsageLimitRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{cfg.prefix}: sets the workgroup's daily usage limit (AwsCustomResource)",
+            inline_policies={
+                "logs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[sdk_logs.log_group_arn]
+                        )
+                    ]
+                )
+            },
+        )
+        usage_limit = cr.AwsCustomResource(
+            self,
+            "UsageLimit",
+            on_create=cr.AwsSdkCall(
+                service="RedshiftServerless",
+                action="CreateUsageLimit",
+                parameters={
+                    "resourceArn": workgroup_arn,
+                    "usageType": "serverless-compute",
+                    "period": "daily",
+                    **limit,
+                },
+                physical_resource_id=limit_id,
+            ),
+            on_update=cr.AwsSdkCall(
+                service="RedshiftServerless",
+                action="UpdateUsageLimit",
+                parameters={"usageLimitId": cr.PhysicalResourceIdReference(), **limit},
+                physical_resource_id=limit_id,
+            ),
+            on_delete=cr.AwsSdkCall(
+                service="RedshiftServerless",
+                action="DeleteUsageLimit",
+                parameters={"usageLimitId": cr.PhysicalResourceIdReference()},
+            ),
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [
+                    iam.PolicyStatement(
+                        actions=[
+                            "redshift-serverless:CreateUsageLimit",
+                            "redshift-serverless:UpdateUsageLimit",
+                            "redshift-serverless:DeleteUsageLimit",
+                        ],
+                        resources=[
+                            workgroup_arn,
+                            f"arn:{self.partition}:redshift-serverless:{self.region}:{self.account}:usagelimit/*",
+                        ],
+                    )
+                ]
+            ),
+            install_latest_aws_sdk=False,
+            role=sdk_role,
+            log_group=sdk_logs,
+        )
+        account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
+        acknowledge(
+            usage_limit,
+            f"AwsSolutions-IAM5[Resource::arn:{self.partition}:redshift-serverless:{self.region}:{account}:usagelimit/*]",
+            "Update and delete name the usage limit by the id CreateUsageLimit returns; it is not known before.",
+        )
+        provider = self.node.find_child(SDK_PROVIDER_ID)  # the singleton Lambda behind AwsCustomResource
+        for finding, reason in (
+            ("Serverless-LambdaDLQ", "CloudFormation invokes the provider synchronously and receives its errors."),
+            ("Serverless-LambdaTracing", "One SDK call per deploy; CloudFormation events record it."),
+            ("Serverless-LambdaDefaultMemorySize", "One SDK call per deploy; 128 MB is ample."),
+        ):
+            acknowledge(provider, finding, reason)
+        return usage_limit
 
     @property
     def subnets(self) -> list[ec2.ISubnet]:

@@ -49,7 +49,13 @@ def render() -> str:
         _row("removal policy", cfgs, lambda c: c.removal_policy),
         _row("object lock", cfgs, lambda c: "on" if c.object_lock else "off"),
         _row("iterator age alarm", cfgs, lambda c: f"{c.alarms.iterator_age_ms // 1000} s"),
-        _row("end-to-end lag alarm", cfgs, lambda c: f"{c.alarms.end_to_end_lag_s} s"),
+        _row("load lag alarm (p90 from arrival)", cfgs, lambda c: f"{c.alarms.end_to_end_lag_s} s"),
+        _row("work queue retention", cfgs, lambda c: f"{c.queues.retention_days} d"),
+        _row(
+            "Redshift usage limit (RPU-h/day, on breach)",
+            cfgs,
+            lambda c: f"{c.redshift.rpu_hours_per_day}, {c.redshift.usage_limit_breach_action}",
+        ),
         _row(
             "silent producer alarm",
             cfgs,

@@ -44,7 +44,7 @@ def test_outage_then_restart_and_redrive_loads_everything_once(
         assert in_dlq > 1
         assert pipeline.queue_depth("scored") == 0
         assert load.failed == in_dlq * cfg.queues.max_receive_count  # every receive failed, then redrive took it
-        assert pipeline.metrics.totals["LoaderFailures"] >= 1
+        assert pipeline.metrics.by_dimension[("ProcessingFailures", "warehouse")] >= 1
 
         server.restart()
         assert len(warehouse_ids(dsn)) == 60  # nothing was committed during the outage

@@ -70,6 +70,13 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("alarms", "subscriptions", "warning"), ["not-an-address"], "environments.dev.alarms.subscriptions.warning"),
         (("alarms", "subscriptions", "critical"), [], "environments.dev.alarms.subscriptions.critical"),
         (("removal_policy",), "keep", "environments.dev.removal_policy"),
+        # a dead-lettered message keeps its first enqueue time: the work queue must expire first
+        (("queues", "retention_days"), 14, "environments.dev.queues.retention_days"),
+        (("redshift", "rpu_hours_per_day"), 0, "environments.dev.redshift.rpu_hours_per_day"),
+        (("alarms", "failing_minutes"), 6, "environments.dev.alarms.failing_minutes"),
+        # a window as long as the visibility timeout would count one message's retry twice
+        (("alarms", "failing_window_minutes"), 7, "environments.dev.alarms.failing_window_minutes"),
+        (("alarms", "runbook_base_url"), "git.example.com/x", "environments.dev.alarms.runbook_base_url"),
     ],
 )
 def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: object, named_key: str) -> None:

@@ -284,21 +284,173 @@ def test_quarantine_rate_alarm_is_quarantined_over_received(obs: Synth) -> None:
     assert (props["ComparisonOperator"], props["TreatMissingData"]) == (GT, "notBreaching")
 
 
-def test_end_to_end_lag_alarm_reads_the_loaders_metric_in_milliseconds(obs: Synth) -> None:
-    props = obs.alarm("end-to-end-lag")
-    metric = single_metric(props)
-    assert (metric["namespace"], metric["name"], metric["statistic"]) == (telemetry.NAMESPACE, "EndToEndLag", "Maximum")
-    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
-    assert props["Threshold"] == obs.cfg.alarms.end_to_end_lag_s * 1000
-    assert (props["ComparisonOperator"], props["TreatMissingData"]) == (GT, "notBreaching")
+def _alarm_inputs(props: dict[str, Any]) -> tuple[str, dict[str, dict[str, Any]]]:
+    return math_alarm(props)
 
 
-def test_loader_failures_alarm_fires_on_any_failure(obs: Synth) -> None:
-    props = obs.alarm("loader-failures")
-    metric = single_metric(props)
-    assert (metric["namespace"], metric["name"], metric["statistic"]) == (telemetry.NAMESPACE, "LoaderFailures", "Sum")
-    assert metric["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
+@pytest.mark.parametrize("stage", STAGES)
+def test_stage_failing_alarm_sums_every_cause_of_the_stage_m_of_n(obs: Synth, stage: str) -> None:
+    props = obs.alarm(f"{stage}-failing")
+    expression, inputs = math_alarm(props)
+    causes = telemetry.FAILURE_CAUSES[stage]
+    assert expression == " + ".join(f"FILL(c{i}, 0)" for i in range(len(causes)))
+    for i, cause in enumerate(causes):
+        metric = inputs[f"c{i}"]
+        assert (metric["namespace"], metric["name"], metric["statistic"], metric["period"]) == (
+            telemetry.NAMESPACE,
+            "ProcessingFailures",
+            "Sum",
+            60,
+        )
+        assert metric["dimensions"] == {
+            "service": telemetry.SERVICE,
+            "environment": obs.cfg.name,
+            "stage": stage,
+            "cause": cause,
+        }
+    a = obs.cfg.alarms
+    assert (props["DatapointsToAlarm"], props["EvaluationPeriods"]) == (a.failing_minutes, a.failing_window_minutes)
+    assert 1 < props["DatapointsToAlarm"] <= props["EvaluationPeriods"]  # one failed minute (a retry) never pages
+    # one message's retry comes back after the visibility timeout: outside the window
+    assert props["EvaluationPeriods"] * 60 < obs.cfg.queues.visibility_timeout_s(obs.cfg.function("score"))
     assert (props["Threshold"], props["ComparisonOperator"], props["TreatMissingData"]) == (0, GT, "notBreaching")
+
+
+def test_load_lag_alarm_breaches_when_nothing_loads_while_messages_wait(obs: Synth) -> None:
+    props = obs.alarm("load-lag")
+    expression, inputs = math_alarm(props)
+    threshold = obs.cfg.alarms.end_to_end_lag_s * 1000
+    assert expression == f"IF(FILL(waiting, 0) > 0, FILL(lag, {threshold + 1}), FILL(lag, 0))"
+    assert (inputs["lag"]["name"], inputs["lag"]["statistic"]) == ("ArrivalToLoadLag", "p90")
+    assert inputs["lag"]["dimensions"] == {"service": telemetry.SERVICE, "environment": obs.cfg.name}
+    scored = obs.stack.node.find_child("scoredQueue")
+    assert (inputs["waiting"]["name"], inputs["waiting"]["statistic"]) == (
+        "ApproximateNumberOfMessagesVisible",
+        "Maximum",
+    )
+    assert inputs["waiting"]["dimensions"] == {"QueueName": {"Fn::GetAtt": [obs.logical_id(scored), "QueueName"]}}
+    assert props["Threshold"] == threshold
+    assert (props["DatapointsToAlarm"], props["EvaluationPeriods"]) == (3, 5)
+
+
+def test_waiting_but_nothing_loaded_alarm(obs: Synth) -> None:
+    props = obs.alarm("scored-waiting-nothing-loaded")
+    expression, inputs = math_alarm(props)
+    assert expression == "IF(FILL(waiting, 0) > 0, IF(FILL(loaded, 0) > 0, 0, 1), 0)"
+    assert (inputs["loaded"]["name"], inputs["loaded"]["statistic"]) == ("EventsLoaded", "Sum")
+    assert inputs["waiting"]["name"] == "ApproximateNumberOfMessagesVisible"
+    assert (props["Threshold"], props["ComparisonOperator"]) == (0, GT)
+
+
+def test_parse_iterator_is_paged_well_before_the_mapping_skips_records(obs: Synth) -> None:
+    props = obs.alarm("parse-iterator-near-expiry")
+    metric = single_metric(props)
+    fn_ref = ref(obs.logical_id(obs.stack.node.find_child("parseFn")))
+    assert (metric["namespace"], metric["name"], metric["statistic"]) == ("AWS/Lambda", "IteratorAge", "Maximum")
+    assert metric["dimensions"] == {"FunctionName": fn_ref}
+    horizon_ms = min(obs.cfg.kinesis_source.max_record_age_s, obs.cfg.kinesis.retention_hours * 3600) * 1000
+    assert props["Threshold"] == horizon_ms // 4
+    assert props["Threshold"] > obs.cfg.alarms.iterator_age_ms  # the slowness warning comes first
+
+
+def test_firehose_is_paged_well_before_the_stream_drops_its_records(obs: Synth) -> None:
+    props = obs.alarm("firehose-behind")
+    metric = single_metric(props)
+    assert (metric["namespace"], metric["name"]) == ("AWS/Firehose", "KinesisMillisBehindLatest")
+    assert props["Threshold"] == obs.cfg.kinesis.retention_hours * 3600 * 1000 // 4
+    delivery = single_metric(obs.alarm("firehose-delivery-failing"))
+    assert (delivery["name"], delivery["statistic"]) == ("DeliveryToS3.Success", "Minimum")
+    assert obs.alarm("firehose-delivery-failing")["ComparisonOperator"] == "LessThanThreshold"
+
+
+@pytest.mark.parametrize("queue_key", ["parsed-dlq", "scored-dlq", "parse-failures"])
+def test_dlq_age_alarm_escalates_well_before_the_messages_expire(obs: Synth, queue_key: str) -> None:
+    name = queue_key if queue_key.endswith("-dlq") else f"{queue_key}-dlq"
+    props = obs.alarm(f"{name}-age")
+    metric = single_metric(props)
+    assert (metric["namespace"], metric["name"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
+    q = obs.cfg.queues
+    # a dead-lettered message may already have spent retention_days in its work queue
+    assert props["Threshold"] <= (q.dlq_retention_days - q.retention_days) * 86400 / 2
+    assert props["TreatMissingData"] == "ignore"
+    assert props["AlarmActions"] == [ref(obs.topic_id)]  # its own page: the composite is already on
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_duration_near_timeout_alarm(obs: Synth, stage: str) -> None:
+    props = obs.alarm(f"{stage}-near-timeout")
+    metric = single_metric(props)
+    assert (metric["name"], metric["statistic"]) == ("Duration", "Maximum")
+    assert props["Threshold"] == obs.cfg.function(stage).timeout_s * 1000 * 0.8
+
+
+@pytest.mark.parametrize("stage", ["score", "load"])
+def test_concurrency_ceiling_alarm_reads_the_configured_maximum(obs: Synth, stage: str) -> None:
+    props = obs.alarm(f"{stage}-at-max-concurrency")
+    metric = single_metric(props)
+    assert (metric["name"], metric["statistic"]) == ("ConcurrentExecutions", "Maximum")
+    assert props["Threshold"] == obs.cfg.function(stage).max_concurrency
+    assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_state_table_throttles_and_system_errors(obs: Synth) -> None:
+    expression, inputs = math_alarm(obs.alarm("state-throttles"))
+    assert {m["name"] for m in inputs.values()} == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    assert expression == "FILL(r, 0) + FILL(w, 0)"
+    _, inputs = math_alarm(obs.alarm("state-system-errors"))
+    assert {m["name"] for m in inputs.values()} == {"SystemErrors"}
+    assert len(inputs) == 4  # one per operation the score function calls
+
+
+def test_kinesis_throughput_and_failed_puts(obs: Synth) -> None:
+    _, inputs = math_alarm(obs.alarm("kinesis-write-throttled"))
+    assert {m["name"] for m in inputs.values()} == {"PutRecords.ThrottledRecords", "PutRecords.FailedRecords"}
+    read = single_metric(obs.alarm("kinesis-read-throttled"))
+    assert read["name"] == "ReadProvisionedThroughputExceeded"
+
+
+def test_redshift_rpu_hours_alarm_is_the_configured_daily_budget(obs: Synth) -> None:
+    props = obs.alarm("redshift-rpu-hours")
+    metric = single_metric(props)
+    assert (metric["namespace"], metric["name"], metric["statistic"]) == (
+        "AWS/Redshift-Serverless",
+        "ComputeSeconds",
+        "Sum",
+    )
+    assert metric["period"] == 86400
+    assert props["Threshold"] == int(obs.cfg.redshift.rpu_hours_per_day * 0.8) * 3600  # before the limit acts
+
+
+EXPECTED_ALARMS = {
+    *(f"{d}-{kind}" for d in ("parsed-dlq", "scored-dlq", "parse-failures-dlq") for kind in ("not-empty", "age")),
+    "kinesis-iterator-age",
+    "parse-iterator-near-expiry",
+    "firehose-behind",
+    "firehose-delivery-failing",
+    "firehose-freshness",
+    *(f"{s}-{kind}" for s in STAGES for kind in ("failing", "error-rate", "throttles", "near-timeout")),
+    "score-at-max-concurrency",
+    "load-at-max-concurrency",
+    "quarantine-rate",
+    "parsed-oldest-message",
+    "scored-oldest-message",
+    "load-lag",
+    "scored-waiting-nothing-loaded",
+    "state-throttles",
+    "state-system-errors",
+    "kinesis-write-throttled",
+    "kinesis-read-throttled",
+    "redshift-rpu-hours",
+}
+
+
+def test_every_alarm_is_tested_and_documented(obs: Synth) -> None:
+    keys = set(obs.monitoring.alarms)
+    optional = {"silent-producer"} if obs.cfg.alarms.silent_producer_minutes else set()
+    assert keys == EXPECTED_ALARMS | optional
+    doc = (REPO_ROOT / "docs" / "observability.md").read_text()
+    for key in keys | {"pipeline-critical", "pipeline-unhealthy"}:
+        assert f"`{key}`" in doc, f"docs/observability.md does not document {key}"
 
 
 def test_silent_producer_alarm_in_prod_treats_missing_data_as_breaching(obs_prod: Synth) -> None:
@@ -319,13 +471,21 @@ def test_no_silent_producer_alarm_where_no_traffic_is_expected(obs_dev: Synth) -
     assert names  # the others are there
 
 
-def test_every_alarm_notifies_the_topic_on_alarm_and_recovery(obs: Synth) -> None:
+def test_children_notify_only_through_their_composite_except_escalations(obs: Synth) -> None:
     topic = [ref(obs.topic_id)]
-    alarms = {**obs.resources("AWS::CloudWatch::Alarm"), **obs.resources("AWS::CloudWatch::CompositeAlarm")}
-    assert len(alarms) >= 17
-    for props in alarms.values():
-        assert props["AlarmActions"] == topic
-        assert props["OKActions"] == topic
+    for key, info in obs.monitoring.alarms.items():
+        props = obs.alarm(key)
+        if info.direct_action:
+            assert props["AlarmActions"] == topic and "OKActions" not in props, key
+        else:
+            assert "AlarmActions" not in props and "OKActions" not in props, key
+    assert {k for k, i in obs.monitoring.alarms.items() if i.direct_action} == {
+        "parsed-dlq-age",
+        "scored-dlq-age",
+        "parse-failures-dlq-age",
+    }
+    for props in obs.resources("AWS::CloudWatch::CompositeAlarm").values():
+        assert props["AlarmActions"] == topic and props["OKActions"] == topic
 
 
 def test_every_alarm_says_what_it_means_and_what_to_do_first(obs: Synth) -> None:
@@ -336,18 +496,31 @@ def test_every_alarm_says_what_it_means_and_what_to_do_first(obs: Synth) -> None
         named = re.findall(r"docs/runbooks/([\w-]+\.md)", description)
         assert named and set(named) <= set(RUNBOOKS), description
         assert len(description) <= 1024
+        for runbook in named:
+            assert (REPO_ROOT / "docs" / "runbooks" / runbook).is_file()
 
 
-def test_composite_alarm_fires_when_any_alarm_does(obs: Synth) -> None:
-    (composite,) = obs.resources("AWS::CloudWatch::CompositeAlarm").values()
-    assert composite["AlarmName"] == f"{obs.cfg.prefix}-pipeline-unhealthy"
-    rule = composite["AlarmRule"]
+def _rule(props: dict[str, Any]) -> str:
+    rule = props["AlarmRule"]
     parts = rule["Fn::Join"][1] if isinstance(rule, dict) else [rule]
-    rendered = "".join(p if isinstance(p, str) else f"<{p['Fn::GetAtt'][0]}>" for p in parts)
-    alarm_ids = set(obs.resources("AWS::CloudWatch::Alarm"))
-    referenced = set(re.findall(r'ALARM\("<(\w+)>"\)', rendered))
-    assert referenced == alarm_ids
-    assert set(re.findall(r"\)\s*(\w+)\s*ALARM", rendered)) == {"OR"}
+    return "".join(p if isinstance(p, str) else f"<{p['Fn::GetAtt'][0]}>" for p in parts)
+
+
+def test_critical_composite_pages_and_suppresses_the_warning_one(obs: Synth) -> None:
+    composites = {p["AlarmName"]: p for p in obs.resources("AWS::CloudWatch::CompositeAlarm").values()}
+    critical = composites[f"{obs.cfg.prefix}-pipeline-critical"]
+    warning = composites[f"{obs.cfg.prefix}-pipeline-unhealthy"]
+    by_severity: dict[str, set[str]] = {"critical": set(), "warning": set()}
+    for info in obs.monitoring.alarms.values():
+        by_severity[info.severity].add(obs.logical_id(info.alarm))
+    for props, severity in ((critical, "critical"), (warning, "warning")):
+        rendered = _rule(props)
+        assert set(re.findall(r'ALARM\("<(\w+)>"\)', rendered)) == by_severity[severity]
+        assert set(re.findall(r"\)\s*(\w+)\s*ALARM", rendered)) == {"OR"}
+    suppressor = warning["ActionsSuppressor"]
+    critical_id = next(k for k, p in obs.resources("AWS::CloudWatch::CompositeAlarm").items() if p is critical)
+    assert suppressor == {"Fn::GetAtt": [critical_id, "Arn"]}
+    assert "ActionsSuppressor" not in critical
 
 
 def test_product_metrics_refuse_dimensions_outside_the_contract(obs_dev: Synth) -> None:
@@ -378,10 +551,15 @@ def metric_names(w: dict[str, Any]) -> list[str]:
 OVERVIEW_TITLES = (
     "Alarms",
     "Events per minute by stage",
-    "Events in the last minute by stage",
+    "Events per 5 minutes by stage (aligned periods)",
+    "Failures by stage and cause (handed back for retry)",
+    "Stuck? Age of the oldest message per queue (s)",
+    "Stuck? Stream consumers behind (ms)",
+    "Lost? Dead-letter and parse-failures depth",
+    "Lost? Oldest dead-lettered message (s)",
     "Quarantined per minute by reason",
     "Quarantine rate (%)",
-    "End-to-end lag (event time to load time)",
+    "Lag per event to the warehouse: from arrival and from event time (ms)",
     "Duplicates skipped and suppressed",
     "Scored per minute by risk band and model version",
     "Flagged rate (%)",
@@ -406,6 +584,38 @@ def test_overview_shows_every_stage_side_by_side_per_minute(obs: Synth) -> None:
         "EventsLoaded",
     ]
     assert {m[-1]["period"] for m in w["properties"]["metrics"]} == {60}
+
+
+def test_overview_lag_is_percentiles_over_events_from_arrival_and_from_event_time(obs: Synth) -> None:
+    w = widget(
+        obs.dashboard("pipeline-overview"), "Lag per event to the warehouse: from arrival and from event time (ms)"
+    )
+    lines = {(m[1], m[-1]["stat"]) for m in w["properties"]["metrics"]}
+    assert lines == {(name, p) for name in ("ArrivalToLoadLag", "EventTimeToLoadLag") for p in ("p50", "p90", "p99")}
+
+
+def test_overview_says_where_events_are_stuck_and_whether_any_are_lost(obs: Synth) -> None:
+    body = obs.dashboard("pipeline-overview")
+    assert (
+        metric_names(widget(body, "Stuck? Age of the oldest message per queue (s)"))
+        == ["ApproximateAgeOfOldestMessage"] * 2
+    )
+    assert metric_names(widget(body, "Stuck? Stream consumers behind (ms)")) == [
+        "GetRecords.IteratorAgeMilliseconds",
+        "IteratorAge",
+        "KinesisMillisBehindLatest",
+    ]
+    assert (
+        metric_names(widget(body, "Lost? Dead-letter and parse-failures depth"))
+        == ["ApproximateNumberOfMessagesVisible"] * 3
+    )
+    assert metric_names(widget(body, "Lost? Oldest dead-lettered message (s)")) == ["ApproximateAgeOfOldestMessage"] * 3
+    failures = widget(body, "Failures by stage and cause (handed back for retry)")["properties"]["metrics"]
+    pairs = {(m[m.index("stage") + 1], m[m.index("cause") + 1]) for m in failures}
+    assert pairs == {(s, c) for s, causes in telemetry.FAILURE_CAUSES.items() for c in causes}
+    periods = widget(body, "Events per 5 minutes by stage (aligned periods)")["properties"]
+    assert periods["period"] == 300 and periods["view"] == "bar"
+    assert f"#dashboards:name={obs.cfg.prefix}-stage-health" in text(body)  # one click away
 
 
 def test_overview_has_one_quarantine_line_per_reason(obs: Synth) -> None:
@@ -507,6 +717,10 @@ def test_runbook_links_become_urls_when_the_repository_is_known() -> None:
             assert f"[docs/runbooks/{runbook}](https://git.example.com/risk/blob/main/docs/runbooks/{runbook})" in (
                 markdown
             )
+    for alarm in Template.from_stack(stack).find_resources("AWS::CloudWatch::Alarm").values():
+        assert (
+            "Runbook: https://git.example.com/risk/blob/main/docs/runbooks/" in alarm["Properties"]["AlarmDescription"]
+        )
 
 
 def test_the_construct_adds_no_cdk_nag_findings(tmp_path: Path) -> None:
@@ -540,5 +754,5 @@ def test_the_apps_monitoring_stack_holds_these_dashboards_and_alarms(dev: Any) -
     }
     topic_ids = [k for k, r in raw.items() if r["Type"] == "AWS::SNS::Topic"]
     assert len(topic_ids) == 2
-    assert all(a["AlarmActions"] in ([{"Ref": t}] for t in topic_ids) for a in alarms)
-    assert [r for r in raw.values() if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+    composites = [r["Properties"] for r in raw.values() if r["Type"] == "AWS::CloudWatch::CompositeAlarm"]
+    assert sorted(c["AlarmActions"][0]["Ref"] for c in composites) == sorted(topic_ids)

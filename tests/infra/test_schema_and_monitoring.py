@@ -63,16 +63,19 @@ def test_alarm_topics_are_encrypted_tls_only_and_mail_the_configured_addresses(e
 
 
 CRITICAL_ALARMS = {
-    "parsed-dlq-not-empty",
-    "scored-dlq-not-empty",
-    "parse-failures-dlq-not-empty",
-    "kinesis-iterator-age",
-    "loader-failures",
+    *(f"{q}-{kind}" for q in ("parsed-dlq", "scored-dlq", "parse-failures-dlq") for kind in ("not-empty", "age")),
+    "parse-iterator-near-expiry",
+    "firehose-behind",
+    "parse-failing",
+    "score-failing",
+    "load-failing",
+    "scored-waiting-nothing-loaded",
 }
 
 
 def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
-    """Data at risk (DLQ, stuck iterator, failing loader) pages; everything else is a warning."""
+    """Data at risk (DLQ, a consumer near its horizon, a stage failing, a stalled load) pages once, through the
+    critical composite; everything else is a warning, silenced while the critical composite is on."""
     monitoring = each_env.risk_app.stacks["Monitoring"]
     critical = {"Ref": each_env.logical_id(monitoring.alarm_topic)}
     warning = {"Ref": each_env.logical_id(monitoring.warning_topic)}
@@ -83,37 +86,15 @@ def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
     prefix = f"{each_env.cfg.prefix}-"
     assert {name.removeprefix(prefix) for name in alarms} >= CRITICAL_ALARMS
     for name, props in alarms.items():
-        expected = critical if name.removeprefix(prefix) in CRITICAL_ALARMS else warning
-        assert props["AlarmActions"] == [expected] and props["OKActions"] == [expected], name
+        if name.endswith("-dlq-age"):  # the escalation before expiry pages by itself
+            assert props["AlarmActions"] == [critical] and "OKActions" not in props, name
+        else:
+            assert "AlarmActions" not in props and "OKActions" not in props, name
     severities = {key: info.severity for key, info in monitoring.monitoring.alarms.items()}
     assert {k for k, s in severities.items() if s == "critical"} == CRITICAL_ALARMS
-    (composite,) = each_env.resources("Monitoring", "AWS::CloudWatch::CompositeAlarm").values()
-    assert composite["Properties"]["AlarmActions"] == [warning]
-
-
-def test_migration_function_signs_in_as_schema_owner_and_only_it_reads_the_admin_secret(each_env: Synth) -> None:
-    schema = each_env.risk_app.stacks["Schema"]
-    functions = each_env.resources("Schema", "AWS::Lambda::Function")
-    variables = functions[each_env.logical_id(schema.migrator.function)]["Properties"]["Environment"]["Variables"]
-    assert "AdminSecret" in str(variables["REDSHIFT_ADMIN_SECRET_ARN"])
-    readers = []
-    for part in ("Processing", "Schema", "Ingest", "Warehouse"):
-        for policy in each_env.resources(part, "AWS::IAM::Policy").values():
-            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                if "AdminSecret" in str(statement.get("Resource")):
-                    readers.append((part, statement["Action"]))
-    assert readers == [("Schema", "secretsmanager:GetSecretValue")]
-
-
-def test_admin_secret_is_encrypted_rotated_in_the_vpc_and_never_plain_in_the_template(each_env: Synth) -> None:
-    (secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
-    assert "Warehouse" in str(secret["Properties"]["KmsKeyId"])  # the warehouse CMK
-    (rotation,) = each_env.resources("Warehouse", "AWS::SecretsManager::RotationSchedule").values()
-    hosted = rotation["Properties"]["HostedRotationLambda"]
-    assert hosted["RotationType"] == "RedshiftSingleUser"
-    assert "AdminRotationSecurityGroup" in str(hosted["VpcSecurityGroupIds"])
-    assert rotation["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
-    (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
-    password = str(namespace["Properties"]["AdminUserPassword"])
-    assert "{{resolve:secretsmanager:" in password and ":SecretString:password::}}" in password
-    assert "ManageAdminPassword" not in namespace["Properties"]
+    composites = {
+        r["Properties"]["AlarmName"].removeprefix(prefix): r["Properties"]
+        for r in each_env.resources("Monitoring", "AWS::CloudWatch::CompositeAlarm").values()
+    }
+    assert composites["pipeline-critical"]["AlarmActions"] == [critical]
+    assert composites["pipeline-unhealthy"]["AlarmActions"] == [warning]

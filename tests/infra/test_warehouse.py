@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.infra.conftest import Synth
@@ -129,3 +130,28 @@ def test_workgroup_spans_the_three_zones_redshift_serverless_requires(each_env: 
     subnets = each_env.resources("Warehouse", "AWS::EC2::Subnet").values()
     assert len({s["Properties"]["AvailabilityZone"] for s in subnets}) >= 3
     assert len(props["SubnetIds"]) >= 3
+
+
+def test_workgroup_has_the_configured_daily_usage_limit(each_env: Synth) -> None:
+    """CloudFormation has no Redshift Serverless usage limit: an AwsCustomResource calls the API."""
+    (resource,) = [
+        r for r in each_env.resources("Warehouse", "Custom::AWS").values() if "CreateUsageLimit" in json.dumps(r)
+    ]
+    create = json.loads(_joined(resource["Properties"]["Create"]))
+    assert create["service"] == "RedshiftServerless" and create["action"] == "CreateUsageLimit"
+    params = create["parameters"]
+    redshift = each_env.cfg.redshift
+    assert (params["usageType"], params["period"]) == ("serverless-compute", "daily")
+    assert params["amount"] == redshift.rpu_hours_per_day
+    assert params["breachAction"] == redshift.usage_limit_breach_action
+    assert "WorkgroupArn" in json.dumps(params["resourceArn"])
+    update = json.loads(_joined(resource["Properties"]["Update"]))
+    assert update["parameters"]["amount"] == redshift.rpu_hours_per_day
+
+
+def _joined(value: Any) -> str:
+    """An Fn::Join of strings and tokens as one string, tokens as JSON strings naming them."""
+    if isinstance(value, str):
+        return value
+    separator, parts = value["Fn::Join"]
+    return str(separator).join(p if isinstance(p, str) else json.dumps(json.dumps(p))[1:-1] for p in parts)

@@ -103,6 +103,18 @@ def emitted_metrics(stdout: str) -> dict[str, list[float]]:
     return values
 
 
+def failures_by_cause(stdout: str) -> dict[str, float]:
+    """``ProcessingFailures`` of the load stage summed by its ``cause`` dimension."""
+    out: dict[str, float] = {}
+    for line in stdout.splitlines():
+        if line.startswith("{") and telemetry.PROCESSING_FAILURES.name in line:
+            doc = json.loads(line)
+            assert doc["stage"] == "load"
+            value = doc[telemetry.PROCESSING_FAILURES.name]
+            out[doc["cause"]] = out.get(doc["cause"], 0) + (sum(value) if isinstance(value, list) else value)
+    return out
+
+
 def test_rows_and_enriched_objects_land_without_raw_pii(aws: Aws, capsys: pytest.CaptureFixture[str]) -> None:
     # Two messages; events on two dates (the second message's event occurred a day later).
     first = [make_scored(f"evt-{i}") for i in range(3)]
@@ -143,9 +155,12 @@ def test_rows_and_enriched_objects_land_without_raw_pii(aws: Aws, capsys: pytest
     assert metrics[telemetry.ROWS_MERGED.name] == [4]
     assert metrics[telemetry.DUPLICATES_SUPPRESSED.name] == [0]
     assert metrics[telemetry.LOAD_BATCH_SIZE.name] == [4]
-    (lag,) = metrics[telemetry.END_TO_END_LAG.name]
-    assert lag > 0
-    assert telemetry.LOADER_FAILURES.name not in metrics
+    arrival = metrics[telemetry.ARRIVAL_TO_LOAD_LAG.name]
+    event_time = metrics[telemetry.EVENT_TIME_TO_LOAD_LAG.name]
+    assert len(arrival) == len(event_time) == 4  # one value per event: percentiles are over events
+    assert all(a > 0 for a in arrival)
+    assert arrival != event_time  # two measures: from arrival on the stream and from occurred_at
+    assert telemetry.PROCESSING_FAILURES.name not in metrics
     assert set(metrics) <= {spec.name for spec in telemetry.ALL_METRICS}
 
 
@@ -177,9 +192,9 @@ def test_a_malformed_message_fails_alone(aws: Aws, capsys: pytest.CaptureFixture
 
     assert failed_ids(response) == ["msg-1", "msg-2"]
     assert [r[0] for r in warehouse_rows(aws.dsn)] == ["evt-good"]
-    metrics = emitted_metrics(capsys.readouterr().out)
-    assert metrics[telemetry.LOADER_FAILURES.name] == [2]
-    assert metrics[telemetry.ROWS_MERGED.name] == [1]
+    out = capsys.readouterr().out
+    assert failures_by_cause(out) == {"poison": 2}
+    assert emitted_metrics(out)[telemetry.ROWS_MERGED.name] == [1]
 
 
 def test_a_message_the_warehouse_refuses_fails_alone_and_leaves_no_object(
@@ -196,9 +211,9 @@ def test_a_message_the_warehouse_refuses_fails_alone_and_leaves_no_object(
     loaded = [r[0] for r in warehouse_rows(aws.dsn)]
     assert len(loaded) == 18 == len(set(loaded))
     assert "evt-ok-beside-poison" not in loaded  # its message failed whole, and will be retried whole
-    metrics = emitted_metrics(capsys.readouterr().out)
-    assert metrics[telemetry.LOADER_FAILURES.name] == [1]
-    assert metrics[telemetry.ROWS_MERGED.name] == [18]
+    out = capsys.readouterr().out
+    assert failures_by_cause(out) == {"poison": 1}
+    assert emitted_metrics(out)[telemetry.ROWS_MERGED.name] == [18]
     archived = [
         item["event_id"]
         for obj in aws.s3.list_objects_v2(Bucket=BUCKET, Prefix=ENRICHED_PREFIX).get("Contents", [])
@@ -218,7 +233,7 @@ def test_a_warehouse_error_fails_the_whole_batch_then_a_retry_succeeds(
     response = invoke(event)
 
     assert failed_ids(response) == ["msg-0", "msg-1"]
-    assert emitted_metrics(capsys.readouterr().out)[telemetry.LOADER_FAILURES.name] == [2]
+    assert failures_by_cause(capsys.readouterr().out) == {"warehouse": 2}
     with connect_dsn(aws.dsn) as admin:
         assert admin.scalar("SELECT COUNT(*) FROM risk_events_away") == 0  # nothing committed
         admin.execute("ALTER TABLE risk_events_away RENAME TO risk_events")

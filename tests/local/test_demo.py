@@ -58,10 +58,10 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
     assert all(list(r) == list(COLUMN_NAMES) for r in rows)
     assert "OK: every record is accounted for" in output
     assert "== top flagged events" in output
-    # The local run emits the whole metric contract (LoaderFailures and ScoreEventsQuarantined only on
-    # failure: the outage drill and tests/score/test_handler.py).
+    # The local run emits the whole metric contract (ProcessingFailures and ScoreEventsQuarantined only
+    # on failure: the drills and tests/score/test_handler.py).
     emitted = {name for name, value in summary["metrics"].items() if value > 0}
-    only_on_failure = {telemetry.LOADER_FAILURES.name, telemetry.SCORE_EVENTS_QUARANTINED.name}
+    only_on_failure = {telemetry.PROCESSING_FAILURES.name, telemetry.SCORE_EVENTS_QUARANTINED.name}
     assert emitted == {m.name for m in telemetry.ALL_METRICS} - only_on_failure
 
 

@@ -16,7 +16,7 @@ from risk.warehouse import connection as connection_module
 from risk.warehouse.connection import CREDENTIALS_DURATION_S, REDSHIFT_PORT, connect_serverless
 
 
-class _Connected(Exception):
+class _ConnectedError(Exception):
     """Raised by the stand-in driver connect once it has seen its options."""
 
 
@@ -31,7 +31,7 @@ def test_iam_sign_in_gets_credentials_with_the_functions_client(monkeypatch: pyt
 
     def fake_connect(**options: Any) -> None:
         seen.update(options)
-        raise _Connected
+        raise _ConnectedError
 
     monkeypatch.setattr(connection_module.aws, "client", lambda service: client)
     monkeypatch.setattr(connection_module.redshift_connector, "connect", fake_connect)
@@ -41,7 +41,7 @@ def test_iam_sign_in_gets_credentials_with_the_functions_client(monkeypatch: pyt
             {"dbUser": "IAMR:risk-scoring-dev-load", "dbPassword": "temporary", "expiration": "2026-11-30T04:00:00Z"},
             {"workgroupName": "risk-dev", "dbName": "risk", "durationSeconds": CREDENTIALS_DURATION_S},
         )
-        with pytest.raises(_Connected):
+        with pytest.raises(_ConnectedError):
             connect_serverless("risk-dev", "risk", host="risk-dev.123.eu-west-1.redshift-serverless.amazonaws.com")
         stub.assert_no_pending_responses()
     assert seen["user"] == "IAMR:risk-scoring-dev-load"
@@ -60,7 +60,7 @@ def test_without_a_host_the_workgroup_endpoint_is_looked_up(monkeypatch: pytest.
 
     def fake_connect(**options: Any) -> None:
         seen.update(options)
-        raise _Connected
+        raise _ConnectedError
 
     monkeypatch.setattr(connection_module.aws, "client", lambda service: client)
     monkeypatch.setattr(connection_module.redshift_connector, "connect", fake_connect)
@@ -76,6 +76,6 @@ def test_without_a_host_the_workgroup_endpoint_is_looked_up(monkeypatch: pytest.
             },
             {"workgroupName": "risk-dev"},
         )
-        with pytest.raises(_Connected):
+        with pytest.raises(_ConnectedError):
             connect_serverless("risk-dev", "risk")
     assert seen["host"] == "risk-dev.example.eu-west-1.redshift-serverless.amazonaws.com"

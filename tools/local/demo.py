@@ -43,6 +43,7 @@ from tools.local.unusual import unusual_records
 DEFAULT_COUNT = 3000
 MALFORMED_SHARE = 0.02
 DUPLICATE_SHARE = 0.01
+QUIET_MINUTES = 6  # idle rounds after the run before the alarms are evaluated: silence must read OK
 
 
 @dataclass(frozen=True)
@@ -282,6 +283,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--log", type=output_file, help="write the handlers' log lines here (default: kept in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--alarms",
+        action="store_true",
+        help="evaluate the environment's alarms against the run's metrics and print which would have fired",
+    )
+    p.add_argument(
+        "--metrics-out", type=output_file, help="write the run's per-minute metrics here (python -m tools.local.alarms)"
+    )
     args = p.parse_args(argv)
     if args.unusual < 0:
         p.error("--unusual must not be negative")
@@ -308,6 +317,21 @@ def check_dsn(dsn: str) -> None:
             f"--dsn: cannot connect to {where} ({exc}): start a local warehouse with `riskctl warehouse` "
             "and pass the DSN it prints, or drop --dsn for an embedded one"
         ) from None
+
+
+def alarms_report(cfg: EnvironmentConfig, pipeline: LocalPipeline, args: argparse.Namespace, out: TextIO) -> None:
+    """The alarms the stacks synthesize, over this run's metrics (a few idle minutes appended, as after a run)."""
+    from tools.local import alarms  # noqa: PLC0415 - synthesizes with the CDK: only when asked
+
+    for _ in range(QUIET_MINUTES):
+        pipeline.step()
+    series, minutes = pipeline.metrics.series, pipeline.metrics.minute
+    if args.metrics_out:
+        alarms.dump_series(series, minutes, args.metrics_out)
+        out.write(f"metrics by minute written to {args.metrics_out}\n")
+    if args.alarms:
+        out.write("\n== alarms\n")
+        alarms.report(alarms.evaluate_all(cfg, series, minutes), minutes, out)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -361,6 +385,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:
             out.write("\n== last handler log lines (all of them: --log FILE)\n")
             out.writelines(f"  {line}\n" for line in list(pipeline.log.lines)[-30:])
+        if args.alarms or args.metrics_out:
+            alarms_report(cfg, pipeline, args, out)
         if args.summary_json:
             summary = rec.summary() | {"elapsed_s": round(time.monotonic() - started, 1), "format": args.format}
             args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")

@@ -74,12 +74,30 @@ class HandlerLog(io.StringIO):
         return len(text)
 
 
+SeriesKey = tuple[str, str, tuple[tuple[str, str], ...]]  # namespace, metric name, sorted dimensions
+
+
+def series_key(namespace: str, name: str, dimensions: Mapping[str, str]) -> SeriesKey:
+    return namespace, name, tuple(sorted(dimensions.items()))
+
+
 @dataclass
 class MetricTotals:
-    """Sums of the EMF metrics the handlers printed, by name and by (name, dimension value)."""
+    """Sums of the EMF metrics the handlers printed, by name and by (name, dimension value); and every
+    value by minute (``series``), for ``tools.local.alarms``.
+
+    The local clock: ``minute`` is advanced once per pipeline round (:meth:`LocalPipeline.step`), so a
+    round stands for one minute of CloudWatch evaluation (the local run compresses time).
+    """
 
     totals: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     by_dimension: defaultdict[tuple[str, str], float] = field(default_factory=lambda: defaultdict(float))
+    minute: int = 0
+    series: dict[SeriesKey, dict[int, list[float]]] = field(default_factory=dict)
+
+    def record(self, namespace: str, name: str, dimensions: Mapping[str, str], values: Sequence[float]) -> None:
+        """Values of one metric in the current minute (also what the run samples itself: queue depths)."""
+        self.series.setdefault(series_key(namespace, name, dimensions), {}).setdefault(self.minute, []).extend(values)
 
     def feed(self, text: str, log: TextIO | None = None) -> None:
         for line in text.splitlines():
@@ -93,8 +111,11 @@ class MetricTotals:
                 for metric in directive.get("Metrics", []):
                     name = metric["Name"]
                     values = doc.get(name)
-                    value = sum(values) if isinstance(values, list) else float(values or 0)
+                    each = [float(v) for v in values] if isinstance(values, list) else [float(values or 0)]
+                    value = sum(each)
                     self.totals[name] += value
+                    dimensions = {d: str(doc.get(d)) for d in dims}
+                    self.record(directive.get("Namespace", ""), name, dimensions, each)
                     for dim in dims:
                         if dim not in ("service", "environment"):
                             self.by_dimension[(name, str(doc.get(dim)))] += value
@@ -183,11 +204,17 @@ class LocalPipeline:
     def _wrapper(self, stage: str) -> Callable[[Callable[[], Any]], Any]:
         env = {k: v for k, v in self.environments[stage].items() if k.startswith("AWS_LAMBDA_")}
 
+        function = {"FunctionName": self.resources.function_name(stage)}
+
         def invoke(call: Callable[[], Any]) -> Any:
             out = io.StringIO()
+            self.metrics.record("AWS/Lambda", "Invocations", function, [1])
             try:
                 with patched_environ(env), contextlib.redirect_stdout(out):
                     return call()
+            except Exception:
+                self.metrics.record("AWS/Lambda", "Errors", function, [1])  # a crash, as Lambda counts it
+                raise
             finally:
                 self.metrics.feed(out.getvalue(), self.log)
 
@@ -227,11 +254,27 @@ class LocalPipeline:
     # -- running ---------------------------------------------------------------------------------
 
     def step(self) -> int:
-        """One round: a batch per shard for parse, then score and load until their queues are empty."""
+        """One round (one local minute): a batch per shard for parse, then score and load until their
+        queues are empty; queue depths are sampled as it goes, as CloudWatch samples SQS."""
+        self.metrics.minute += 1
         work = self.parse.poll_once()
+        self.sample_queues()
         while (n := self.score.poll_once() + self.load.poll_once()) > 0:
             work += n
+            self.sample_queues()
+        self.sample_queues()
         return work
+
+    def sample_queues(self) -> None:
+        """``AWS/SQS ApproximateNumberOfMessagesVisible`` of every queue, into the current minute."""
+        for key, url in self.resources.queue_urls.items():
+            visible = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+            self.metrics.record(
+                "AWS/SQS",
+                "ApproximateNumberOfMessagesVisible",
+                {"QueueName": self.resources.cfg.queue_name(key)},
+                [float(visible["Attributes"]["ApproximateNumberOfMessages"])],
+            )
 
     def drain(self, progress: Callable[[LocalPipeline], None] | None = None, max_rounds: int = 1_000_000) -> int:
         """Run until a whole round finds nothing to do; returns the number of rounds."""

@@ -47,7 +47,7 @@ def queue_settings(cfg: EnvironmentConfig) -> list[QueueSettings]:
                 cfg.queues.visibility_timeout_s(consumer),
                 spec.dlq_key,
                 cfg.queues.max_receive_count,
-                4 * 86_400,
+                cfg.queues.retention_days * 86_400,
             )
         )
         out.append(QueueSettings(spec.dlq_key, cfg.queue_name(spec.dlq_key), 30, None, None, retention))

@@ -20,7 +20,7 @@ BASE_DIMENSIONS = ("service", "environment")
 class MetricSpec:
     name: str
     unit: str  # a CloudWatch unit name, as Powertools' MetricUnit spells it
-    stage: str  # parse, score or load
+    stage: str  # parse, score or load ("any": the stage is a dimension)
     extra_dimensions: tuple[str, ...] = ()
     statistic: str = "Sum"  # what dashboards and alarms read
 
@@ -46,8 +46,32 @@ EVENTS_LOADED = MetricSpec("EventsLoaded", "Count", "load")
 ROWS_MERGED = MetricSpec("RowsMerged", "Count", "load")
 DUPLICATES_SUPPRESSED = MetricSpec("DuplicatesSuppressed", "Count", "load")
 LOAD_BATCH_SIZE = MetricSpec("LoadBatchSize", "Count", "load", statistic="Average")
-END_TO_END_LAG = MetricSpec("EndToEndLag", "Milliseconds", "load", statistic="Maximum")
-LOADER_FAILURES = MetricSpec("LoaderFailures", "Count", "load")
+# Lag, one value per loaded event (so percentiles are over events, not over batches):
+# from arrival on the Kinesis stream (the pipeline's own delay) and from the event's occurred_at
+# (what a consumer of the warehouse sees; includes the producer's delay).
+ARRIVAL_TO_LOAD_LAG = MetricSpec("ArrivalToLoadLag", "Milliseconds", "load", statistic="p90")
+EVENT_TIME_TO_LOAD_LAG = MetricSpec("EventTimeToLoadLag", "Milliseconds", "load", statistic="p90")
+# every stage: messages (SQS) or records (Kinesis) handed back for retry, by stage and cause
+PROCESSING_FAILURES = MetricSpec("ProcessingFailures", "Count", "any", ("stage", "cause"))
+
+
+class Cause:
+    """Why a stage handed work back. A stage adds a cause by listing it in ``FAILURE_CAUSES``."""
+
+    POISON = "poison"  # the message itself is bad (undecodable, refused by the warehouse): fails alone
+    STATE_STORE = "state_store"  # the per-user state (DynamoDB) or scoring over it raised
+    PUBLISH = "publish"  # the next queue (SQS) refused the send
+    ARCHIVE = "archive"  # the S3 write (quarantine/ or enriched/) failed
+    WAREHOUSE = "warehouse"  # Redshift: connect, statement, timeout or commit failed
+
+
+# The (stage, cause) pairs the code emits and the alarms sum: one alarm per stage reads all of its
+# causes, so adding a cause here is all a stage needs for its failures to be alarmed and graphed.
+FAILURE_CAUSES: dict[str, tuple[str, ...]] = {
+    "parse": (Cause.ARCHIVE, Cause.PUBLISH),
+    "score": (Cause.POISON, Cause.STATE_STORE, Cause.PUBLISH, Cause.ARCHIVE),
+    "load": (Cause.POISON, Cause.ARCHIVE, Cause.WAREHOUSE),
+}
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     RECORDS_RECEIVED,
@@ -63,8 +87,9 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     ROWS_MERGED,
     DUPLICATES_SUPPRESSED,
     LOAD_BATCH_SIZE,
-    END_TO_END_LAG,
-    LOADER_FAILURES,
+    ARRIVAL_TO_LOAD_LAG,
+    EVENT_TIME_TO_LOAD_LAG,
+    PROCESSING_FAILURES,
 )
 
 

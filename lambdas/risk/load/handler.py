@@ -5,7 +5,9 @@ mapping reports batch item failures. A malformed message fails alone (Powertools
 does the per-message bookkeeping); so does a message whose data the warehouse refuses (the service
 splits the load to find it). Any other load failure reports every message of the batch failed: it
 comes back from SQS (then the DLQ after ``max_receive_count``). Nothing is acknowledged before the
-warehouse has committed. ``LoaderFailures`` counts the messages this invocation handed back to SQS.
+warehouse has committed. ``ProcessingFailures`` counts the messages this invocation handed back to SQS,
+by cause (poison, archive, warehouse); ``ArrivalToLoadLag`` and ``EventTimeToLoadLag`` get one value
+per loaded event.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from botocore.exceptions import ClientError
 
 from risk.common import telemetry
+from risk.common.failures import emit_failures
 from risk.common.settings import ENVIRONMENT
 from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import Record
@@ -49,6 +53,12 @@ def _decoder(keys: Pseudonymiser, loaded_at: datetime) -> Any:
     return decode
 
 
+def _cause(exc: Exception) -> str:
+    """The enriched/ S3 put refused is the archive; anything else (the IAM sign-in included) is the warehouse."""
+    archive = isinstance(exc, ClientError) and exc.operation_name == "PutObject"
+    return telemetry.Cause.ARCHIVE if archive else telemetry.Cause.WAREHOUSE
+
+
 def _all_failed(records: list[dict[str, Any]]) -> dict[str, Any]:
     return {"batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records]}
 
@@ -57,7 +67,8 @@ def _all_failed(records: list[dict[str, Any]]) -> dict[str, Any]:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    telemetry.set_environment_dimension(metrics, os.environ.get(ENVIRONMENT, "local"))
+    environment = os.environ.get(ENVIRONMENT, "local")
+    telemetry.set_environment_dimension(metrics, environment)
     records: list[dict[str, Any]] = event.get("Records", [])
     deps = dependencies()
     loaded_at = load_time()
@@ -70,16 +81,18 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     ]
     failures = list(processor.response()["batchItemFailures"])
     if processor.fail_messages:
-        _emit(telemetry.LOADER_FAILURES, len(processor.fail_messages))
+        emit_failures("load", environment, {telemetry.Cause.POISON: len(processor.fail_messages)})
     if not messages:
+        _emit(telemetry.EVENTS_LOADED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return {"batchItemFailures": failures}
 
     logger.set_correlation_id(batch_id(m for m, _ in messages))  # the S3 object name: logs and archive line up
     try:
         outcome = archive_and_load(messages, deps)
-    except Exception:
+    except Exception as exc:
         logger.exception("load failed: every message of the batch goes back to the queue", messages=len(records))
-        _emit(telemetry.LOADER_FAILURES, len(records))
+        emit_failures("load", environment, {_cause(exc): len(records) - len(processor.fail_messages)})
+        _emit(telemetry.EVENTS_LOADED, 0)
         return _all_failed(records)
 
     for message_id, reason in outcome.refused.items():
@@ -88,7 +101,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         )
         failures.append({"itemIdentifier": message_id})
     if outcome.refused:
-        _emit(telemetry.LOADER_FAILURES, len(outcome.refused))
+        emit_failures("load", environment, {telemetry.Cause.POISON: len(outcome.refused)})
     result = outcome.result
     logger.info(
         "batch loaded",
@@ -103,6 +116,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _emit(telemetry.ROWS_MERGED, result.inserted)
     _emit(telemetry.DUPLICATES_SUPPRESSED, result.duplicates)
     _emit(telemetry.LOAD_BATCH_SIZE, result.rows_in)
-    if outcome.max_lag_ms is not None:
-        _emit(telemetry.END_TO_END_LAG, outcome.max_lag_ms)
+    for arrival_ms, event_time_ms in outcome.lags_ms:  # one value per event: percentiles over events
+        _emit(telemetry.ARRIVAL_TO_LOAD_LAG, arrival_ms)
+        _emit(telemetry.EVENT_TIME_TO_LOAD_LAG, event_time_ms)
     return {"batchItemFailures": failures}

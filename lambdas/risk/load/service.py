@@ -104,10 +104,15 @@ def enriched_objects(records: Sequence[Record], batch: str) -> dict[str, bytes]:
     return {key: jsonl(to_enriched(r) for r in group) for key, group in sorted(by_date.items())}
 
 
-def max_lag_ms(records: Iterable[Record]) -> float | None:
-    """End-to-end lag of the batch: the largest ``loaded_at - ingested_at`` (arrival on the stream)."""
-    lags = [(r["loaded_at"] - r["ingested_at"]).total_seconds() * 1000.0 for r in records]
-    return max(lags) if lags else None
+def lags_ms(records: Iterable[Record]) -> list[tuple[float, float]]:
+    """Per event: ``loaded_at - ingested_at`` (arrival on the stream) and ``loaded_at - occurred_at``, in ms."""
+    return [
+        (
+            (r["loaded_at"] - r["ingested_at"]).total_seconds() * 1000.0,
+            (r["loaded_at"] - r["occurred_at"]).total_seconds() * 1000.0,
+        )
+        for r in records
+    ]
 
 
 class WarehouseSession:
@@ -172,7 +177,7 @@ class LoadOutcome:
     batch_id: str  # of the first attempt (the whole batch): the correlation id in the logs
     result: LoadResult  # summed over the parts that loaded
     objects: list[str] = field(default_factory=list)
-    max_lag_ms: float | None = None
+    lags_ms: list[tuple[float, float]] = field(default_factory=list)  # (from arrival, from event time) per event
     refused: dict[str, str] = field(default_factory=dict)  # message id -> why the warehouse refused it
     attempts: int = 1  # loads tried: 1 unless the batch was split
 
@@ -185,7 +190,7 @@ def archive_and_load(messages: Sequence[Message], deps: LoadDependencies) -> Loa
     """
     outcome = LoadOutcome(batch_id=batch_id(m for m, _ in messages), result=LoadResult(0, 0, 0, 0), attempts=0)
     _load_isolating(list(messages), deps, outcome)
-    outcome.max_lag_ms = max_lag_ms(r for m, records in messages if m not in outcome.refused for r in records)
+    outcome.lags_ms = lags_ms(r for m, records in messages if m not in outcome.refused for r in records)
     return outcome
 
 

@@ -3,7 +3,8 @@
 Thin on purpose: the flow is :func:`risk.parse.service.process_batch`; this module adds the
 Powertools logger, tracer and metrics, and keeps the AWS clients for the container's lifetime.
 Metrics are exactly the parse metrics of ``risk.common.telemetry``: records received, events
-published to the parsed queue, records quarantined, and quarantined records by reason.
+published to the parsed queue, records quarantined, quarantined records by reason, and records
+handed back to Kinesis by cause (``ProcessingFailures``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
 
 from risk.common import telemetry
+from risk.common.failures import emit_failures
 from risk.common.settings import ENVIRONMENT
 from risk.parse.service import BatchOutcome, ParseDependencies, process_batch
 
@@ -49,6 +51,12 @@ def _emit_by_reason(outcome: BatchOutcome, environment: str) -> None:
             default_dimensions={"service": telemetry.SERVICE, "environment": environment},
         ) as metric:
             metric.add_dimension(name="reason", value=reason.value)
+
+
+def _failure_causes(outcome: BatchOutcome) -> dict[str, int]:
+    """Records handed back to Kinesis by cause (a batch where both writes failed counts as archive)."""
+    cause = telemetry.Cause.ARCHIVE if outcome.quarantine_error else telemetry.Cause.PUBLISH
+    return {cause: len(outcome.failed)}
 
 
 def _log(outcome: BatchOutcome) -> None:
@@ -89,4 +97,5 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _emit(telemetry.EVENTS_PARSED, outcome.published_events)
     _emit(telemetry.EVENTS_QUARANTINED, len(outcome.quarantined))
     _emit_by_reason(outcome, environment)
+    emit_failures("parse", environment, _failure_causes(outcome))
     return outcome.response()

@@ -28,6 +28,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, settings, telemetry
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
+from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
@@ -135,6 +136,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     failures = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
     if failures:
         logger.error("malformed messages fail alone (DLQ after maxReceiveCount)", message_ids=failures)
+        emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(failures)})
     good = [(str(raw["messageId"]), items) for status, items, raw in processed if status == "success"]
     set_aside: list[SetAside] = []
     owners: list[str] = []
@@ -154,6 +156,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         batch = score_isolating(deps.store, deps.scorer, events)
     except Exception:
         logger.exception("state or scoring failed: every message of the batch goes back to the queue")
+        emit_failures("score", deps.environment, {telemetry.Cause.STATE_STORE: len(good)})
+        _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return _response(failures + [mid for mid, _ in good])
 
     per_message: dict[str, list[bytes]] = {}
@@ -173,9 +177,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         done.append((mid, scored))
     not_quarantined = _quarantine(deps, set_aside)
     bodies = [(mid, body) for mid, items in per_message.items() for body, _ in pack_encoded(items)]
-    unsent = send_owned(deps.sqs, deps.scored_queue_url, bodies) | not_quarantined
+    unpublished = send_owned(deps.sqs, deps.scored_queue_url, bodies)
+    unsent = unpublished | not_quarantined
     if unsent:
         logger.error("scored events not sent: their messages will be redelivered", message_ids=sorted(unsent))
+        emit_failures(
+            "score",
+            deps.environment,
+            {telemetry.Cause.PUBLISH: len(unpublished), telemetry.Cause.ARCHIVE: len(not_quarantined - unpublished)},
+        )
 
     sent = [s for mid, s in done if mid not in unsent]
     bands = Counter((s.score.risk_band, s.score.model_version) for s in sent)

@@ -221,9 +221,7 @@ CREDENTIALS_DURATION_S = 3600  # the longest GetCredentials grants; a warm conta
 
 def serverless_credentials(client: Any, workgroup: str, database: str) -> tuple[str, str]:
     """Temporary database credentials for the caller's IAM identity (its RedshiftDbRoles tag maps its roles)."""
-    answer = client.get_credentials(
-        workgroupName=workgroup, dbName=database, durationSeconds=CREDENTIALS_DURATION_S
-    )
+    answer = client.get_credentials(workgroupName=workgroup, dbName=database, durationSeconds=CREDENTIALS_DURATION_S)
     return str(answer["dbUser"]), str(answer["dbPassword"])
 
 
