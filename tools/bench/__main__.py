@@ -99,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(figures)} figures in {time.monotonic() - started:.0f}s; {len(missed)} target(s) missed", end="")
     print(f"; benchmark(s) failed: {', '.join(failed)}" if failed else "")
     if not args.no_json and not args.quick:
+        if args.only and args.json.exists():  # a subset: the other benchmarks keep their last figures
+            ran = set(selected)
+            kept = [f for f in read_json(args.json) if f.bench not in ran]
+            figures = [f for name in BENCHES for f in (figures if name in ran else kept) if f.bench == name]
         write_json(figures, args.json)
         print(f"wrote {args.json}")
     return 1 if failed else 0
