@@ -132,3 +132,10 @@ def test_levers_change_only_what_they_name() -> None:
     today, state = steps[0][1], steps[1][1]
     # Only the DynamoDB line moves: 2 -> 1 write unit and 0.5 -> 1 read unit per event ($1 and $10 a unit).
     assert (today - state) / 1e6 * 1_000 == pytest.approx(1_000 * ((2 - 1) * 1 + (0.5 - 1) * 10))
+
+
+def test_sqs_requests_never_below_the_calls_the_api_call_bench_counted() -> None:
+    chatty = cost.Measured(**{**MEASURED.__dict__, "send_calls": 1.0})  # a SendMessageBatch per event
+    lines = {x.item: x.usd_per_s for x in cost.lines(DEPLOYMENT, chatty, PRICES, 1_000, ASSUME)}
+    assert lines["SQS requests"] == pytest.approx(1_000)
+    assert by_item()["SQS requests"] == pytest.approx(120.4)  # send_calls 0: the chunk count stands

@@ -134,7 +134,10 @@ class Bench:
         started = time.process_time()
         for chunk in self._batches(self.records):
             parsed = [parse_record(d, sequence_number=str(i), arrival=hotpath.ARRIVAL) for i, d in enumerate(chunk)]
-            score_events(store, self.scorer, [e for e in parsed if isinstance(e, RiskEvent)])
+            events = [e for e in parsed if isinstance(e, RiskEvent)]
+            if len(events) != len(chunk):
+                raise RuntimeError("a generated record was quarantined")
+            score_events(store, self.scorer, events)
         return time.process_time() - started
 
     def sdk_warm_cpu(self, batches: Sequence[Sequence[RiskEvent]] | None = None) -> float:
