@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -132,3 +134,20 @@ def test_fake_table_refuses_a_stale_version() -> None:
     assert not store.save(UserState("u-1"))  # version 0 again: the item exists
     assert set(store.load(["u-1", "u-2"])) == {"u-1"}
     assert table.calls == {"PutItem": 2, "BatchGetItem": 1} and table.read_units == 2 and table.write_units == 2
+
+
+def test_coldstart_probes_compile_our_modules_as_lambda_does(tmp_path: Path) -> None:
+    from tools.bench import coldstart  # noqa: PLC0415 (stacks.config: only this test needs it)
+
+    env = coldstart.lambda_environment(str(tmp_path))
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    script = "import importlib._bootstrap_external as be, json, boto3; print(be.cache_from_source(json.__file__))"
+    out = subprocess.run(
+        [sys.executable, "-c", coldstart._NO_PYC + script], env=env, capture_output=True, text=True, check=True
+    )
+    assert "__pycache__" in out.stdout  # the standard library is read compiled, as Lambda's runtime ships it
+    probe = (
+        coldstart._NO_PYC + "import importlib._bootstrap_external as be, boto3; be.cache_from_source(boto3.__file__)"
+    )
+    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert ours.returncode != 0 and "NotImplementedError" in ours.stderr  # site-packages: no .pyc looked up
