@@ -13,7 +13,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
 BASE ?= HEAD
 
-.PHONY: help install test test-runtime demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench clean
+.PHONY: help install test test-runtime demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench cost clean
 
 # $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
 # time. Setup is where it matters: a first install takes minutes.
@@ -89,6 +89,11 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 bench: $(STAMP) $(NODE_STAMP) ## run the benchmarks and print one line per figure
 	$(PY) -m tools.bench $(ARGS)
+
+# Dollars per million events per environment and rate, from docs/benchmarks.json (make bench), cdk.json
+# and tools/prices/eu-west-1.json; ARGS="--write" also updates the tables in README.md and docs/benchmarks.md.
+cost: $(STAMP) $(NODE_STAMP) ## the cost model: $ per million events, line by line, per environment and rate
+	$(PY) -m tools.cost $(ARGS)
 
 clean: ## remove build output (keeps .venv and node_modules)
 	rm -rf cdk.out build .pytest_cache .mypy_cache .ruff_cache

@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tools.bench import apicalls, assets, hotpath, loader
+from risk.score.state import UserState
+from risk.score.store import DynamoStateStore
+from tools.bench import apicalls, assets, dynamo, hotpath, loader, warmstate
+from tools.bench.dynamo import FakeTable
 from tools.bench.report import Figure, write_json
 from tools.pg.local import LocalPostgres
 
@@ -100,3 +105,49 @@ def test_json_report_round_trips(tmp_path: Path) -> None:
     doc = json.loads(path.read_text())
     assert [f["name"] for f in doc["figures"]] == ["a", "b"]
     assert doc["figures"][1]["met"] is True and doc["machine"]["cpu_count"]
+
+
+def test_warmstate_counts_units_as_dynamodb_bills_them() -> None:
+    item = {"user_id": {"S": "u-1"}, "state": {"B": "AAAA"}, "version": {"N": "12"}}
+    assert dynamo.item_size(item) == len("user_id") + 3 + len("state") + 3 + len("version") + 2
+    assert dynamo.write_units(1024) == 1 and dynamo.write_units(1025) == 2 and dynamo.write_units(10, 3000) == 3
+    assert dynamo.read_units(0) == 1 and dynamo.read_units(4097) == 2
+    by_name = well_formed(
+        warmstate.run(users=30, history=600, count=200, batch=50, repeats=1, heavy=((2, 20), (4, 5))), "warmstate"
+    )
+    assert by_name[warmstate.WARM_WCU].value >= 1.0  # every changed user writes at least one unit
+    heavy = by_name[warmstate.HEAVY_WCU]
+    assert heavy.met == (heavy.value <= warmstate.TARGET_UNITS)
+
+
+def test_one_event_per_user_per_batch() -> None:
+    events = warmstate._events(warmstate.heavy_mix(((3, 20),), days=1))
+    batches = warmstate.one_per_user(events, 2)
+    assert [e for b in batches for e in b] == events
+    assert all(len(b) <= 2 and len({e.user_id for e in b}) == len(b) for b in batches)
+
+
+def test_fake_table_refuses_a_stale_version() -> None:
+    table = FakeTable("t")
+    store = DynamoStateStore(table.client(), "t", 30)
+    assert store.save(UserState("u-1"))
+    assert not store.save(UserState("u-1"))  # version 0 again: the item exists
+    assert set(store.load(["u-1", "u-2"])) == {"u-1"}
+    assert table.calls == {"PutItem": 2, "BatchGetItem": 1} and table.read_units == 2 and table.write_units == 2
+
+
+def test_coldstart_probes_compile_our_modules_as_lambda_does(tmp_path: Path) -> None:
+    from tools.bench import coldstart  # noqa: PLC0415 (stacks.config: only this test needs it)
+
+    env = coldstart.lambda_environment(str(tmp_path))
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    script = "import importlib._bootstrap_external as be, json, boto3; print(be.cache_from_source(json.__file__))"
+    out = subprocess.run(
+        [sys.executable, "-c", coldstart._NO_PYC + script], env=env, capture_output=True, text=True, check=True
+    )
+    assert "__pycache__" in out.stdout  # the standard library is read compiled, as Lambda's runtime ships it
+    probe = (
+        coldstart._NO_PYC + "import importlib._bootstrap_external as be, boto3; be.cache_from_source(boto3.__file__)"
+    )
+    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
+    assert ours.returncode != 0 and "NotImplementedError" in ours.stderr  # site-packages: no .pyc looked up

@@ -1,6 +1,6 @@
 """``make bench``: every benchmark, one line per figure, and ``docs/benchmarks.json``.
 
-    python -m tools.bench [--only hotpath,coldstart,assets,loader,apicalls,synth,suite]
+    python -m tools.bench [--only hotpath,warmstate,coldstart,assets,loader,apicalls,synth,suite]
                           [--quick] [--with-suite] [--json PATH] [--dsn DSN]
     python -m tools.bench --markdown      # the README table, from docs/benchmarks.json
 
@@ -23,8 +23,8 @@ from tools.bench.report import Figure, markdown, read_json, write_json
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_JSON = REPO / "docs" / "benchmarks.json"
-BENCHES = ("hotpath", "coldstart", "assets", "loader", "apicalls", "synth", "suite")
-DEFAULT = ("hotpath", "coldstart", "assets", "loader", "apicalls", "synth")
+BENCHES = ("hotpath", "warmstate", "coldstart", "assets", "loader", "apicalls", "synth", "suite")
+DEFAULT = ("hotpath", "warmstate", "coldstart", "assets", "loader", "apicalls", "synth")
 
 
 def _plan(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
@@ -32,6 +32,9 @@ def _plan(args: argparse.Namespace) -> dict[str, Callable[[], list[Figure]]]:
     quick = args.quick
     kwargs: dict[str, dict[str, Any]] = {
         "hotpath": {"count": 2_000} if quick else {},
+        "warmstate": {"users": 200, "history": 5_000, "count": 1_000, "repeats": 1, "heavy": ((2, 40), (5, 10))}
+        if quick
+        else {},
         "coldstart": {"runs": 3} if quick else {},
         "assets": {},
         "loader": {"sizes": (10, 100), "repeats": 1, "dsn": args.dsn} if quick else {"dsn": args.dsn},
@@ -96,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"\n{len(figures)} figures in {time.monotonic() - started:.0f}s; {len(missed)} target(s) missed", end="")
     print(f"; benchmark(s) failed: {', '.join(failed)}" if failed else "")
     if not args.no_json and not args.quick:
+        if args.only and args.json.exists():  # a subset: the other benchmarks keep their last figures
+            ran = set(selected)
+            kept = [f for f in read_json(args.json) if f.bench not in ran]
+            figures = [f for name in BENCHES for f in (figures if name in ran else kept) if f.bench == name]
         write_json(figures, args.json)
         print(f"wrote {args.json}")
     return 1 if failed else 0
