@@ -282,6 +282,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--log", type=output_file, help="write the handlers' log lines here (default: kept in memory)")
     p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.add_argument(
+        "--delivery-seed",
+        type=int,
+        help="vary SQS delivery reproducibly: batch sizes, order (FIFO: groups interleaved), 5%% redelivered",
+    )
     args = p.parse_args(argv)
     if args.unusual < 0:
         p.error("--unusual must not be negative")
@@ -354,7 +359,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             f"queues {', '.join(sorted(resources.queue_urls))}, bucket {resources.bucket} (SSE-KMS)\n"
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
-        pipeline = LocalPipeline(resources, dsn, log=log)
+        pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
         run(pipeline, records, None if args.quiet else Progress(out, len(records)))
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
@@ -362,7 +367,15 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             out.write("\n== last handler log lines (all of them: --log FILE)\n")
             out.writelines(f"  {line}\n" for line in list(pipeline.log.lines)[-30:])
         if args.summary_json:
-            summary = rec.summary() | {"elapsed_s": round(time.monotonic() - started, 1), "format": args.format}
+            reads, writes = pipeline.state_units()
+            summary = rec.summary() | {
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "format": args.format,
+                "delivery_seed": args.delivery_seed,
+                # DynamoDB units the score stage's state billed over the run (risk.score.units)
+                "state_read_units": reads,
+                "state_write_units": writes,
+            }
             args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         if args.export:
             n = export_rows(warehouse, args.export)
