@@ -1,7 +1,7 @@
 """Drill: every event delivered two or three times, in random order.
 
-Exactly one row per event_id, and the per-user feature state equal to the state of the same events
-delivered once, in order.
+Exactly one row per event_id, and the per-user feature state equal to the in-memory replay of the
+same stream (each user's events in their stream order, copies recognised as duplicates).
 """
 
 from __future__ import annotations
