@@ -372,6 +372,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
                 "elapsed_s": round(time.monotonic() - started, 1),
                 "format": args.format,
                 "delivery_seed": args.delivery_seed,
+                "redelivered_messages": pipeline.score.stats.redelivered + pipeline.load.stats.redelivered,
                 # DynamoDB units the score stage's state billed over the run (risk.score.units)
                 "state_read_units": reads,
                 "state_write_units": writes,
