@@ -14,7 +14,7 @@ from moto import mock_aws
 from risk.score import units
 from risk.score.scorers import RulesScorer
 from risk.score.service import StateConflictError, score_events, update_state
-from risk.score.state import UserState, apply_batch
+from risk.score.state import UserState, apply_batch, event_key
 from risk.score.store import DynamoStateStore, InMemoryStateStore, UnprocessedKeysError
 from tests.score.conftest import T0, event
 
@@ -131,7 +131,7 @@ def test_a_lost_race_rereads_and_recomputes_that_user() -> None:
     assert features[0].count_1m == 2  # recomputed: the rival's event is in our window now
     assert features[0].amount_sum_1m == 520.0
     final = store.load(["u-1"])["u-1"]
-    assert [e[1] for e in final.history] == ["rival", "ours"] and final.version == 2
+    assert [e[1] for e in final.history] == [event_key("rival"), event_key("ours")] and final.version == 2
 
 
 def test_endless_conflicts_fail_the_batch() -> None:

@@ -26,6 +26,10 @@ window sums and the prior mean/variance cost O(1) per event.
 from __future__ import annotations
 
 import hashlib
+import math
+import struct
+import sys
+from array import array
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import accumulate
@@ -39,7 +43,7 @@ from risk.score.model import Features
 
 HISTORY_SECONDS = fx.WINDOW_24H + 2 * 3_600.0  # the 24 h window plus two hours of allowed lateness
 ALLOWED_LATENESS = HISTORY_SECONDS - fx.WINDOW_24H
-MAX_HISTORY = 1_000  # entries; ~140 bytes each serialised, far below DynamoDB's 400 KB item limit
+MAX_HISTORY = 1_000  # entries; 48 bytes each serialised, far below DynamoDB's 400 KB item limit
 MAX_DEVICES = 32
 MAX_COUNTRIES = 32
 # A redelivery is recomputed exactly as of its arrival if at most this many events of its user
@@ -47,10 +51,20 @@ MAX_COUNTRIES = 32
 REDELIVERY_ARRIVALS = 256
 MAX_FOLDED_IDS = 256  # ids folded out of the history, still recognised as duplicates
 STATE_FORMAT = 2
+_MAGIC = b"\x00RS2"  # binary, columnar; format 1 was orjson (starts with "{")
+_HEADER = struct.Struct("<I")
 
-# (ts, event_id, amount, lat, lon, seq): a tuple so a probe (ts, event_id) bisects to it; seq is
-# the user's arrival sequence number of the event (1, 2, ...).
-Entry = tuple[float, str, float | None, float | None, float | None, int]
+# (ts, key, amount, lat, lon, seq): a tuple so a probe (ts, key) bisects to it; key is the event
+# id's 8-byte hash (:func:`event_key`), seq the user's arrival sequence number (1, 2, ...).
+Entry = tuple[float, int, float | None, float | None, float | None, int]
+
+
+def event_key(event_id: str) -> int:
+    """A fixed-size identity for an event id (8-byte blake2b): what the state stores instead of the id.
+
+    Two ids of one user colliding has a probability of about n² / 2⁶⁵ (10⁻¹³ for 10⁴ ids).
+    """
+    return int.from_bytes(hashlib.blake2b(event_id.encode(), digest_size=8).digest(), "little")
 
 
 _FINGERPRINTS: dict[str, str] = {}  # per container: the same devices come back batch after batch
@@ -98,7 +112,7 @@ class UserState:
         self.user_id = user_id
         self.version = version  # the stored version this state was read at (0: not stored yet)
         self.history: list[Entry] = []
-        self.ids: dict[str, float] = {}  # event_id -> ts, for every history entry
+        self.ids: dict[int, float] = {}  # event key -> ts, for every history entry
         # Cumulative amount count / sum / sum of squares: sum over history[a:b] = cum[b] - cum[a].
         self.cum_n: list[int] = [0]
         self.cum_s: list[int] = [0]
@@ -113,8 +127,8 @@ class UserState:
         # fingerprint / country -> [first arrival seq, last_ts]
         self.devices: dict[str, list[Any]] = {}
         self.countries: dict[str, list[Any]] = {}
-        self.folded_ids: list[str] = []
-        self.folded_set: set[str] = set()
+        self.folded_ids: list[int] = []  # event keys
+        self.folded_set: set[int] = set()
         self.max_ts: float | None = None
         self.seq = 0  # arrival sequence number of the user's latest event
         # Folded by the last REDELIVERY_ARRIVALS arrivals: (entry, seq of the event whose arrival folded
@@ -149,10 +163,8 @@ class UserState:
     def content(self) -> dict[str, Any]:
         """Everything but the storage version and the pending log: what must not depend on batch boundaries."""
         return {
-            # Columnar (ts, event_id, amount, lat, lon): compact, and rebuilt with zip at C speed.
-            "h": [list(col) for col in zip(*self.history, strict=True)] if self.history else [[], [], [], [], [], []],
-            # Sums as strings: exact integers may outgrow the 64 bits JSON encoders accept.
-            "b": [self.base_count, self.base_n, str(self.base_sum), str(self.base_sumsq), self.base_last_ts],
+            "h": self.history,
+            "b": [self.base_count, self.base_n, self.base_sum, self.base_sumsq, self.base_last_ts],
             "g": None if self.base_last_geo is None else list(self.base_last_geo),
             "d": self.devices,
             "c": self.countries,
@@ -171,19 +183,47 @@ class UserState:
 
     # ------------------------------------------------------------------- serialisation
     def to_bytes(self) -> bytes:
-        pending = [[*entry, fold_seq] for entry, fold_seq in self.pending]
-        base = [self.pending_base[0], None if self.pending_base[1] is None else list(self.pending_base[1])]
-        return orjson.dumps({"v": STATE_FORMAT, **self.content(), "p": pending, "pb": base})
+        """Binary: a small orjson header, then little-endian columns (8 bytes a value): 48 bytes per
+        history entry instead of ~140 as JSON, and decoded at C speed."""
+        header = orjson.dumps(
+            {
+                # Sums as strings: exact integers may outgrow the 64 bits JSON encoders accept.
+                "b": [self.base_count, self.base_n, str(self.base_sum), str(self.base_sumsq), self.base_last_ts],
+                "g": None if self.base_last_geo is None else list(self.base_last_geo),
+                "d": self.devices,
+                "c": self.countries,
+                "m": self.max_ts,
+                "s": self.seq,
+                "pb": [self.pending_base[0], None if self.pending_base[1] is None else list(self.pending_base[1])],
+                "n": [len(self.history), len(self.pending), len(self.folded_ids)],
+            }
+        )
+        parts = [_MAGIC, _HEADER.pack(len(header)), header]
+        parts += _columns(self.history)
+        parts += _columns([e for e, _ in self.pending])
+        parts.append(_pack("q", [f for _, f in self.pending]))
+        parts.append(_pack("Q", self.folded_ids))
+        return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, user_id: str, blob: bytes, version: int) -> UserState:
-        doc = orjson.loads(blob)
-        if doc.get("v") != STATE_FORMAT:
-            raise ValueError(f"state of {user_id!r} has format {doc.get('v')!r}, expected {STATE_FORMAT}")
+        if blob[: len(_MAGIC)] != _MAGIC:
+            raise ValueError(f"state of {user_id!r} is not in format {STATE_FORMAT} (format 1 was JSON)")
+        start = len(_MAGIC) + _HEADER.size
+        (size,) = _HEADER.unpack_from(blob, len(_MAGIC))
+        doc = orjson.loads(blob[start : start + size])
+        offset = start + size
+        n_hist, n_pending, n_folded = doc["n"]
         st = cls(user_id, version)
-        ts, ids, amounts, lats, lons, seqs = doc["h"]
-        st.history = list(zip(ts, ids, amounts, lats, lons, seqs, strict=True))
-        st.ids = dict(zip(ids, ts, strict=True))
+        st.history, offset = _entries(blob, offset, n_hist)
+        pending, offset = _entries(blob, offset, n_pending)
+        fold_seqs = _unpack("q", blob, offset, n_pending)
+        offset += 8 * n_pending
+        st.pending = list(zip(pending, fold_seqs, strict=True))
+        st.folded_ids = _unpack("Q", blob, offset, n_folded)
+        st.folded_set = set(st.folded_ids)
+        st.ids = {e[1]: e[0] for e in st.history}
+        amounts = [e[2] for e in st.history]
         units = [0 if a is None else fx.amount_units(a) for a in amounts]
         st.cum_n = list(accumulate((a is not None for a in amounts), initial=0))
         st.cum_s = list(accumulate(units, initial=0))
@@ -193,11 +233,8 @@ class UserState:
         st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])
         st.devices = doc["d"]
         st.countries = doc["c"]
-        st.folded_ids = doc["f"]
-        st.folded_set = set(st.folded_ids)
         st.max_ts = doc["m"]
         st.seq = doc["s"]
-        st.pending = [(tuple(p[:6]), p[6]) for p in doc["p"]]
         last_ts, last_geo = doc["pb"]
         st.pending_base = (last_ts, None if last_geo is None else tuple(last_geo))
         return st
@@ -299,7 +336,7 @@ class UserState:
         whether it was a duplicate (then its features are recomputed as of its first arrival)."""
         if ts is None:
             ts = event.occurred_at.timestamp()
-        eid = event.event_id
+        eid = event_key(event.event_id)
         amount = event.amount
         geo = event.geo
         lat = lon = None
@@ -354,7 +391,7 @@ class UserState:
 
     def _redelivered(
         self,
-        eid: str,
+        eid: int,
         stored_ts: float | None,
         ts: float,
         amount: float | None,
@@ -467,6 +504,53 @@ class UserState:
             drop = len(self.folded_ids) - MAX_FOLDED_IDS
             self.folded_set.difference_update(self.folded_ids[:drop])
             del self.folded_ids[:drop]
+
+
+_NONE = math.nan  # a missing amount or coordinate in a float column (real ones are finite)
+if sys.byteorder != "little":  # pragma: no cover - Lambda runs little-endian (x86_64, arm64)
+    raise ImportError("risk.score.state stores little-endian columns")
+
+
+def _pack(code: str, values: Sequence[Any]) -> bytes:
+    return array(code, values).tobytes()
+
+
+def _unpack(code: str, blob: bytes, offset: int, n: int) -> list[Any]:
+    col = array(code)
+    col.frombytes(blob[offset : offset + 8 * n])
+    return col.tolist()
+
+
+def _floats(values: Iterable[float | None]) -> list[float]:
+    return [_NONE if v is None else v for v in values]
+
+
+def _optional(values: list[float]) -> list[float | None]:
+    isnan = math.isnan
+    return [None if isnan(v) else v for v in values]
+
+
+def _columns(entries: Sequence[Entry]) -> list[bytes]:
+    cols: list[Sequence[Any]] = list(zip(*entries, strict=True)) if entries else [()] * 6
+    ts, keys, amounts, lats, lons, seqs = cols
+    return [
+        _pack("d", ts),
+        _pack("Q", keys),
+        _pack("d", _floats(amounts)),
+        _pack("d", _floats(lats)),
+        _pack("d", _floats(lons)),
+        _pack("q", seqs),
+    ]
+
+
+def _entries(blob: bytes, offset: int, n: int) -> tuple[list[Entry], int]:
+    ts = _unpack("d", blob, offset, n)
+    keys = _unpack("Q", blob, offset + 8 * n, n)
+    amounts = _optional(_unpack("d", blob, offset + 16 * n, n))
+    lats = _optional(_unpack("d", blob, offset + 24 * n, n))
+    lons = _optional(_unpack("d", blob, offset + 32 * n, n))
+    seqs = _unpack("q", blob, offset + 40 * n, n)
+    return list(zip(ts, keys, amounts, lats, lons, seqs, strict=True)), offset + 48 * n
 
 
 def _remember(seen: dict[str, list[Any]], key: str, ts: float, seq: int, bound: int) -> None:
