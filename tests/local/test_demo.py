@@ -190,3 +190,16 @@ def test_the_same_events_under_any_delivery_seed_give_identical_rows(pg_server: 
     assert len(reference) == 400
     for seed, rows in exports.items():
         assert rows == reference, f"delivery seed {seed} changed rows"
+
+
+def test_the_heavy_user_mix_stays_within_the_state_unit_budget(fresh_database: str, tmp_path: Path) -> None:
+    """Issue 11: at most 1.0 DynamoDB write unit and 1.0 read unit per event, as DynamoDB bills them,
+    on 10 users at ~400 events a day and 100 at ~30 over two days (delivery varied, some redelivered)."""
+    summary_path = tmp_path / "heavy.json"
+    args = ["--mix", "heavy", "--delivery-seed", "1", "--summary-json", str(summary_path)]
+    code, output = _run(args, fresh_database)
+    assert code == 0, output
+    summary = json.loads(summary_path.read_text())
+    assert summary["loaded"] == 14_000
+    assert summary["state_write_units"] / summary["loaded"] <= 1.0
+    assert summary["state_read_units"] / summary["loaded"] <= 1.0
