@@ -160,6 +160,9 @@ class QueueConfig:
     # disabled (docs/runbooks/warehouse-outage.md). Below the DLQ's: a message moved to a standard DLQ
     # keeps its first enqueue time, so it expires dlq_retention_days after it was first sent.
     retention_days: int
+    # The parsed queue is FIFO; its message groups are this many hash buckets of user_id:
+    # one group per user would stop packing, one group for all would serialise the score stage.
+    parsed_message_groups: int
 
     def visibility_timeout_s(self, consumer: FunctionConfig) -> int:
         """AWS recommends at least 6x the consumer's timeout (plus the batching window)."""
@@ -252,8 +255,8 @@ class EnvironmentConfig:
         return {"parse": self.parse, "score": self.score, "load": self.load}[stage]
 
     def queue_name(self, key: str) -> str:
-        """Physical SQS queue name, shared by the stacks and the local runner."""
-        return f"{self.prefix}-{key}"
+        """Physical SQS queue name, shared by the stacks and the local runner (``.fifo`` for FIFO queues)."""
+        return f"{self.prefix}-{key}" + (".fifo" if is_fifo(key) else "")
 
     def function_name(self, stage: str) -> str:
         """Physical Lambda function name, e.g. ``risk-scoring-prod-parse``: fixed so that an operator
@@ -268,6 +271,7 @@ class QueueSpec:
     key: str
     producer: str
     consumer: str
+    fifo: bool = False  # FIFO, and so is its DLQ (SQS requires it)
 
     @property
     def dlq_key(self) -> str:
@@ -276,8 +280,14 @@ class QueueSpec:
 
 # The chain parse -> parsed -> score -> scored -> load. The parse function's Kinesis
 # on-failure destination is its own queue (PARSE_FAILURES_QUEUE), read by operators only.
-WORK_QUEUES = (QueueSpec("parsed", "parse", "score"), QueueSpec("scored", "score", "load"))
+# parsed is FIFO: the score stage sees each user's events in stream order (docs/scoring.md).
+WORK_QUEUES = (QueueSpec("parsed", "parse", "score", fifo=True), QueueSpec("scored", "score", "load"))
 PARSE_FAILURES_QUEUE = "parse-failures"
+
+
+def is_fifo(key: str) -> bool:
+    """Whether the queue ``key`` (a work queue or its DLQ) is a FIFO queue."""
+    return any(spec.fifo and key in (spec.key, spec.dlq_key) for spec in WORK_QUEUES)
 
 
 # Retention periods that CloudWatch Logs accepts.
@@ -386,12 +396,20 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         dlq_retention_days=q.req_int("dlq_retention_days", 1, 14),
         visibility_timeout_factor=q.req_int("visibility_timeout_factor", 6, 20),
         retention_days=q.req_int("retention_days", 1, 14),
+        parsed_message_groups=q.req_int("parsed_message_groups", 1, 100_000),
     )
     if queues.retention_days >= queues.dlq_retention_days:
         raise ConfigError(
             f"{q.path}.retention_days: {queues.retention_days} must be below dlq_retention_days "
             f"({queues.dlq_retention_days}); a dead-lettered message keeps its first enqueue time"
         )
+    for spec in WORK_QUEUES:
+        consumer = score if spec.consumer == "score" else load
+        if spec.fifo and (consumer.batch_size > 10 or consumer.batching_window_s):
+            raise ConfigError(
+                f"environments.{name}.functions.{spec.consumer}: reads the FIFO queue {spec.key}, "
+                "which takes a batch_size of at most 10 and a batching_window_s of 0"
+            )
     for stage, fn in (("score", score), ("load", load)):
         if queues.visibility_timeout_s(fn) > 43_200:
             raise ConfigError(
@@ -559,6 +577,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)
     if stage == "parse":
         values[settings.CLOCK_SKEW_TOLERANCE_S] = str(cfg.clock_skew_tolerance_s)
+        values[settings.PARSED_MESSAGE_GROUPS] = str(cfg.queues.parsed_message_groups)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
         values[settings.SCORER] = cfg.scoring.scorer

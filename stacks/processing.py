@@ -76,11 +76,12 @@ class ProcessingStack(Stack):
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
         self.queues: dict[str, sqs.Queue] = {}
         for spec in WORK_QUEUES:
-            dlq = self._queue(spec.dlq_key, retention_days=cfg.queues.dlq_retention_days)
+            dlq = self._queue(spec.dlq_key, retention_days=cfg.queues.dlq_retention_days, fifo=spec.fifo)
             self.dead_letter_queues[spec.dlq_key] = dlq
             self.queues[spec.key] = self._queue(
                 spec.key,
                 retention_days=cfg.queues.retention_days,
+                fifo=spec.fifo,
                 visibility_timeout_s=cfg.queues.visibility_timeout_s(cfg.function(spec.consumer)),
                 dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=cfg.queues.max_receive_count, queue=dlq),
             )
@@ -216,8 +217,21 @@ class ProcessingStack(Stack):
         retention_days: int | None = None,
         visibility_timeout_s: int | None = None,
         dead_letter_queue: sqs.DeadLetterQueue | None = None,
+        fifo: bool = False,
     ) -> sqs.Queue:
         construct_id = "".join(part.capitalize() for part in key.split("-"))
+        # FIFO: high-throughput mode (deduplication and the throughput quota per message group);
+        # the producer gives explicit deduplication ids, deterministic from the events.
+        fifo_props: dict[str, Any] = (
+            {
+                "fifo": True,
+                "content_based_deduplication": False,
+                "deduplication_scope": sqs.DeduplicationScope.MESSAGE_GROUP,
+                "fifo_throughput_limit": sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            }
+            if fifo
+            else {}
+        )
         queue = sqs.Queue(
             self,
             construct_id,
@@ -230,6 +244,7 @@ class ProcessingStack(Stack):
             visibility_timeout=Duration.seconds(visibility_timeout_s) if visibility_timeout_s else None,
             dead_letter_queue=dead_letter_queue,
             removal_policy=removal_policy(self.cfg),
+            **fifo_props,
         )
         if dead_letter_queue is None:
             acknowledge(
@@ -275,7 +290,8 @@ class ProcessingStack(Stack):
             sources.SqsEventSource(
                 queue,
                 batch_size=fn_cfg.batch_size,
-                max_batching_window=Duration.seconds(fn_cfg.batching_window_s),
+                # A FIFO mapping takes no batching window (the config requires 0 for one).
+                max_batching_window=Duration.seconds(fn_cfg.batching_window_s) if fn_cfg.batching_window_s else None,
                 report_batch_item_failures=True,
                 max_concurrency=fn_cfg.max_concurrency,
             )

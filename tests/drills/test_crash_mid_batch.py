@@ -1,8 +1,10 @@
 """Drill: the parse function fails part of a batch (SQS rejects one SendMessageBatch entry, transiently).
 
 The partial batch response names only the records of the message that was not sent; Lambda's
-Kinesis semantics resume from the lowest of them, and as the failed message is the batch's last,
-exactly the records that were not done are retried: every event is published, scored and loaded once.
+Kinesis semantics resume from the lowest of them. The parsed queue is FIFO, packed per message
+group, so the failed message (the last of its group) holds records interleaved with other groups':
+the retry starts at its first record, re-sends what followed it (duplicates the score stage's state
+recognises), and every event is still loaded once.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def test_partial_failure_retries_only_what_was_not_done(
     for e in batch:  # ~1 KB each, so one Kinesis batch of 500 makes several SQS messages
         e["metadata"] = {**e.get("metadata", {}), "note": "x" * 600}
     pipeline = make_pipeline(pg_dsn, shards=1)
-    hook = RejectEntries(batch[-1]["event_id"], "-parsed", pipeline.resources.region)
+    hook = RejectEntries(batch[-1]["event_id"], "-parsed.fifo", pipeline.resources.region)
     default_session_events.register("before-call.sqs.SendMessageBatch", hook)
 
     seen: list[list[str]] = []
@@ -91,11 +93,11 @@ def test_partial_failure_retries_only_what_was_not_done(
     assert 0 < len(rejected) < len(batch)  # mid-batch: some messages went, one did not
     first, retry = seen
     assert first == [e["event_id"] for e in batch]
-    assert set(retry) == rejected  # only the records of the unsent message came back
-    assert retry == first[-len(retry) :]
-
-    assert pipeline.metrics.totals["EventsParsed"] == len(batch)  # each published once, over two invocations
-    assert pipeline.metrics.totals.get("DuplicateEventsSkipped", 0) == 0
-    assert pipeline.metrics.totals.get("DuplicatesSuppressed", 0) == 0
+    assert set(retry) >= rejected  # the unsent message's records came back, from the lowest of them
+    assert retry == first[-len(retry) :] and len(retry) < len(batch)
+    resent = len(retry) - len(rejected)  # records after it, of other groups, sent twice
+    assert pipeline.metrics.totals["EventsParsed"] == len(batch) + resent
+    # Each copy is dropped by SQS (a body packed alike: same deduplication id) or recognised by the state.
+    assert 0 < pipeline.metrics.totals.get("DuplicateEventsSkipped", 0) <= resent
     ids = warehouse_ids(pg_dsn)
     assert len(ids) == len(set(ids)) == len(batch)

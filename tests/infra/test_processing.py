@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -9,7 +10,16 @@ from aws_cdk.assertions import Match
 
 from risk.common import aws, settings
 from stacks.bundling import ARCHITECTURE, RUNTIME
-from stacks.config import PARSE_FAILURES_QUEUE, REPO_ROOT, WORK_QUEUES, lambda_runtime, runtime_environment
+from stacks.config import (
+    PARSE_FAILURES_QUEUE,
+    REPO_ROOT,
+    WORK_QUEUES,
+    ConfigError,
+    lambda_runtime,
+    parse_environment,
+    read_environments,
+    runtime_environment,
+)
 from stacks.processing import HANDLERS
 from tests.infra.conftest import Synth
 
@@ -167,9 +177,34 @@ def test_sqs_mappings_report_item_failures_and_cap_concurrency(each_env: Synth, 
     (mapping,) = _mappings(each_env, stage)
     assert mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
     assert mapping["BatchSize"] == fn_cfg.batch_size
-    assert mapping["MaximumBatchingWindowInSeconds"] == fn_cfg.batching_window_s
+    assert mapping.get("MaximumBatchingWindowInSeconds", 0) == fn_cfg.batching_window_s
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": fn_cfg.max_concurrency}
+
+
+def test_parsed_queue_and_its_dlq_are_fifo_with_groups_from_the_config(each_env: Synth) -> None:
+    """Per-user order: FIFO (high throughput, explicit deduplication ids), its DLQ FIFO too, and a
+    mapping FIFO accepts (batch size at most 10, no batching window)."""
+    _, parsed = _queue(each_env, "parsed")
+    _, dlq = _queue(each_env, "parsed-dlq")
+    _, scored = _queue(each_env, "scored")
+    assert parsed["Properties"]["QueueName"].endswith(".fifo") and dlq["Properties"]["QueueName"].endswith(".fifo")
+    assert parsed["Properties"]["FifoQueue"] is True and dlq["Properties"]["FifoQueue"] is True
+    assert parsed["Properties"]["ContentBasedDeduplication"] is False
+    assert parsed["Properties"]["DeduplicationScope"] == "messageGroup"
+    assert parsed["Properties"]["FifoThroughputLimit"] == "perMessageGroupId"
+    assert "FifoQueue" not in scored["Properties"]
+    (mapping,) = _mappings(each_env, "score")
+    assert mapping["BatchSize"] <= 10 and "MaximumBatchingWindowInSeconds" not in mapping
+    env = _function(each_env, "parse")["Properties"]["Environment"]["Variables"]
+    assert env[settings.PARSED_MESSAGE_GROUPS] == str(each_env.cfg.queues.parsed_message_groups)
+
+
+def test_a_fifo_consumer_with_a_batching_window_is_refused() -> None:
+    raw = json.loads(json.dumps(read_environments()["dev"]))
+    raw["functions"]["score"]["batching_window_s"] = 1
+    with pytest.raises(ConfigError, match="FIFO"):
+        parse_environment("dev", raw)
 
 
 def test_loader_concurrency_protects_redshift(dev: Synth, prod: Synth) -> None:

@@ -19,7 +19,7 @@ from tests.infra.conftest import Synth
 pytestmark = pytest.mark.synth
 
 DOCS = ["README.md", *sorted(str(p.relative_to(REPO_ROOT)) for p in (REPO_ROOT / "docs").rglob("*.md"))]
-MENTION = re.compile(r"(?:/aws/lambda/)?risk-scoring-(?:<env>|dev|staging|prod)(?:-[a-z0-9<>-]*[a-z0-9>])?")
+MENTION = re.compile(r"(?:/aws/lambda/)?risk-scoring-(?:<env>|dev|staging|prod)(?:-[a-z0-9<>-]*[a-z0-9>])?(?:\.fifo)?")
 STAGES = ("parse", "score", "load")
 # Names of the local run only (moto), shown in docs/local-run.md's sample output; in AWS the stream's
 # and the bucket's names are generated (the runbooks write <stream> and <archive bucket>).

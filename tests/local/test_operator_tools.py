@@ -165,3 +165,28 @@ def test_a_given_workdir_is_left_to_its_owner() -> None:
         assert workdir.is_dir() and any(workdir.iterdir())
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+def test_resend_from_a_fifo_dlq_keeps_each_message_in_its_group(monkeypatch: pytest.MonkeyPatch) -> None:
+    """parsed-dlq.fifo -> parsed.fifo: the group (a bucket of users) and its order come along."""
+    from moto import mock_aws  # noqa: PLC0415
+
+    from tools.cli.redrive import resend  # noqa: PLC0415
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="eu-west-1")
+        fifo = {"FifoQueue": "true", "ContentBasedDeduplication": "false"}
+        dlq = sqs.create_queue(QueueName="risk-scoring-dev-parsed-dlq.fifo", Attributes=fifo)["QueueUrl"]
+        target = sqs.create_queue(QueueName="risk-scoring-dev-parsed.fifo", Attributes=fifo)["QueueUrl"]
+        for i in range(6):
+            sqs.send_message(
+                QueueUrl=dlq, MessageBody=f"m{i}", MessageGroupId=f"users-{i % 2:05d}", MessageDeduplicationId=f"d{i}"
+            )
+        assert resend(sqs, dlq, target) == 6
+        got = sqs.receive_message(QueueUrl=target, MaxNumberOfMessages=10, AttributeNames=["MessageGroupId"])
+        by_group: dict[str, list[str]] = {}
+        for m in got["Messages"]:
+            by_group.setdefault(m["Attributes"]["MessageGroupId"], []).append(m["Body"])
+        assert by_group == {"users-00000": ["m0", "m2", "m4"], "users-00001": ["m1", "m3", "m5"]}

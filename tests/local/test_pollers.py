@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import gzip
 import json
+import random
 from typing import Any
 
 import boto3
@@ -15,7 +16,7 @@ from stacks.config import EnvironmentConfig
 from tools.local.context import FakeLambdaContext
 from tools.local.kinesis import KinesisPoller, RawArchiver
 from tools.local.provision import LocalResources
-from tools.local.sqs import SqsPoller
+from tools.local.sqs import SqsPoller, _vary_order
 
 
 class Recorder:
@@ -174,10 +175,11 @@ def test_raw_archiver_writes_gzip_json_lines_under_the_arrival_hour(
 
 
 def _sqs_poller(resources: LocalResources, handler: Any) -> SqsPoller:
+    """A poller on the standard queue "scored" (the FIFO "parsed" queue has its own tests)."""
     return SqsPoller(
         boto3.client("sqs", region_name=resources.region),
-        queue_url=resources.queue_urls["parsed"],
-        queue_arn=resources.queue_arns["parsed"],
+        queue_url=resources.queue_urls["scored"],
+        queue_arn=resources.queue_arns["scored"],
         batch_size=10,
         handler=handler,
         context=FakeLambdaContext("score", 1024, 60),
@@ -187,7 +189,7 @@ def _sqs_poller(resources: LocalResources, handler: Any) -> SqsPoller:
 def _send(resources: LocalResources, bodies: list[str]) -> None:
     sqs = boto3.client("sqs", region_name=resources.region)
     sqs.send_message_batch(
-        QueueUrl=resources.queue_urls["parsed"],
+        QueueUrl=resources.queue_urls["scored"],
         Entries=[
             {"Id": str(i), "MessageBody": b, "MessageAttributes": {"k": {"DataType": "String", "StringValue": "v"}}}
             for i, b in enumerate(bodies)
@@ -213,10 +215,10 @@ def test_sqs_event_has_lambdas_shape(resources: LocalResources) -> None:
     assert record["md5OfBody"] == "5d41402abc4b2a76b9719d911017c592"
     assert (record["eventSource"], record["eventSourceARN"], record["awsRegion"]) == (
         "aws:sqs",
-        resources.queue_arns["parsed"],
+        resources.queue_arns["scored"],
         resources.region,
     )
-    assert _count(resources, "parsed") == 0  # deleted after success
+    assert _count(resources, "scored") == 0  # deleted after success
 
 
 def test_sqs_partial_failure_retries_only_the_failed_messages_then_the_dlq_takes_them(
@@ -235,7 +237,7 @@ def test_sqs_partial_failure_retries_only_the_failed_messages_then_the_dlq_takes
     assert [c[0]["attributes"]["ApproximateReceiveCount"] for c in handler.calls[1:]] == [
         str(n) for n in range(2, cfg.queues.max_receive_count + 1)
     ]
-    assert (_count(resources, "parsed"), _count(resources, "parsed-dlq")) == (0, 1)
+    assert (_count(resources, "scored"), _count(resources, "scored-dlq")) == (0, 1)
 
 
 def test_sqs_exception_fails_the_whole_batch(resources: LocalResources, cfg: EnvironmentConfig) -> None:
@@ -247,7 +249,7 @@ def test_sqs_exception_fails_the_whole_batch(resources: LocalResources, cfg: Env
     poller = _sqs_poller(resources, Recorder(crash))
     _drain(poller)
     assert poller.stats.function_errors == cfg.queues.max_receive_count
-    assert _count(resources, "parsed-dlq") == 2
+    assert _count(resources, "scored-dlq") == 2
 
 
 @pytest.mark.parametrize("identifier", ["not-a-message-id", ""])
@@ -263,3 +265,72 @@ def test_sqs_unknown_item_identifier_fails_the_batch(resources: LocalResources, 
     )
     _drain(poller)
     assert (poller.stats.failed, poller.stats.deleted) == (1, 1)
+
+
+# ------------------------------------------------------------------ the FIFO parsed queue
+def _send_fifo(resources: LocalResources, messages: list[tuple[str, str]]) -> None:
+    sqs = boto3.client("sqs", region_name=resources.region)
+    for body, group in messages:
+        sqs.send_message(
+            QueueUrl=resources.queue_urls["parsed"], MessageBody=body, MessageGroupId=group, MessageDeduplicationId=body
+        )
+
+
+def _fifo_poller(resources: LocalResources, handler: Any, delivery: random.Random | None = None) -> SqsPoller:
+    return SqsPoller(
+        boto3.client("sqs", region_name=resources.region),
+        queue_url=resources.queue_urls["parsed"],
+        queue_arn=resources.queue_arns["parsed"],
+        batch_size=10,
+        handler=handler,
+        context=FakeLambdaContext("score", 1024, 60),
+        delivery=delivery,
+    )
+
+
+def test_parsed_queue_is_fifo_and_holds_a_group_while_its_messages_are_in_flight(resources: LocalResources) -> None:
+    assert resources.queue_urls["parsed"].endswith(".fifo") and resources.queue_urls["parsed-dlq"].endswith(".fifo")
+    _send_fifo(resources, [("a1", "A"), ("a2", "A"), ("b1", "B"), ("a1", "A")])  # the 2nd a1: deduplicated
+    sqs = boto3.client("sqs", region_name=resources.region)
+    url = resources.queue_urls["parsed"]
+    first = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
+    second = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert [m["Body"] for m in first] == ["a1"]
+    assert [m["Body"] for m in second] == ["b1"]  # a2 waits until a1 is deleted or visible again
+
+
+def test_fifo_records_carry_the_group_and_keep_its_order(resources: LocalResources) -> None:
+    _send_fifo(resources, [(f"{g}{k}", g) for k in range(4) for g in "AB"])
+    handler = Recorder()
+    _drain(_fifo_poller(resources, handler))
+    records = [r for call in handler.calls for r in call]
+    assert {r["attributes"]["MessageGroupId"] for r in records} == {"A", "B"}
+    assert all("SequenceNumber" in r["attributes"] for r in records)
+    for g in "AB":
+        assert [r["body"] for r in records if r["attributes"]["MessageGroupId"] == g] == [f"{g}{k}" for k in range(4)]
+
+
+def test_a_delivery_seed_varies_batches_and_redelivers_but_keeps_each_group_in_order(
+    resources: LocalResources,
+) -> None:
+    _send_fifo(resources, [(f"{g}{k:02d}", g) for k in range(30) for g in "ABC"])
+    handler = Recorder()
+    poller = _fifo_poller(resources, handler, random.Random(5))
+    _drain(poller)
+    records = [r["body"] for call in handler.calls for r in call]
+    assert len({len(call) for call in handler.calls}) > 1  # batch shapes vary
+    assert poller.stats.redelivered > 0 and len(records) == 90 + poller.stats.redelivered
+    for g in "ABC":  # first deliveries in each group's order; a redelivery is a lost delete, later
+        assert list(dict.fromkeys(b for b in records if b.startswith(g))) == [f"{g}{k:02d}" for k in range(30)]
+    interleaved = [b[0] for call in handler.calls for b in (r["body"] for r in call)]
+    assert len(set(interleaved)) > 1 and interleaved != sorted(interleaved)  # groups interleave
+
+
+def test_without_a_delivery_seed_order_is_the_queues_and_with_one_it_is_reproducible() -> None:
+    messages = [{"MessageId": str(k), "Attributes": {"MessageGroupId": "AB"[k % 2]}} for k in range(10)]
+    assert _vary_order(messages, random.Random(1)) == _vary_order(messages, random.Random(1))
+    varied = _vary_order(messages, random.Random(1))
+    assert [m["MessageId"] for m in varied if m["Attributes"]["MessageGroupId"] == "A"] == ["0", "2", "4", "6", "8"]
+    standard = [{"MessageId": str(k), "Attributes": {}} for k in range(10)]
+    assert sorted(m["MessageId"] for m in _vary_order(standard, random.Random(2))) == sorted(str(k) for k in range(10))
+    assert _vary_order(standard, random.Random(2)) != standard  # standard queues: any order

@@ -251,3 +251,42 @@ def test_an_empty_or_all_bad_batch_touches_nothing(aws: Aws) -> None:
     assert invoke({"Records": []}) == {"batchItemFailures": []}
     assert invoke(sqs_event("{}")) == {"batchItemFailures": [{"itemIdentifier": "m-0"}]}
     assert aws.calls == Counter()
+
+
+# ------------------------------------------------------------------ FIFO: a failure holds its group
+def _grouped(event_: dict[str, Any], groups: list[str]) -> dict[str, Any]:
+    for record, group in zip(event_["Records"], groups, strict=True):
+        record["attributes"]["MessageGroupId"] = group
+    return event_
+
+
+def test_a_malformed_message_fails_the_rest_of_its_group_unapplied_and_other_groups_go_on(aws: Aws) -> None:
+    a_later = event(10, user="u-a", event_id="a-later")
+    b_event = event(20, user="u-b", event_id="b-1")
+    response = invoke(_grouped(sqs_event("not an envelope", [a_later], [b_event]), ["A", "A", "B"]))
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m-0", "m-1"]
+    assert [s.event.event_id for s in drain(aws)] == ["b-1"]
+    state_users = {i["user_id"]["S"] for i in aws.ddb.scan(TableName=TABLE)["Items"]}
+    assert state_users == {"u-b"}  # a-later waits for the message before it: not applied out of order
+
+
+def test_an_unsent_message_fails_the_later_messages_of_its_group(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
+    first, second, other = event(0, event_id="x-1"), event(5, event_id="x-2"), event(9, user="u-9", event_id="y-1")
+    original = publish.send_all
+
+    def refuse_x1(sqs: Any, url: str, bodies: Any, **kw: Any) -> dict[int, str]:
+        failed = original(sqs, url, bodies, **kw)
+        return failed | {i: "Throttled" for i, b in enumerate(bodies) if "x-1" in b}
+
+    monkeypatch.setattr(publish, "send_all", refuse_x1)
+    response = invoke(_grouped(sqs_event([first], [second], [other]), ["G", "G", "H"]))
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == ["m-0", "m-1"]
+    # Redelivered in order: duplicates now, recomputed as of their arrival, so the same features.
+    monkeypatch.setattr(publish, "send_all", original)
+    sent_before = {s.event.event_id: s for s in drain(aws)}
+    again = invoke(_grouped(sqs_event([first], [second]), ["G", "G"]))
+    assert again["batchItemFailures"] == []
+    resent = {s.event.event_id: s for s in drain(aws)}
+    assert set(resent) == {"x-1", "x-2"}
+    assert resent["x-2"].features == sent_before["x-2"].features
+    assert resent["x-1"].features.count_1m == 1  # as of its arrival: x-2 came after it

@@ -11,9 +11,10 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from risk.score import units
 from risk.score.scorers import RulesScorer
 from risk.score.service import StateConflictError, score_events, update_state
-from risk.score.state import UserState, apply_batch
+from risk.score.state import UserState, apply_batch, event_key
 from risk.score.store import DynamoStateStore, InMemoryStateStore, UnprocessedKeysError
 from tests.score.conftest import T0, event
 
@@ -130,7 +131,7 @@ def test_a_lost_race_rereads_and_recomputes_that_user() -> None:
     assert features[0].count_1m == 2  # recomputed: the rival's event is in our window now
     assert features[0].amount_sum_1m == 520.0
     final = store.load(["u-1"])["u-1"]
-    assert [e[1] for e in final.history] == ["rival", "ours"] and final.version == 2
+    assert [e[1] for e in final.history] == [event_key("rival"), event_key("ours")] and final.version == 2
 
 
 def test_endless_conflicts_fail_the_batch() -> None:
@@ -149,3 +150,29 @@ def test_score_events_writes_each_user_once_and_counts_duplicates() -> None:
     assert [s.features for s in again.scored] == [s.features for s in batch.scored]
     assert [s.score for s in again.scored] == [s.score for s in batch.scored]
     assert score_events(store, RulesScorer(), []).scored == []
+
+
+def test_item_sizes_and_units_follow_dynamodb_rules() -> None:
+    # Names count, values by their encoded length; numbers by significant digits.
+    item = {"user_id": {"S": "u-é"}, "state": {"B": b"x" * 1000}, "version": {"N": "12300"}}
+    assert units.item_size(item) == 7 + 4 + 5 + 1000 + 7 + 3
+    assert units.number_size("0") == 2 and units.number_size("-1234.5") == 4
+    assert units.write_units(1024) == 1.0 and units.write_units(1025) == 2.0
+    assert units.write_units(10, previous_size=3000) == 3.0  # the larger of before and after
+    assert units.read_units(0) == 1.0 and units.read_units(4097) == 2.0
+    assert units.read_units(4097, consistent=False) == 1.0
+
+
+def test_both_stores_bill_the_same_units(ddb: Any) -> None:
+    """The in-memory store bills what DynamoDB (moto, same items) would: the bench relies on it."""
+    stores = [InMemoryStateStore(), DynamoStateStore(ddb, TABLE, ttl_days=30)]
+    batches = [[event(60 * k + t, user=u) for t in range(5) for u in ("a", "b", "c")] for k in range(20)]
+    for store in stores:
+        for batch in batches:
+            update_state(store, batch)
+    memory, dynamo = stores
+    assert memory.write_units == dynamo.write_units > 60  # some items grew past 1 KB
+    assert memory.read_units == dynamo.read_units >= 60
+    items = {i["user_id"]["S"]: i for i in ddb.scan(TableName=TABLE)["Items"]}
+    assert items.keys() == memory.items.keys()
+    assert {u: units.item_size(i) for u, i in items.items()} == {u: units.item_size(i) for u, i in memory.items.items()}

@@ -108,6 +108,9 @@ def move_task_unavailable(exc: ClientError) -> bool:
     return code in _UNSUPPORTED or status >= 500
 
 
+_FIFO_ATTRIBUTES = ("MessageGroupId", "MessageDeduplicationId")
+
+
 def resend(sqs: Any, source: str, target: str) -> int:
     """Receive from ``source``, send the same body and attributes to ``target``, then delete."""
     moved = 0
@@ -118,6 +121,7 @@ def resend(sqs: Any, source: str, target: str) -> int:
             VisibilityTimeout=60,
             WaitTimeSeconds=0,
             MessageAttributeNames=["All"],
+            AttributeNames=list(_FIFO_ATTRIBUTES),
         ).get("Messages", [])
         if not messages:
             return moved
@@ -126,6 +130,8 @@ def resend(sqs: Any, source: str, target: str) -> int:
             entry: dict[str, Any] = {"Id": str(i), "MessageBody": m["Body"]}
             if m.get("MessageAttributes"):
                 entry["MessageAttributes"] = m["MessageAttributes"]
+            # From a FIFO DLQ (parsed-dlq.fifo): the same group, so the events keep their user's order.
+            entry.update({k: v for k, v in m.get("Attributes", {}).items() if k in _FIFO_ATTRIBUTES})
             entries.append(entry)
         response = sqs.send_message_batch(QueueUrl=target, Entries=entries)
         sent = {e["Id"] for e in response.get("Successful", [])}

@@ -88,6 +88,26 @@ def generated_records(count: int, seed: int, fmt: str) -> list[Outgoing]:
     return out
 
 
+# Issue 11's heavy-user mix: 10 users at ~400 events a day and 100 at ~30, over two days.
+HEAVY_MIX = ((10, 400), (100, 30))
+HEAVY_MIX_DAYS = 2
+
+
+def heavy_mix_records(seed: int, fmt: str) -> list[Outgoing]:
+    """``--mix heavy``: the mix the state's unit budget is set on (no malformed records, no re-sends)."""
+    from tools.generator import DAY_S, generate  # noqa: PLC0415
+
+    encode = encoder(fmt)
+    out: list[tuple[float, Outgoing]] = []
+    for group, (users, per_day) in enumerate(HEAVY_MIX):
+        count = users * per_day * HEAVY_MIX_DAYS
+        for g in generate(count, seed=seed + group, users=users, duration_s=HEAVY_MIX_DAYS * DAY_S, fraud_rate=0.0):
+            event = {**g.event, "user_id": f"g{group}-{g.event['user_id']}"}  # the two groups' users apart
+            out.append((g.ts, Outgoing(encode(event), str(event["user_id"]), str(event["event_id"]))))
+    out.sort(key=lambda pair: pair[0])
+    return [o for _, o in out]
+
+
 def with_unusual(records: Sequence[Outgoing], count: int, seed: int) -> list[Outgoing]:
     """``--unusual N``: N contract-valid-but-unusual records (``tools.local.unusual``) anywhere in the
     traffic, each labelled with its outcome (loaded, or quarantined with the reason its kind names)."""
@@ -272,6 +292,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
     p.add_argument("--events", type=input_file, help="JSON Lines file of events to send instead of generated ones")
     p.add_argument(
+        "--mix",
+        choices=("default", "heavy"),
+        default="default",
+        help="heavy: 10 users at ~400 events a day and 100 at ~30, over two days, instead of --count",
+    )
+    p.add_argument(
         "--unusual", type=int, default=0, help="also send N contract-valid but unusual events (tools/local/unusual.py)"
     )
     p.add_argument("--summary-json", type=output_file, help="write the reconciliation as JSON here")
@@ -290,6 +316,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     p.add_argument(
         "--metrics-out", type=output_file, help="write the run's per-minute metrics here (python -m tools.local.alarms)"
+    )
+    p.add_argument(
+        "--delivery-seed",
+        type=int,
+        help="vary SQS delivery reproducibly: batch sizes, order (FIFO: groups interleaved), 5%% redelivered",
     )
     args = p.parse_args(argv)
     if args.unusual < 0:
@@ -350,9 +381,12 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
 
     cfg = load_environment(args.env)
     started = time.monotonic()
-    records = (
-        file_records(args.events, args.format) if args.events else generated_records(args.count, args.seed, args.format)
-    )
+    if args.events:
+        records = file_records(args.events, args.format)
+    elif args.mix == "heavy":
+        records = heavy_mix_records(args.seed, args.format)
+    else:
+        records = generated_records(args.count, args.seed, args.format)
     if args.unusual:
         records = with_unusual(records, args.unusual, args.seed)
     out.write(
@@ -378,7 +412,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             f"queues {', '.join(sorted(resources.queue_urls))}, bucket {resources.bucket} (SSE-KMS)\n"
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
-        pipeline = LocalPipeline(resources, dsn, log=log)
+        pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
         run(pipeline, records, None if args.quiet else Progress(out, len(records)))
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
@@ -388,7 +422,16 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         if args.alarms or args.metrics_out:
             alarms_report(cfg, pipeline, args, out)
         if args.summary_json:
-            summary = rec.summary() | {"elapsed_s": round(time.monotonic() - started, 1), "format": args.format}
+            reads, writes = pipeline.state_units()
+            summary = rec.summary() | {
+                "elapsed_s": round(time.monotonic() - started, 1),
+                "format": args.format,
+                "delivery_seed": args.delivery_seed,
+                "redelivered_messages": pipeline.score.stats.redelivered + pipeline.load.stats.redelivered,
+                # DynamoDB units the score stage's state billed over the run (risk.score.units)
+                "state_read_units": reads,
+                "state_write_units": writes,
+            }
             args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         if args.export:
             n = export_rows(warehouse, args.export)

@@ -15,6 +15,7 @@ import importlib
 import io
 import json
 import os
+import random
 import sys
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -37,6 +38,10 @@ HANDLERS = {
     "load": "risk.load.handler:lambda_handler",
 }
 STAGES = ("parse", "score", "load")
+
+
+def _delivery(seed: int | None, stage: str) -> random.Random | None:
+    return None if seed is None else random.Random(f"{seed}:{stage}")
 
 
 def import_handler(path: str) -> Handler:
@@ -153,6 +158,7 @@ class LocalPipeline:
         archive_raw: bool = True,
         fast_retry: bool = True,
         log: TextIO | None = None,
+        delivery_seed: int | None = None,
     ) -> None:
         moto_speedups.apply()
         moto_fidelity.apply()  # SQS's character set, as AWS enforces it
@@ -192,8 +198,9 @@ class LocalPipeline:
             archiver=RawArchiver(self.s3, resources.bucket, resources.stream_name) if archive_raw else None,
             invoke_wrapper=self._wrapper("parse"),
         )
-        self.score = self._sqs_poller("score", "parsed", fast_retry)
-        self.load = self._sqs_poller("load", "scored", fast_retry)
+        # One generator per poller, seeded apart: each queue's delivery varies reproducibly.
+        self.score = self._sqs_poller("score", "parsed", fast_retry, _delivery(delivery_seed, "score"))
+        self.load = self._sqs_poller("load", "scored", fast_retry, _delivery(delivery_seed, "load"))
 
     def _context(self, stage: str) -> FakeLambdaContext:
         fn = self.resources.cfg.function(stage)
@@ -220,7 +227,16 @@ class LocalPipeline:
 
         return invoke
 
-    def _sqs_poller(self, stage: str, queue: str, fast_retry: bool) -> SqsPoller:
+    def state_units(self) -> tuple[float, float]:
+        """(read, write) DynamoDB units the score function's state store billed so far (0 if not invoked)."""
+        module = sys.modules.get(HANDLERS["score"].split(":")[0])
+        dependencies = getattr(module, "dependencies", None)
+        if dependencies is None or not dependencies.cache_info().currsize:
+            return 0.0, 0.0
+        store = dependencies().store
+        return float(store.read_units), float(store.write_units)
+
+    def _sqs_poller(self, stage: str, queue: str, fast_retry: bool, delivery: random.Random | None) -> SqsPoller:
         return SqsPoller(
             self.sqs,
             queue_url=self.resources.queue_urls[queue],
@@ -230,6 +246,7 @@ class LocalPipeline:
             context=self._context(stage),
             invoke_wrapper=self._wrapper(stage),
             fast_retry=fast_retry,
+            delivery=delivery,
         )
 
     # -- producing -------------------------------------------------------------------------------

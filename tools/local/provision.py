@@ -15,7 +15,7 @@ from typing import Any
 import boto3
 
 import risk.common.settings as s
-from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig, runtime_environment
+from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig, is_fifo, runtime_environment
 
 MOTO_ACCOUNT = "123456789012"
 DEFAULT_SHARDS = 4
@@ -179,6 +179,13 @@ def provision(cfg: EnvironmentConfig, shard_count: int = DEFAULT_SHARDS) -> Loca
             "MessageRetentionPeriod": str(q.retention_s),
             "KmsMasterKeyId": key_arn,
         }
+        if is_fifo(q.key):  # as the stacks make it: high-throughput FIFO, explicit deduplication ids
+            attributes.update(
+                FifoQueue="true",
+                ContentBasedDeduplication="false",
+                DeduplicationScope="messageGroup",
+                FifoThroughputLimit="perMessageGroupId",
+            )
         if q.dlq_key is not None:
             attributes["RedrivePolicy"] = json.dumps(
                 {"deadLetterTargetArn": resources.queue_arns[q.dlq_key], "maxReceiveCount": q.max_receive_count}

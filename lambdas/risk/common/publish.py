@@ -74,12 +74,15 @@ def send_all_with_faults(
     attempts: int = DEFAULT_ATTEMPTS,
     base_delay_s: float = DEFAULT_BASE_DELAY_S,
     sleep: Callable[[float], None] = time.sleep,
+    fifo: Sequence[tuple[str, str]] | None = None,
 ) -> tuple[dict[int, str], set[int]]:
     """:func:`send_all`, plus the indices SQS refused as a sender fault (the body itself is wrong:
     sending it again cannot help, but splitting it can isolate the item that is wrong).
 
     A whole call refused for its contents is retried one entry per call, so only the body at
-    fault is reported, not the nine sent with it.
+    fault is reported, not the nine sent with it. ``fifo`` gives each body its
+    ``(MessageGroupId, MessageDeduplicationId)``; the caller keeps order within a group by
+    giving at most one body per group (retries could otherwise overtake).
     """
     pending = list(range(len(bodies)))
     failed: dict[int, str] = {}
@@ -93,7 +96,10 @@ def send_all_with_faults(
         retry: list[int] = []
         groups = calls(bodies, [i for i in pending if i not in solo]) + [[i] for i in pending if i in solo]
         for group in groups:
-            entries = [{"Id": str(i), "MessageBody": bodies[i]} for i in group]
+            entries: list[dict[str, str]] = [{"Id": str(i), "MessageBody": bodies[i]} for i in group]
+            if fifo is not None:
+                for entry, i in zip(entries, group, strict=True):
+                    entry["MessageGroupId"], entry["MessageDeduplicationId"] = fifo[i]
             try:
                 response = sqs.send_message_batch(QueueUrl=queue_url, Entries=entries)
             except (ClientError, BotoCoreError) as exc:

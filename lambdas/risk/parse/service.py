@@ -33,9 +33,15 @@ from typing import Any
 
 import orjson
 
-from risk.common import aws, publish
+from risk.common import aws, fifo, publish
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded
-from risk.common.settings import ARCHIVE_BUCKET, CLOCK_SKEW_TOLERANCE_S, PARSED_QUEUE_URL, env
+from risk.common.settings import (
+    ARCHIVE_BUCKET,
+    CLOCK_SKEW_TOLERANCE_S,
+    PARSED_MESSAGE_GROUPS,
+    PARSED_QUEUE_URL,
+    env,
+)
 from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S
 from risk.events.reasons import Reason
 from risk.parse import quarantine
@@ -73,6 +79,7 @@ class ParseDependencies:
     bucket: str
     queue_url: str
     clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S
+    message_groups: int = 1  # FIFO message groups (hash buckets of user_id) when the queue is FIFO
 
     @classmethod
     def from_environment(cls) -> ParseDependencies:
@@ -83,6 +90,7 @@ class ParseDependencies:
             bucket=env(ARCHIVE_BUCKET),
             queue_url=env(PARSED_QUEUE_URL),
             clock_skew_tolerance_s=float(env(CLOCK_SKEW_TOLERANCE_S, str(DEFAULT_CLOCK_SKEW_TOLERANCE_S))),
+            message_groups=int(env(PARSED_MESSAGE_GROUPS, "1")),
         )
 
 
@@ -127,6 +135,7 @@ def process_batch(
     failed: set[str] = set()
 
     events: list[tuple[KinesisRecord, bytes]] = []
+    keys: list[tuple[str, str]] = []  # (FIFO message group: its user's bucket, event id) of each event
     bad: list[QuarantinedRecord] = []
     for record in batch:
         result = parse_kinesis_data(
@@ -140,6 +149,7 @@ def process_batch(
             continue
         try:  # each event encoded alone: one that cannot travel is set aside, not its neighbours
             events.append((record, encode_item(result.to_dict())))
+            keys.append((fifo.message_group(result.user_id, deps.message_groups), result.event_id))
         except EnvelopeError as exc:
             bad.append(_unpublishable(record, result.event_id, str(exc)))
 
@@ -147,7 +157,10 @@ def process_batch(
         _quarantine(deps, batch, bad, outcome, failed, at=now())
 
     if events:
-        refused = _publish(deps, events, outcome, failed, sleep)
+        if fifo.is_fifo_queue(deps.queue_url):
+            refused = _publish_fifo(deps, events, keys, outcome, failed, sleep=sleep)
+        else:
+            refused = _publish(deps, events, outcome, failed, sleep)
         if refused:
             _quarantine(deps, batch, refused, outcome, failed, at=now(), part="unpublishable")
 
@@ -230,6 +243,58 @@ def _publish(
     return [
         _unpublishable(record, _event_id(item), f"SQS refused the message: {code}") for (record, item), code in refused
     ]
+
+
+def _publish_fifo(
+    deps: ParseDependencies,
+    events: list[tuple[KinesisRecord, bytes]],
+    keys: list[tuple[str, str]],
+    outcome: BatchOutcome,
+    failed: set[str],
+    *,
+    sleep: Callable[[float], None],
+) -> list[QuarantinedRecord]:
+    """:func:`_publish` for the FIFO queue: events packed per message group, in stream order.
+
+    Sent in rounds, one body per group per round, so a retried body never overtakes the next
+    one of its group; once a body of a group fails, the group's later bodies are not sent and
+    their records fail too (Kinesis redelivers them in order). A body refused as a sender fault
+    is quarantined whole (a gap in the validator; splitting it would reorder its group).
+    """
+    per_group: dict[str, list[int]] = {}
+    for k, (group, _) in enumerate(keys):
+        per_group.setdefault(group, []).append(k)
+    # group -> its bodies in order, each with the indices of the events it carries
+    queues: dict[str, list[tuple[str, list[int]]]] = {}
+    for group, ks in per_group.items():
+        start = 0
+        for body, count in pack_encoded(events[k][1] for k in ks):
+            queues.setdefault(group, []).append((body, ks[start : start + count]))
+            start += count
+    refused: list[QuarantinedRecord] = []
+    blocked: set[str] = set()
+    for r in range(max(len(q) for q in queues.values())):
+        round_ = [(g, q[r]) for g, q in queues.items() if r < len(q) and g not in blocked]
+        if not round_:
+            break
+        ids = [(g, fifo.deduplication_id(keys[k][1] for k in owned)) for g, (_, owned) in round_]
+        errors, faults = publish.send_all_with_faults(
+            deps.sqs, deps.queue_url, [body for _, (body, _) in round_], sleep=sleep, fifo=ids
+        )
+        for i, (group, (_, owned)) in enumerate(round_):
+            if i in faults:
+                refused.extend(
+                    _unpublishable(events[k][0], keys[k][1], f"SQS refused the message: {errors[i]}") for k in owned
+                )
+            elif i in errors:
+                outcome.publish_errors[errors[i]] += 1
+                blocked.add(group)
+                for _, later in queues[group][r:]:
+                    failed.update(events[k][0].sequence_number for k in later)
+            else:
+                outcome.messages += 1
+                outcome.published_events += len(owned)
+    return refused
 
 
 def _single(item: bytes) -> str:

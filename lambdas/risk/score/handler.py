@@ -10,6 +10,10 @@ BatchGetItem set, apply and score the whole batch, write each changed user once
 SendMessageBatch. A body that cannot be sent fails its source message only: SQS
 redelivers it, the state recognises its events as duplicates and recomputes the same
 features and score, and the loader's MERGE keeps one row per event.
+
+The parsed queue is FIFO: when a message fails, every later message of its group in the batch
+fails with it and none of their events is applied (``risk.common.fifo.with_rest_of_groups``),
+so each user's events reach the state in stream order (docs/scoring.md).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from risk.common import aws, settings, telemetry
+from risk.common import aws, fifo, settings, telemetry
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
@@ -133,11 +137,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
     with processor(records=records, handler=decode, lambda_context=context):
         processed = processor.process()
-    failures = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
-    if failures:
-        logger.error("malformed messages fail alone (DLQ after maxReceiveCount)", message_ids=failures)
-        emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(failures)})
-    good = [(str(raw["messageId"]), items) for status, items, raw in processed if status == "success"]
+    malformed = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
+    if malformed:
+        logger.error(
+            "malformed messages fail, with the rest of their groups (DLQ after maxReceiveCount)", message_ids=malformed
+        )
+        emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(malformed)})
+    failures = fifo.with_rest_of_groups(records, malformed)
+    held = set(failures)
+    good = [
+        (str(raw["messageId"]), items)
+        for status, items, raw in processed
+        if status == "success" and str(raw["messageId"]) not in held
+    ]
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
@@ -219,7 +231,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         quarantined=len(set_aside),
         unsent_messages=len(unsent),
     )
-    return _response(failures + sorted(unsent))
+    return _response(failures + fifo.with_rest_of_groups(records, unsent))
 
 
 def _response(failed_message_ids: list[str]) -> dict[str, Any]:

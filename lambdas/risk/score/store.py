@@ -4,6 +4,9 @@ Reads are batched (BatchGetItem, 100 keys a call, strongly consistent); writes a
 conditional PutItem per changed user per batch, guarded by ``version`` (optimistic
 concurrency: two concurrent batches for one user cannot both win). The item is
 ``user_id`` (S), ``state`` (B, orjson), ``version`` (N) and ``expires_at`` (N, TTL).
+
+Both stores count the capacity units DynamoDB bills for what they do (``read_units``,
+``write_units``, see :mod:`risk.score.units`): the benchmarks and the cost model read them.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import time
 from collections.abc import Iterable
 from typing import Any, Protocol
 
+from risk.score import units
 from risk.score.state import UserState
 
 BATCH_GET_LIMIT = 100
@@ -28,28 +32,45 @@ class StateStore(Protocol):
         ...
 
 
+def state_item(state: UserState, ttl_days: int) -> dict[str, Any]:
+    """The DynamoDB item of a state about to be written (its version already bumped)."""
+    return {
+        "user_id": {"S": state.user_id},
+        "state": {"B": state.to_bytes()},
+        "version": {"N": str(state.version + 1)},
+        "expires_at": {"N": str(state.expires_at(ttl_days))},
+    }
+
+
 class InMemoryStateStore:
-    """Same contract as DynamoDB, kept as serialised bytes so every round trip is exercised."""
+    """Same contract and billing as DynamoDB, kept as wire-form items so every round trip is exercised."""
 
     def __init__(self, ttl_days: int = 30) -> None:
         self.ttl_days = ttl_days
-        self.items: dict[str, tuple[int, bytes, int]] = {}  # user_id -> (version, state, expires_at)
+        self.items: dict[str, dict[str, Any]] = {}  # user_id -> item, as DynamoDB would hold it
         self.writes = 0
+        self.read_units = 0.0
+        self.write_units = 0.0
 
     def load(self, user_ids: Iterable[str]) -> dict[str, UserState]:
         out: dict[str, UserState] = {}
-        for uid in user_ids:
+        for uid in set(user_ids):
             item = self.items.get(uid)
+            self.read_units += units.read_units(0 if item is None else units.item_size(item))
             if item is not None:
-                out[uid] = UserState.from_bytes(uid, item[1], item[0])
+                out[uid] = UserState.from_bytes(uid, item["state"]["B"], int(item["version"]["N"]))
         return out
 
     def save(self, state: UserState) -> bool:
         current = self.items.get(state.user_id)
-        if (current[0] if current else 0) != state.version:
+        previous = 0 if current is None else units.item_size(current)
+        if (int(current["version"]["N"]) if current else 0) != state.version:
+            self.write_units += units.write_units(0, previous)
             return False
+        item = state_item(state, self.ttl_days)
+        self.write_units += units.write_units(units.item_size(item), previous)
         self.writes += 1
-        self.items[state.user_id] = (state.version + 1, state.to_bytes(), state.expires_at(self.ttl_days))
+        self.items[state.user_id] = item
         state.version += 1
         return True
 
@@ -64,6 +85,9 @@ class DynamoStateStore:
         self._table = table
         self._ttl_days = ttl_days
         self._sleep = sleep  # injectable so the throttling path needs no wall-clock time in tests
+        self._sizes: dict[str, int] = {}  # user_id -> size of its item as last read or written
+        self.read_units = 0.0
+        self.write_units = 0.0
 
     def load(self, user_ids: Iterable[str]) -> dict[str, UserState]:
         ids = sorted(set(user_ids))
@@ -79,6 +103,8 @@ class DynamoStateStore:
                 resp = self._client.batch_get_item(RequestItems=request)
                 for item in resp.get("Responses", {}).get(self._table, []):
                     uid = item["user_id"]["S"]
+                    self._sizes[uid] = size = units.item_size(item)
+                    self.read_units += units.read_units(size)
                     out[uid] = UserState.from_bytes(uid, item["state"]["B"], int(item["version"]["N"]))
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:
@@ -88,15 +114,16 @@ class DynamoStateStore:
                 raise UnprocessedKeysError(
                     f"{self._table}: keys still unprocessed after {MAX_UNPROCESSED_ROUNDS} rounds"
                 )
+            # A key that is not found is billed the minimum read.
+            self.read_units += sum(
+                units.read_units(0) for uid in ids[start : start + BATCH_GET_LIMIT] if uid not in out
+            )
         return out
 
     def save(self, state: UserState) -> bool:
-        item = {
-            "user_id": {"S": state.user_id},
-            "state": {"B": state.to_bytes()},
-            "version": {"N": str(state.version + 1)},
-            "expires_at": {"N": str(state.expires_at(self._ttl_days))},
-        }
+        item = state_item(state, self._ttl_days)
+        size = units.item_size(item)
+        previous = self._sizes.get(state.user_id, 0)
         if state.version == 0:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(user_id)"}
         else:
@@ -107,6 +134,9 @@ class DynamoStateStore:
         try:
             self._client.put_item(TableName=self._table, Item=item, **condition)
         except self._client.exceptions.ConditionalCheckFailedException:
+            self.write_units += units.write_units(0, previous)
             return False
+        self.write_units += units.write_units(size, previous)
+        self._sizes[state.user_id] = size
         state.version += 1
         return True
