@@ -94,7 +94,12 @@ def test_a_poison_message_fires_only_the_dlq_alarm_its_runbook_names(
 ) -> None:
     pipeline = make_pipeline(pg_dsn)
     put_events(pipeline, events(60, seed=4))
-    pipeline.sqs.send_message(QueueUrl=pipeline.resources.queue_urls["parsed"], MessageBody="not an envelope")
+    pipeline.sqs.send_message(  # the parsed queue is FIFO: a poison message still belongs to a group
+        QueueUrl=pipeline.resources.queue_urls["parsed"],
+        MessageBody="not an envelope",
+        MessageGroupId="poison",
+        MessageDeduplicationId="poison-1",
+    )
     pipeline.drain()
     assert pipeline.queue_depth("parsed-dlq") == 1
     # retried max_receive_count times, then dead-lettered: one failing minute, not a failing stage
