@@ -78,8 +78,7 @@ def test_every_store_is_encrypted_with_its_domain_key(each_env: Synth) -> None:
 
     (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
     assert _refers_to(namespace["Properties"]["KmsKeyId"], warehouse)
-    (admin_secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
-    assert _refers_to(admin_secret["Properties"]["KmsKeyId"], warehouse)
+    assert _refers_to(namespace["Properties"]["AdminPasswordSecretKmsKeyId"], warehouse)  # the managed secret
 
     (secret,) = each_env.resources("Processing", "AWS::SecretsManager::Secret").values()
     assert _refers_to(secret["Properties"]["KmsKeyId"], warehouse)

@@ -93,27 +93,32 @@ def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
 
 def test_migration_function_signs_in_as_schema_owner_and_only_it_reads_the_admin_secret(each_env: Synth) -> None:
     schema = each_env.risk_app.stacks["Schema"]
+    namespace = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].namespace)
     functions = each_env.resources("Schema", "AWS::Lambda::Function")
     variables = functions[each_env.logical_id(schema.migrator.function)]["Properties"]["Environment"]["Variables"]
-    assert "AdminSecret" in str(variables["REDSHIFT_ADMIN_SECRET_ARN"])
+    # The Redshift-managed secret: the Warehouse stack exports Fn::GetAtt Namespace.AdminPasswordSecretArn.
+    secret_ref = variables["REDSHIFT_ADMIN_SECRET_ARN"]
+    assert "Fn::ImportValue" in secret_ref and "AdminPasswordSecretArn" in str(secret_ref)
+    outputs = [o["Value"] for o in each_env.raw["Warehouse"]["Outputs"].values()]
+    assert {"Fn::GetAtt": [namespace, "Namespace.AdminPasswordSecretArn"]} in outputs
     readers = []
     for part in ("Processing", "Schema", "Ingest", "Warehouse"):
         for policy in each_env.resources(part, "AWS::IAM::Policy").values():
             for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
-                if "AdminSecret" in str(statement.get("Resource")):
+                if "AdminPasswordSecretArn" in str(statement.get("Resource")):
                     readers.append((part, statement["Action"]))
     assert readers == [("Schema", "secretsmanager:GetSecretValue")]
 
 
-def test_admin_secret_is_encrypted_rotated_in_the_vpc_and_never_plain_in_the_template(each_env: Synth) -> None:
-    (secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
-    assert "Warehouse" in str(secret["Properties"]["KmsKeyId"])  # the warehouse CMK
-    (rotation,) = each_env.resources("Warehouse", "AWS::SecretsManager::RotationSchedule").values()
-    hosted = rotation["Properties"]["HostedRotationLambda"]
-    assert hosted["RotationType"] == "RedshiftSingleUser"
-    assert "AdminRotationSecurityGroup" in str(hosted["VpcSecurityGroupIds"])
-    assert rotation["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)"}
+def test_admin_password_is_managed_by_redshift_under_the_warehouse_key_with_no_rotation_function(
+    each_env: Synth,
+) -> None:
     (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
-    password = str(namespace["Properties"]["AdminUserPassword"])
-    assert "{{resolve:secretsmanager:" in password and ":SecretString:password::}}" in password
-    assert "ManageAdminPassword" not in namespace["Properties"]
+    props = namespace["Properties"]
+    assert props["ManageAdminPassword"] is True
+    assert "AdminUserPassword" not in props  # no password, not even a dynamic reference, in the template
+    assert "Warehouse" in str(props["AdminPasswordSecretKmsKeyId"])  # the warehouse CMK
+    for part in each_env.raw:
+        assert each_env.resources(part, "AWS::SecretsManager::RotationSchedule") == {}
+        assert not [k for k in each_env.raw[part]["Resources"] if "Rotation" in k], part
+    assert each_env.resources("Warehouse", "AWS::SecretsManager::Secret") == {}

@@ -60,6 +60,31 @@ def test_masking_policies_are_left_out_whole() -> None:
     assert _omissions("V004__mask_pseudonymised_keys.sql") == MASKING_LEFT_OUT
 
 
+def test_assumerole_is_revoked_from_public_and_granted_to_the_loader_for_copy_only() -> None:
+    assert _omissions("V006__copy_role_for_the_loader_only.sql") == [
+        "ASSUMEROLE: REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL",
+        "ASSUMEROLE: GRANT ASSUMEROLE ON default TO ROLE risk_loader FOR COPY",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "GRANT ASSUMEROLE ON default TO ROLE risk_loader",  # no FOR
+        "GRANT ASSUMEROLE ON risk_copy TO ROLE risk_loader FOR COPY",  # neither default, ALL nor an ARN
+        "REVOKE ASSUMEROLE ON ALL TO PUBLIC FOR ALL",  # REVOKE ... FROM
+        "GRANT ASSUMEROLE ON default TO ROLE risk_loader FOR DELETE",
+    ],
+)
+def test_malformed_assumerole_statements_are_rejected(statement: str) -> None:
+    with pytest.raises(SqlError, match="malformed ASSUMEROLE"):
+        parse_redshift(statement)
+
+
+def test_assumerole_on_an_arn_is_accepted() -> None:
+    assert parse_redshift("GRANT ASSUMEROLE ON 'arn:aws:iam::123456789012:role/r' TO u FOR COPY, UNLOAD") is None
+
+
 def test_super_and_json_parse_map_to_jsonb_and_placeholders_survive() -> None:
     sql = "INSERT INTO t (a, b) VALUES (%s, JSON_PARSE(%s)), (%s, JSON_PARSE(%s))"
     assert render(sql, "postgres") == "INSERT INTO t (a, b) VALUES (%s, CAST(%s AS JSONB)), (%s, CAST(%s AS JSONB))"
