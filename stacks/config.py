@@ -518,7 +518,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     values[settings.ENVIRONMENT] = cfg.name
     values["POWERTOOLS_SERVICE_NAME"] = telemetry.SERVICE
     values["POWERTOOLS_METRICS_NAMESPACE"] = telemetry.NAMESPACE
-    values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
+    values["POWERTOOLS_LOG_LEVEL"] = "INFO"  # every deployed environment: DEBUG lines may carry payloads
     if stage in ("load", "migrate"):
         values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
     if stage == "load":

@@ -110,3 +110,14 @@ def test_the_nag_check_sees_findings_and_acknowledgements(tmp_path: Path) -> Non
     assert "error AwsSolutions-SQS3: Probe/Plain/Resource" in findings
     assert "error AwsSolutions-SQS4: Probe/Plain/Resource" in findings
     assert not [f for f in findings if "Probe/Acknowledged" in f]
+
+
+def test_every_function_of_ours_logs_at_info_in_every_environment(each_env: Synth) -> None:
+    """DEBUG lines may carry payloads: no deployed environment logs at DEBUG, dev included."""
+    levels = {
+        (part, logical_id): fn["Properties"]["Environment"]["Variables"].get("POWERTOOLS_LOG_LEVEL")
+        for part, logical_id, fn in each_env.all_resources("AWS::Lambda::Function")
+        if "POWERTOOLS_SERVICE_NAME" in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert len(levels) >= 4  # parse, score, load, migrate
+    assert set(levels.values()) == {"INFO"}, levels

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from risk.common import aws, settings, telemetry
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
 from risk.common.publish import send_owned
+from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
 from risk.parse import quarantine
@@ -115,7 +116,7 @@ def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
         logger.warning(
             "event quarantined at score",
             event_id=s.item.get("event_id") if isinstance(s.item, dict) else None,
-            detail=s.detail,
+            detail=log_safe(s.detail),
             quarantine_key=key,
         )
     return set()
