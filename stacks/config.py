@@ -204,6 +204,21 @@ class AlarmConfig:
 
 
 @dataclass(frozen=True)
+class ArchiveConfig:
+    """How long the archive keeps each prefix (days after creation), and object lock's default retention.
+
+    ``raw/`` and ``quarantine/`` hold clear-text PII: they expire. With object lock on, every new
+    object version is locked in governance mode for ``object_lock_retention_days`` (at most the
+    shortest expiry, so nothing expires while the lock still holds its current version).
+    """
+
+    raw_expiry_days: int
+    enriched_expiry_days: int
+    quarantine_expiry_days: int
+    object_lock_retention_days: int | None
+
+
+@dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
     account: str | None
@@ -223,6 +238,7 @@ class EnvironmentConfig:
     log_retention_days: int
     removal_policy: str  # retain or destroy
     object_lock: bool
+    archive: ArchiveConfig
     alarms: AlarmConfig
 
     @property
@@ -423,6 +439,25 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if name == "prod" and removal != "retain":
         raise ConfigError("environments.prod.removal_policy: must be retain in prod")
 
+    object_lock = r.flag("object_lock")
+    ar = r.child("archive")
+    archive = ArchiveConfig(
+        raw_expiry_days=ar.req_int("raw_expiry_days", 1, 3650),
+        enriched_expiry_days=ar.req_int("enriched_expiry_days", 1, 3650),
+        quarantine_expiry_days=ar.req_int("quarantine_expiry_days", 1, 3650),
+        object_lock_retention_days=ar.integer("object_lock_retention_days", 1, 3650, optional=True),
+    )
+    if object_lock and archive.object_lock_retention_days is None:
+        raise ConfigError(f"{ar.path}.object_lock_retention_days: required when object_lock is true")
+    if not object_lock and archive.object_lock_retention_days is not None:
+        raise ConfigError(f"{ar.path}.object_lock_retention_days: must be null when object_lock is false")
+    shortest = min(archive.raw_expiry_days, archive.enriched_expiry_days, archive.quarantine_expiry_days)
+    if archive.object_lock_retention_days is not None and archive.object_lock_retention_days > shortest:
+        raise ConfigError(
+            f"{ar.path}.object_lock_retention_days: {archive.object_lock_retention_days} is longer than the "
+            f"shortest expiry ({shortest} days)"
+        )
+
     a = r.child("alarms")
     alarms = AlarmConfig(
         subscriptions=_subscriptions(a.child("subscriptions")),
@@ -453,7 +488,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
-        object_lock=r.flag("object_lock"),
+        object_lock=object_lock,
+        archive=archive,
         alarms=alarms,
     )
 

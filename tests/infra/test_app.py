@@ -70,6 +70,8 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("alarms", "subscriptions", "warning"), ["not-an-address"], "environments.dev.alarms.subscriptions.warning"),
         (("alarms", "subscriptions", "critical"), [], "environments.dev.alarms.subscriptions.critical"),
         (("removal_policy",), "keep", "environments.dev.removal_policy"),
+        (("archive", "raw_expiry_days"), 0, "environments.dev.archive.raw_expiry_days"),
+        (("archive", "object_lock_retention_days"), 7, "environments.dev.archive.object_lock_retention_days"),
     ],
 )
 def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: object, named_key: str) -> None:
@@ -80,6 +82,13 @@ def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: objec
 def test_prod_must_retain() -> None:
     with pytest.raises(ConfigError, match=r"environments\.prod\.removal_policy: must be retain"):
         build_app("prod", bundle=False, environments=_broken("prod", ("removal_policy",), "destroy"))
+
+
+def test_prod_object_lock_needs_a_retention_no_longer_than_the_shortest_expiry() -> None:
+    with pytest.raises(ConfigError, match=r"environments\.prod\.archive\.object_lock_retention_days: required"):
+        build_app("prod", bundle=False, environments=_broken("prod", ("archive", "object_lock_retention_days"), None))
+    with pytest.raises(ConfigError, match=r"object_lock_retention_days: 91 is longer than the shortest expiry"):
+        build_app("prod", bundle=False, environments=_broken("prod", ("archive", "object_lock_retention_days"), 91))
 
 
 def test_app_py_exits_non_zero_with_the_key_for_an_unknown_environment() -> None:
