@@ -41,6 +41,7 @@ INTERFACE_ENDPOINTS = {
 LOG_EXPORTS = ["connectionlog", "useractivitylog", "userlog"]
 # The ARN of the admin secret Redshift manages (ManageAdminPassword), as CloudFormation exposes it.
 ADMIN_SECRET_ARN_ATTRIBUTE = "Namespace.AdminPasswordSecretArn"
+PII_KEY_SECRET_NAME_PREFIX = "PiiKey"  # stacks/processing.py's secretsmanager.Secret(self, "PiiKey", ...)
 CFN_LINT_OUTPUT_SCHEMA_CHECK = "E6101"  # an output's GetAtt attribute unknown to cfn-lint's schema
 
 
@@ -79,7 +80,7 @@ class WarehouseStack(Stack):
             destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
-        self.vpc.add_gateway_endpoint(
+        self.s3_endpoint = self.vpc.add_gateway_endpoint(
             "S3", service=ec2.GatewayVpcEndpointAwsService.S3, subnets=[ec2.SubnetSelection(subnets=self.subnets)]
         )
         endpoint_sg = ec2.SecurityGroup(
@@ -90,8 +91,10 @@ class WarehouseStack(Stack):
             allow_all_outbound=False,
         )
         endpoint_sg.add_ingress_rule(ec2.Peer.ipv4(cfg.vpc_cidr), ec2.Port.tcp(443), "HTTPS from the VPC")
+        self.endpoint_sg = endpoint_sg
+        self.interface_endpoints: dict[str, ec2.InterfaceVpcEndpoint] = {}
         for name, service in INTERFACE_ENDPOINTS.items():
-            self.vpc.add_interface_endpoint(
+            self.interface_endpoints[name] = self.vpc.add_interface_endpoint(
                 name,
                 service=service,
                 private_dns_enabled=True,
@@ -100,6 +103,7 @@ class WarehouseStack(Stack):
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             )
 
+        self._s3_prefix_list = ec2.Peer.prefix_list(cfg.s3_prefix_list_id)
         # Clients of the warehouse: the loader (Processing) and the migration function (Schema).
         self.workgroup_sg = ec2.SecurityGroup(
             self,
@@ -186,6 +190,7 @@ class WarehouseStack(Stack):
         )
         self.workgroup.add_resource_dependency(self.namespace)
         self.workgroup.apply_removal_policy(removal_policy(cfg))
+        self._endpoint_policies(cfg, archive_bucket, (warehouse_key, archive_key, log_key))
 
     def _accept_the_managed_secret_attribute(self) -> None:
         """Fn::GetAtt Namespace.AdminPasswordSecretArn is documented by CloudFormation but missing from the
@@ -199,6 +204,73 @@ class WarehouseStack(Stack):
         # A template's own cfn-lint config replaces .cfnlintrc's ignore list for it: repeat W3005 (see there).
         ignored = [CFN_LINT_OUTPUT_SCHEMA_CHECK, "W3005"]
         self.template_options.metadata = {"cfn-lint": {"config": {"ignore_checks": ignored}}}
+
+    def _endpoint_policies(
+        self, cfg: EnvironmentConfig, archive_bucket: s3.IBucket, keys: tuple[kms.IKey, ...]
+    ) -> None:
+        """Each endpoint admits only principals of this account, the actions the in-VPC callers make
+        (the loader, the migrator, and Redshift's COPY, which enhanced VPC routing sends through the
+        S3 gateway) and the resources they make them on."""
+        account = {"StringEquals": {"aws:PrincipalAccount": self.account}}
+        arn = f"arn:{self.partition}"
+        where = f"{self.region}:{self.account}"
+
+        def allow(sid: str, actions: list[str], resources: list[str]) -> iam.PolicyStatement:
+            return iam.PolicyStatement(
+                sid=sid, principals=[iam.AnyPrincipal()], actions=actions, resources=resources, conditions=account
+            )
+
+        enriched = archive_bucket.arn_for_objects(f"{ENRICHED_PREFIX}*")
+        self.s3_endpoint.add_to_policy(allow("LoaderWritesEnriched", ["s3:PutObject"], [enriched]))
+        self.s3_endpoint.add_to_policy(allow("CopyReadsEnriched", ["s3:GetObject"], [enriched]))
+        self.s3_endpoint.add_to_policy(allow("CopyListsArchive", ["s3:ListBucket"], [archive_bucket.bucket_arn]))
+        secrets = [
+            # The Redshift-managed admin secret, named redshift!<namespace>-<admin user> (its GetAtt is kept out of
+            # resource properties: the validators' schemas lack that attribute, see above).
+            f"{arn}:secretsmanager:{where}:secret:redshift!{cfg.prefix}-*",
+            # The PII HMAC key (Processing stack, deployed after this one): CloudFormation names it after its id.
+            f"{arn}:secretsmanager:{where}:secret:{PII_KEY_SECRET_NAME_PREFIX}*",
+        ]
+        policies = {
+            "SecretsManager": [
+                allow(
+                    "ReadPipelineSecrets", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], secrets
+                )
+            ],
+            "RedshiftServerless": [
+                allow(
+                    "SignInToTheWorkgroup",
+                    ["redshift-serverless:GetCredentials", "redshift-serverless:GetWorkgroup"],
+                    [self.workgroup_arn],
+                )
+            ],
+            "Kms": [
+                allow(
+                    "UseThePipelineKeys",
+                    ["kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey"],
+                    [key.key_arn for key in keys],
+                )
+            ],
+            "Sqs": [
+                allow(
+                    "PipelineQueues",
+                    ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"],
+                    [f"{arn}:sqs:{where}:{cfg.prefix}-*"],
+                )
+            ],
+            "Logs": [
+                allow(
+                    "PipelineLogGroups",
+                    ["logs:CreateLogStream", "logs:PutLogEvents"],
+                    [f"{arn}:logs:{where}:log-group:*"],
+                )
+            ],
+            "Sts": [allow("CallerIdentity", ["sts:GetCallerIdentity"], ["*"])],
+        }
+        assert set(policies) == set(self.interface_endpoints)
+        for name, statements in policies.items():
+            for statement in statements:
+                self.interface_endpoints[name].add_to_policy(statement)
 
     @property
     def subnets(self) -> list[ec2.ISubnet]:
@@ -230,7 +302,7 @@ class WarehouseStack(Stack):
             allow_all_outbound=False,
         )
         sg.add_egress_rule(self.workgroup_sg, ec2.Port.tcp(REDSHIFT_PORT), "Redshift workgroup")
-        # No internet route exists in the isolated subnets: 443 reaches only the endpoints and S3's gateway.
-        sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "AWS APIs through the VPC endpoints")
+        sg.add_egress_rule(self.endpoint_sg, ec2.Port.tcp(443), "AWS APIs through the interface endpoints")
+        sg.add_egress_rule(self._s3_prefix_list, ec2.Port.tcp(443), "S3 through the gateway endpoint")
         self.workgroup_sg.add_ingress_rule(sg, ec2.Port.tcp(REDSHIFT_PORT), f"from the {who}")
         return sg

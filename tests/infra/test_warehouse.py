@@ -142,3 +142,56 @@ def test_the_only_output_outside_the_schema_validators_know_is_the_managed_admin
     ]
     assert unknown == [{"Fn::GetAtt": [namespace, "Namespace.AdminPasswordSecretArn"]}]
     assert template["Metadata"]["cfn-lint"]["config"]["ignore_checks"] == ["E6101", "W3005"]
+
+
+def test_every_vpc_endpoint_has_a_policy_naming_actions_and_resources_for_this_account(each_env: Synth) -> None:
+    endpoints = each_env.resources("Warehouse", "AWS::EC2::VPCEndpoint")
+    assert len(endpoints) == 7  # S3 gateway + six interface endpoints
+    for logical_id, endpoint in endpoints.items():
+        statements = endpoint["Properties"]["PolicyDocument"]["Statement"]
+        assert statements, logical_id
+        for statement in statements:
+            assert statement["Effect"] == "Allow"
+            assert list(statement["Condition"]["StringEquals"]) == ["aws:PrincipalAccount"], logical_id
+            actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+            assert all(":" in a and "*" not in a for a in actions), (logical_id, actions)
+            if actions != ["sts:GetCallerIdentity"]:  # no resource-level permissions
+                assert statement["Resource"] != "*", logical_id
+
+
+def test_the_s3_gateway_admits_only_the_archive_bucket_enriched_prefix(each_env: Synth) -> None:
+    (s3,) = [
+        e
+        for e in each_env.resources("Warehouse", "AWS::EC2::VPCEndpoint").values()
+        if e["Properties"].get("VpcEndpointType") == "Gateway"
+    ]
+    statements = {s["Sid"]: s for s in s3["Properties"]["PolicyDocument"]["Statement"]}
+    assert set(statements) == {"LoaderWritesEnriched", "CopyReadsEnriched", "CopyListsArchive"}
+    assert statements["LoaderWritesEnriched"]["Action"] == "s3:PutObject"
+    assert statements["CopyReadsEnriched"]["Action"] == "s3:GetObject"
+    for sid in ("LoaderWritesEnriched", "CopyReadsEnriched"):
+        assert str(statements[sid]["Resource"]).endswith("/enriched/*']]}"), statements[sid]["Resource"]
+    assert "raw/" not in str(s3) and "quarantine/" not in str(s3)
+
+
+def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_the_workgroup(each_env: Synth) -> None:
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    endpoint_sg = each_env.logical_id(warehouse.endpoint_sg)
+    workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
+    for client in (warehouse.loader_sg, warehouse.migrator_sg):
+        client_id = each_env.logical_id(client)
+        sg = each_env.resources("Warehouse", "AWS::EC2::SecurityGroup")[client_id]["Properties"]
+        inline = sg.get("SecurityGroupEgress", [])
+        assert all(rule.get("CidrIp") == "255.255.255.255/32" for rule in inline)  # CDK's "no egress" marker
+        egress = {
+            (
+                r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
+                or r["Properties"].get("DestinationPrefixListId"),
+                r["Properties"]["FromPort"],
+            )
+            for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
+            if r["Properties"]["GroupId"] == {"Fn::GetAtt": [client_id, "GroupId"]}
+        }
+        assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (each_env.cfg.s3_prefix_list_id, 443)}
+    for _, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroupEgress"):
+        assert "CidrIp" not in sg["Properties"], logical_id
