@@ -54,6 +54,7 @@ def test_views_and_grants_lose_nothing() -> None:
     assert _omissions("V002__views.sql") == []
     assert _omissions("V003__roles_and_grants.sql") == []
     assert _omissions("V005__serialised_loads.sql") == ["risk_events_load_lock: DISTSTYLE ALL"]
+    assert _omissions("V007__eraser_role.sql") == []
 
 
 def test_masking_policies_are_left_out_whole() -> None:
