@@ -59,6 +59,8 @@ def test_views_and_grants_lose_nothing() -> None:
 
 def test_masking_policies_are_left_out_whole() -> None:
     assert _omissions("V004__mask_pseudonymised_keys.sql") == MASKING_LEFT_OUT
+    extended = _omissions("V008__mask_identifiers_coordinates_metadata.sql")
+    assert len(extended) == 16 and all(item.startswith("MASKING POLICY: ") for item in extended)
 
 
 def test_assumerole_is_revoked_from_public_and_granted_to_the_loader_for_copy_only() -> None:
