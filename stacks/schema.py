@@ -96,7 +96,12 @@ class SchemaStack(Stack):
                 sid="DecryptSchemaOwnerSecret",
                 actions=["kms:Decrypt"],
                 resources=[warehouse_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": admin_secret_arn,
+                    }
+                },
             )
         )
 

@@ -143,7 +143,13 @@ class WarehouseStack(Stack):
                             sid="DecryptThroughS3",
                             actions=["kms:Decrypt"],
                             resources=[archive_key.key_arn],
-                            conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": f"s3.{self.region}.amazonaws.com",
+                                    # S3 bucket key: the context is the bucket's ARN.
+                                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
+                                }
+                            },
                         ),
                     ]
                 )
