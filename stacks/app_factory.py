@@ -23,6 +23,7 @@ from stacks.keys import KeysStack
 from stacks.monitored import MonitoredResources
 from stacks.monitoring import MonitoringStack
 from stacks.processing import ProcessingStack, WarehouseAccess
+from stacks.retention_alarms import retention_alarms
 from stacks.schema import SchemaStack
 from stacks.warehouse import WarehouseStack
 
@@ -104,6 +105,8 @@ def build_app(
         workgroup_host=warehouse.workgroup_host,
         admin_secret_arn=warehouse.admin_secret_arn,
         warehouse_key=keys.warehouse_key,
+        retention_security_group=warehouse.retention_sg,
+        workgroup_arn=warehouse.workgroup_arn,
         **props("Schema"),
     )
     processing = ProcessingStack(
@@ -144,6 +147,8 @@ def build_app(
         ),
         **props("Monitoring"),
     )
+
+    retention_alarms(monitoring, cfg, schema.retention.function, monitoring.warning_topic)
 
     stacks: dict[str, Stack] = {
         "Keys": keys,

@@ -203,6 +203,9 @@ class AlarmConfig:
     silent_producer_minutes: int | None
 
 
+RETENTION_STATEMENT_TIMEOUT_S = 600  # the daily purge may wait behind a load, then delete a day of rows
+
+
 @dataclass(frozen=True)
 class ArchiveConfig:
     """How long the archive keeps each prefix (days after creation), and object lock's default retention.
@@ -216,6 +219,7 @@ class ArchiveConfig:
     enriched_expiry_days: int
     quarantine_expiry_days: int
     object_lock_retention_days: int | None
+    warehouse_retention_days: int  # risk_events rows older than this are deleted daily (the retention job)
 
 
 @dataclass(frozen=True)
@@ -447,6 +451,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         enriched_expiry_days=ar.req_int("enriched_expiry_days", 1, 3650),
         quarantine_expiry_days=ar.req_int("quarantine_expiry_days", 1, 3650),
         object_lock_retention_days=ar.integer("object_lock_retention_days", 1, 3650, optional=True),
+        warehouse_retention_days=ar.req_int("warehouse_retention_days", 1, 3650),
     )
     if object_lock and archive.object_lock_retention_days is None:
         raise ConfigError(f"{ar.path}.object_lock_retention_days: required when object_lock is true")
@@ -548,6 +553,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
             settings.PII_KEY_SECRET_ARN,
         ),
         "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST, settings.REDSHIFT_ADMIN_SECRET_ARN),
+        "retention": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:
@@ -557,8 +563,11 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     values["POWERTOOLS_SERVICE_NAME"] = telemetry.SERVICE
     values["POWERTOOLS_METRICS_NAMESPACE"] = telemetry.NAMESPACE
     values["POWERTOOLS_LOG_LEVEL"] = "INFO"  # every deployed environment: DEBUG lines may carry payloads
-    if stage in ("load", "migrate"):
+    if stage in ("load", "migrate", "retention"):
         values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
+    if stage == "retention":
+        values[settings.RISK_EVENTS_RETENTION_DAYS] = str(cfg.archive.warehouse_retention_days)
+        values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(RETENTION_STATEMENT_TIMEOUT_S)
     if stage == "load":
         values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)

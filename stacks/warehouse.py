@@ -114,6 +114,7 @@ class WarehouseStack(Stack):
         )
         self.loader_sg = self._client_sg("LoaderSecurityGroup", "load function")
         self.migrator_sg = self._client_sg("MigratorSecurityGroup", "schema migration function")
+        self.retention_sg = self._client_sg("RetentionSecurityGroup", "warehouse retention function")
         # The namespace's default role: the loader's COPY of a large batch reads the enriched objects the
         # load function has just written. Only enriched/ (pseudonymised): never raw/, whose clear-text
         # PII must not be loadable past the pseudonymisation and the masking policy.

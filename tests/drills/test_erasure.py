@@ -26,7 +26,11 @@ from tools.local.pipeline import LocalPipeline
 from tools.riskctl import main as riskctl
 
 ARCHIVE = ArchiveConfig(
-    raw_expiry_days=30, enriched_expiry_days=30, quarantine_expiry_days=14, object_lock_retention_days=None
+    raw_expiry_days=30,
+    enriched_expiry_days=30,
+    quarantine_expiry_days=14,
+    object_lock_retention_days=None,
+    warehouse_retention_days=90,
 )
 
 

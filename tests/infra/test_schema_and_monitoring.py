@@ -122,3 +122,32 @@ def test_admin_password_is_managed_by_redshift_under_the_warehouse_key_with_no_r
         assert each_env.resources(part, "AWS::SecretsManager::RotationSchedule") == {}
         assert not [k for k in each_env.raw[part]["Resources"] if "Rotation" in k], part
     assert each_env.resources("Warehouse", "AWS::SecretsManager::Secret") == {}
+
+
+def test_retention_job_runs_daily_in_the_vpc_as_risk_retention_and_is_alarmed(each_env: Synth) -> None:
+    schema = each_env.risk_app.stacks["Schema"]
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    fn = each_env.resources("Schema", "AWS::Lambda::Function")[each_env.logical_id(schema.retention.function)]
+    props = fn["Properties"]
+    assert props["Handler"] == "risk.retention.handler.on_schedule"
+    variables = props["Environment"]["Variables"]
+    assert variables["RISK_EVENTS_RETENTION_DAYS"] == str(each_env.cfg.archive.warehouse_retention_days)
+    assert "RetentionSecurityGroup" in str(props["VpcConfig"]["SecurityGroupIds"])
+    role = each_env.resources("Schema", "AWS::IAM::Role")[each_env.logical_id(schema.retention.role)]
+    assert {"Key": "RedshiftDbRoles", "Value": "risk_retention"} in role["Properties"]["Tags"]
+    (rule,) = each_env.resources("Schema", "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "cron(17 3 * * ? *)"
+    assert rule["Properties"]["Targets"][0]["Arn"] == {
+        "Fn::GetAtt": [each_env.logical_id(schema.retention.function), "Arn"]
+    }
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in each_env.resources("Monitoring", "AWS::CloudWatch::Alarm").values()
+        if "retention" in str(a["Properties"].get("AlarmName"))
+    }
+    prefix = each_env.cfg.prefix
+    assert set(alarms) == {f"{prefix}-retention-failed", f"{prefix}-retention-not-run"}
+    assert alarms[f"{prefix}-retention-not-run"]["TreatMissingData"] == "breaching"
+    warning = each_env.logical_id(each_env.risk_app.stacks["Monitoring"].warning_topic)
+    assert all(a["AlarmActions"] == [{"Ref": warning}] for a in alarms.values())
+    assert warehouse.retention_sg is not None

@@ -69,12 +69,13 @@ def test_namespace_lets_redshift_manage_its_password_and_exports_audit_logs(each
     assert props["IamRoles"] == [{"Fn::GetAtt": [copy_role, "Arn"]}]
 
 
-def test_workgroup_admits_5439_only_from_loader_and_migrator(each_env: Synth) -> None:
+def test_workgroup_admits_5439_only_from_loader_migrator_and_retention_job(each_env: Synth) -> None:
     warehouse = each_env.risk_app.stacks["Warehouse"]
     workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
     clients = {
         each_env.logical_id(warehouse.loader_sg),
         each_env.logical_id(warehouse.migrator_sg),
+        each_env.logical_id(warehouse.retention_sg),
     }
     sg = each_env.resources("Warehouse", "AWS::EC2::SecurityGroup")[workgroup_sg]["Properties"]
     assert "SecurityGroupIngress" not in sg  # nothing inline, in particular no CIDR
@@ -178,7 +179,7 @@ def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_
     warehouse = each_env.risk_app.stacks["Warehouse"]
     endpoint_sg = each_env.logical_id(warehouse.endpoint_sg)
     workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
-    for client in (warehouse.loader_sg, warehouse.migrator_sg):
+    for client in (warehouse.loader_sg, warehouse.migrator_sg, warehouse.retention_sg):
         client_id = each_env.logical_id(client)
         sg = each_env.resources("Warehouse", "AWS::EC2::SecurityGroup")[client_id]["Properties"]
         inline = sg.get("SecurityGroupEgress", [])
