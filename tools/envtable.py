@@ -59,6 +59,7 @@ def render() -> str:
                 f"{c.archive.raw_expiry_days}/{c.archive.enriched_expiry_days}/{c.archive.quarantine_expiry_days} d"
             ),
         ),
+        _row("risk_events retention", cfgs, lambda c: f"{c.archive.warehouse_retention_days} d"),
         _row("iterator age alarm", cfgs, lambda c: f"{c.alarms.iterator_age_ms // 1000} s"),
         _row("end-to-end lag alarm", cfgs, lambda c: f"{c.alarms.end_to_end_lag_s} s"),
         _row(
