@@ -17,6 +17,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.archive import ArchiveStack
 from stacks.bundling import Packaging
+from stacks.checkov import apply_checkov_skips
 from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
 from stacks.ingest import IngestStack
 from stacks.keys import KeysStack
@@ -163,4 +164,5 @@ def build_app(
         Tags.of(stack).add("project", "risk-scoring")
         Tags.of(stack).add("environment", cfg.name)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    apply_checkov_skips(app)
     return RiskApp(app=app, cfg=cfg, stacks=stacks)
