@@ -75,9 +75,23 @@ class WarehouseStack(Stack):
         flow_logs = logs.LogGroup(
             self, "FlowLogs", retention=log_retention(cfg), encryption_key=log_key, removal_policy=removal_policy(cfg)
         )
+        # The delivery role trusts VPC Flow Logs for this account's flow logs only (confused-deputy guard).
+        flow_log_role = iam.Role(
+            self,
+            "FlowLogRole",
+            assumed_by=iam.ServicePrincipal("vpc-flow-logs.amazonaws.com").with_conditions(
+                {
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{self.partition}:ec2:{self.region}:{self.account}:vpc-flow-log/*"
+                    },
+                }
+            ),
+            description=f"{cfg.prefix}: VPC flow logs delivery to their log group",
+        )
         self.vpc.add_flow_log(
             "FlowLog",
-            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs),
+            destination=ec2.FlowLogDestination.to_cloud_watch_logs(flow_logs, flow_log_role),
             traffic_type=ec2.FlowLogTrafficType.ALL,
         )
         self.s3_endpoint = self.vpc.add_gateway_endpoint(

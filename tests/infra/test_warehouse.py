@@ -196,3 +196,21 @@ def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_
         assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (each_env.cfg.s3_prefix_list_id, 443)}
     for _, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroupEgress"):
         assert "CidrIp" not in sg["Properties"], logical_id
+
+
+def test_every_role_a_service_other_than_lambda_assumes_is_pinned_to_this_account(each_env: Synth) -> None:
+    """Confused-deputy guard: Redshift (COPY), Firehose and VPC Flow Logs assume our roles for this account
+    only. Lambda's trust needs none: a function's role is passed to it (iam:PassRole) in this account."""
+    checked = 0
+    for part, logical_id, role in each_env.all_resources("AWS::IAM::Role"):
+        for statement in role["Properties"]["AssumeRolePolicyDocument"]["Statement"]:
+            services = statement["Principal"].get("Service", [])
+            services = services if isinstance(services, list) else [services]
+            if services == ["lambda.amazonaws.com"]:
+                continue
+            conditions = statement.get("Condition", {}).get("StringEquals", {})
+            assert conditions.get("aws:SourceAccount") == {"Ref": "AWS::AccountId"} or conditions.get(
+                "sts:ExternalId"
+            ) == {"Ref": "AWS::AccountId"}, (part, logical_id, services)
+            checked += 1
+    assert checked == 3  # COPY, Firehose delivery, flow logs
