@@ -146,3 +146,36 @@ def test_state_erasure_follows_the_table_key_schema(
     assert erase_state(dynamodb, "state", "u1") == len(items) - len(left)
     remaining = [{k: v["S"] for k, v in i.items()} for i in dynamodb.scan(TableName="state")["Items"]]
     assert sorted(remaining, key=str) == sorted(left, key=str)
+
+
+def test_a_version_object_lock_still_retains_is_reported_with_its_date(aws: None) -> None:
+    """Prod: enriched/ versions are locked (governance) for archive.object_lock_retention_days."""
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="locked", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}, ObjectLockEnabledForBucket=True
+    )
+    s3.put_object_lock_configuration(
+        Bucket="locked",
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 30}},
+        },
+    )
+    key = f"{ENRICHED_PREFIX}event_date=2026-11-01/batch.jsonl"
+    s3.put_object(Bucket="locked", Key=key, Body=b'{"user_id": "u1"}\n{"user_id": "u2"}\n')
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+    dynamodb.create_table(
+        TableName="state",
+        KeySchema=[{"AttributeName": "user_id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "user_id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    report = forget(
+        "u1", dynamodb=dynamodb, table="state", s3=s3, bucket="locked", warehouse=None, archive=ARCHIVE, operator="t"
+    )
+    assert report.enriched_objects_rewritten == [key] and report.enriched_rows_removed == 1
+    assert report.enriched_old_versions_deleted == 0
+    (locked,) = report.retained
+    assert locked.key == key and locked.why.startswith("locked") and locked.until > report.at[:10]
+    current = s3.get_object(Bucket="locked", Key=key)["Body"].read()
+    assert b"u1" not in current and b"u2" in current
