@@ -17,12 +17,14 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.archive import ArchiveStack
 from stacks.bundling import Packaging
+from stacks.checkov import apply_checkov_skips
 from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
 from stacks.ingest import IngestStack
 from stacks.keys import KeysStack
 from stacks.monitored import MonitoredResources
 from stacks.monitoring import MonitoringStack
 from stacks.processing import ProcessingStack, WarehouseAccess
+from stacks.retention_alarms import retention_alarms
 from stacks.schema import SchemaStack
 from stacks.warehouse import WarehouseStack
 
@@ -104,6 +106,8 @@ def build_app(
         workgroup_host=warehouse.workgroup_host,
         admin_secret_arn=warehouse.admin_secret_arn,
         warehouse_key=keys.warehouse_key,
+        retention_security_group=warehouse.retention_sg,
+        workgroup_arn=warehouse.workgroup_arn,
         **props("Schema"),
     )
     processing = ProcessingStack(
@@ -145,6 +149,8 @@ def build_app(
         **props("Monitoring"),
     )
 
+    retention_alarms(monitoring, cfg, schema.retention.function, monitoring.warning_topic)
+
     stacks: dict[str, Stack] = {
         "Keys": keys,
         "Archive": archive,
@@ -158,4 +164,5 @@ def build_app(
         Tags.of(stack).add("project", "risk-scoring")
         Tags.of(stack).add("environment", cfg.name)
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), ServerlessChecks(app))
+    apply_checkov_skips(app)
     return RiskApp(app=app, cfg=cfg, stacks=stacks)

@@ -2,7 +2,8 @@
 
 The archive is the system of record for replays and audits, so it is versioned, SSE-KMS with
 the archive key (bucket key on, to keep KMS request costs flat), TLS-only, never public, and
-object lock is enabled in environments that must keep immutable audit copies (prod).
+object lock is enabled in environments that must keep immutable audit copies (prod), with a default
+retention in governance mode (cdk.json's archive.object_lock_retention_days) so each version is locked.
 Server access logs go to a separate bucket: S3 cannot deliver access logs to an SSE-KMS
 bucket, so that one uses SSE-S3 and keeps logs for a year.
 """
@@ -21,7 +22,9 @@ from stacks.config import EnvironmentConfig
 from stacks.guards import acknowledge, removal_policy
 
 # Lifecycle of the archive (days after creation): raw events are read by replays in the first
-# weeks, then kept cold for audits. Noncurrent versions only exist after overwrites/deletes.
+# weeks, then kept cold for audits until they expire (per environment, cdk.json's archive.*_expiry_days;
+# transitions at or after the expiry are left out). Noncurrent versions only exist after
+# overwrites, deletes and expiry; they go NONCURRENT_EXPIRY_DAYS later (object lock permitting).
 RAW_TO_INFREQUENT_ACCESS_DAYS = 30
 RAW_TO_GLACIER_DAYS = 90
 NONCURRENT_EXPIRY_DAYS = 90
@@ -69,22 +72,37 @@ class ArchiveStack(Stack):
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             object_lock_enabled=cfg.object_lock or None,
+            object_lock_default_retention=(
+                s3.ObjectLockRetention.governance(Duration.days(cfg.archive.object_lock_retention_days))
+                if cfg.object_lock and cfg.archive.object_lock_retention_days
+                else None
+            ),
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="archive/",
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="raw-to-cold-storage",
+                    id="raw-to-cold-storage-then-expire",
                     prefix=RAW_PREFIX,
                     transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(RAW_TO_INFREQUENT_ACCESS_DAYS),
-                        ),
-                        s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER,
-                            transition_after=Duration.days(RAW_TO_GLACIER_DAYS),
-                        ),
-                    ],
+                        s3.Transition(storage_class=storage_class, transition_after=Duration.days(days))
+                        for storage_class, days in (
+                            (s3.StorageClass.INFREQUENT_ACCESS, RAW_TO_INFREQUENT_ACCESS_DAYS),
+                            (s3.StorageClass.GLACIER, RAW_TO_GLACIER_DAYS),
+                        )
+                        if days < cfg.archive.raw_expiry_days
+                    ]
+                    or None,
+                    expiration=Duration.days(cfg.archive.raw_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-enriched",
+                    prefix=ENRICHED_PREFIX,
+                    expiration=Duration.days(cfg.archive.enriched_expiry_days),
+                ),
+                s3.LifecycleRule(
+                    id="expire-quarantine",
+                    prefix=QUARANTINE_PREFIX,
+                    expiration=Duration.days(cfg.archive.quarantine_expiry_days),
                 ),
                 s3.LifecycleRule(
                     id="expire-noncurrent-versions",

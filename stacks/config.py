@@ -220,6 +220,25 @@ class AlarmConfig:
     runbook_base_url: str | None  # e.g. https://github.com/<org>/<repo>/blob/main; None: the repository path
 
 
+RETENTION_STATEMENT_TIMEOUT_S = 600  # the daily purge may wait behind a load, then delete a day of rows
+
+
+@dataclass(frozen=True)
+class ArchiveConfig:
+    """How long the archive keeps each prefix (days after creation), and object lock's default retention.
+
+    ``raw/`` and ``quarantine/`` hold clear-text PII: they expire. With object lock on, every new
+    object version is locked in governance mode for ``object_lock_retention_days`` (at most the
+    shortest expiry, so nothing expires while the lock still holds its current version).
+    """
+
+    raw_expiry_days: int
+    enriched_expiry_days: int
+    quarantine_expiry_days: int
+    object_lock_retention_days: int | None
+    warehouse_retention_days: int  # risk_events rows older than this are deleted daily (the retention job)
+
+
 @dataclass(frozen=True)
 class EnvironmentConfig:
     name: str
@@ -227,6 +246,7 @@ class EnvironmentConfig:
     region: str
     availability_zones: tuple[str, ...]
     vpc_cidr: str
+    s3_prefix_list_id: str  # the region's AWS-managed S3 prefix list: the in-VPC functions' only egress to S3
     kinesis: KinesisConfig
     kinesis_source: KinesisSourceConfig
     parse: FunctionConfig
@@ -240,6 +260,7 @@ class EnvironmentConfig:
     log_retention_days: int
     removal_policy: str  # retain or destroy
     object_lock: bool
+    archive: ArchiveConfig
     alarms: AlarmConfig
 
     @property
@@ -463,6 +484,26 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
     if name == "prod" and removal != "retain":
         raise ConfigError("environments.prod.removal_policy: must be retain in prod")
 
+    object_lock = r.flag("object_lock")
+    ar = r.child("archive")
+    archive = ArchiveConfig(
+        raw_expiry_days=ar.req_int("raw_expiry_days", 1, 3650),
+        enriched_expiry_days=ar.req_int("enriched_expiry_days", 1, 3650),
+        quarantine_expiry_days=ar.req_int("quarantine_expiry_days", 1, 3650),
+        object_lock_retention_days=ar.integer("object_lock_retention_days", 1, 3650, optional=True),
+        warehouse_retention_days=ar.req_int("warehouse_retention_days", 1, 3650),
+    )
+    if object_lock and archive.object_lock_retention_days is None:
+        raise ConfigError(f"{ar.path}.object_lock_retention_days: required when object_lock is true")
+    if not object_lock and archive.object_lock_retention_days is not None:
+        raise ConfigError(f"{ar.path}.object_lock_retention_days: must be null when object_lock is false")
+    shortest = min(archive.raw_expiry_days, archive.enriched_expiry_days, archive.quarantine_expiry_days)
+    if archive.object_lock_retention_days is not None and archive.object_lock_retention_days > shortest:
+        raise ConfigError(
+            f"{ar.path}.object_lock_retention_days: {archive.object_lock_retention_days} is longer than the "
+            f"shortest expiry ({shortest} days)"
+        )
+
     a = r.child("alarms")
     alarms = AlarmConfig(
         subscriptions=_subscriptions(a.child("subscriptions")),
@@ -492,6 +533,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         region=region,
         availability_zones=tuple(azs_raw),
         vpc_cidr=r.req_str("vpc_cidr", pattern=re.compile(r"^\d+\.\d+\.\d+\.\d+/\d+$")),
+        s3_prefix_list_id=r.req_str("s3_prefix_list_id", pattern=re.compile(r"^pl-[0-9a-f]{8,17}$")),
         kinesis=kinesis,
         kinesis_source=kinesis_source,
         parse=parse,
@@ -504,7 +546,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
-        object_lock=r.flag("object_lock"),
+        object_lock=object_lock,
+        archive=archive,
         alarms=alarms,
     )
 
@@ -561,6 +604,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
             settings.PII_KEY_SECRET_ARN,
         ),
         "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST, settings.REDSHIFT_ADMIN_SECRET_ARN),
+        "retention": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:
@@ -569,9 +613,12 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     values[settings.ENVIRONMENT] = cfg.name
     values["POWERTOOLS_SERVICE_NAME"] = telemetry.SERVICE
     values["POWERTOOLS_METRICS_NAMESPACE"] = telemetry.NAMESPACE
-    values["POWERTOOLS_LOG_LEVEL"] = "DEBUG" if cfg.name == "dev" else "INFO"
-    if stage in ("load", "migrate"):
+    values["POWERTOOLS_LOG_LEVEL"] = "INFO"  # every deployed environment: DEBUG lines may carry payloads
+    if stage in ("load", "migrate", "retention"):
         values[settings.REDSHIFT_DATABASE] = cfg.redshift.database
+    if stage == "retention":
+        values[settings.RISK_EVENTS_RETENTION_DAYS] = str(cfg.archive.warehouse_retention_days)
+        values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(RETENTION_STATEMENT_TIMEOUT_S)
     if stage == "load":
         values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)

@@ -102,7 +102,12 @@ class IngestStack(Stack):
                             sid="DecryptStream",
                             actions=["kms:Decrypt"],
                             resources=[stream_key.key_arn],
-                            conditions={"StringEquals": {"kms:ViaService": f"kinesis.{Aws.REGION}.amazonaws.com"}},
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": f"kinesis.{Aws.REGION}.amazonaws.com",
+                                    "kms:EncryptionContext:aws:kinesis:arn": self.stream.stream_arn,
+                                }
+                            },
                         ),
                         iam.PolicyStatement(
                             sid="ListArchive",
@@ -118,7 +123,13 @@ class IngestStack(Stack):
                             sid="EncryptArchiveObjects",
                             actions=["kms:GenerateDataKey", "kms:Decrypt"],
                             resources=[archive_key.key_arn],
-                            conditions={"StringEquals": {"kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com"}},
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": f"s3.{Aws.REGION}.amazonaws.com",
+                                    # S3 bucket key: the context is the bucket's ARN.
+                                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
+                                }
+                            },
                         ),
                         iam.PolicyStatement(
                             sid="WriteDeliveryLogs",

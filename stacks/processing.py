@@ -53,6 +53,11 @@ class WarehouseAccess:
     secret_key: kms.IKey  # encrypts the PII HMAC key secret
 
 
+def sqs_context(queue: sqs.IQueue) -> dict[str, str]:
+    """SQS encrypts each queue's data keys under the context ``aws:sqs:arn`` = the queue's ARN."""
+    return {"kms:EncryptionContext:aws:sqs:arn": queue.queue_arn}
+
+
 class ProcessingStack(Stack):
     def __init__(
         self,
@@ -140,7 +145,8 @@ class ProcessingStack(Stack):
         ks = cfg.kinesis_source
         self.parse.function.add_event_source(
             sources.KinesisEventSource(
-                stream,
+                # Key-less reference: CDK's read grant would include kms:Decrypt on the stream's key unconditionally.
+                kinesis.Stream.from_stream_arn(self, "EventsKeyless", stream.stream_arn),
                 starting_position=lambda_.StartingPosition.TRIM_HORIZON,
                 batch_size=ks.batch_size,
                 max_batching_window=Duration.seconds(ks.batching_window_s),
@@ -148,18 +154,17 @@ class ProcessingStack(Stack):
                 retry_attempts=ks.retry_attempts,
                 max_record_age=Duration.seconds(ks.max_record_age_s),
                 parallelization_factor=ks.parallelization_factor,
-                on_failure=sources.SqsDlq(self.parse_failures),
+                # Bound to a key-less reference: CDK's grant would give Encrypt/ReEncrypt/GenerateDataKey* on the
+                # pipeline key with no condition; the data key for it is granted below, through SQS and this queue.
+                on_failure=sources.SqsDlq(self._keyless("ParseFailures", self.parse_failures)),
                 report_batch_item_failures=True,
             )
         )
 
-        for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
-            acknowledge(
-                self.parse.role,
-                f"AwsSolutions-IAM5[Action::{action}]",
-                "Granted by the Kinesis mapping's SqsDlq on-failure destination (CDK's queue grant) so Lambda "
-                "can send failed-batch metadata to the CMK-encrypted parse-failures queue.",
-            )
+        self._use_key(self.parse.role, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"], sqs_context(self.parse_failures))
+        self._use_key(
+            self.parse.role, "kinesis", ["kms:Decrypt"], {"kms:EncryptionContext:aws:kinesis:arn": stream.stream_arn}
+        )
 
         # score: parsed queue -> scored queue, with per-user state (+ quarantine/ for an event that fails alone)
         self.score = self._function(
@@ -288,7 +293,9 @@ class ProcessingStack(Stack):
         fn_cfg = self.cfg.function(stage)
         fn.function.add_event_source(
             sources.SqsEventSource(
-                queue,
+                # CDK's consume grant includes kms:Decrypt on the queue's key with no condition: bind a key-less
+                # reference and grant the decrypt through SQS, for this queue's messages only.
+                self._keyless(f"{stage.capitalize()}Source", queue),
                 batch_size=fn_cfg.batch_size,
                 # A FIFO mapping takes no batching window (the config requires 0 for one).
                 max_batching_window=Duration.seconds(fn_cfg.batching_window_s) if fn_cfg.batching_window_s else None,
@@ -296,6 +303,7 @@ class ProcessingStack(Stack):
                 max_concurrency=fn_cfg.max_concurrency,
             )
         )
+        self._use_key(fn.role, "sqs", ["kms:Decrypt"], sqs_context(queue))
         acknowledge(
             fn.function,
             "Serverless-LambdaEventSourceMappingDestination",
@@ -318,14 +326,19 @@ class ProcessingStack(Stack):
                 sid="DecryptPiiKeySecret",
                 actions=["kms:Decrypt"],
                 resources=[key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": secret.secret_arn,
+                    }
+                },
             )
         )
 
     def _send_to(self, role: iam.IRole, queue: sqs.IQueue) -> None:
         """SendMessage to one queue; the queue's CMK only for the data key SQS asks for."""
         role.add_to_principal_policy(iam.PolicyStatement(actions=["sqs:SendMessage"], resources=[queue.queue_arn]))
-        self._use_key(role, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"])
+        self._use_key(role, "sqs", ["kms:GenerateDataKey", "kms:Decrypt"], sqs_context(queue))
 
     def _use_state(self, role: iam.IRole) -> None:
         """The score function's reads (BatchGetItem) and conditional writes (PutItem) of user state."""
@@ -342,15 +355,34 @@ class ProcessingStack(Stack):
                 resources=[self.state_table.table_arn],
             )
         )
-        self._use_key(role, "dynamodb", ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"])
+        # DescribeKey carries no encryption context; the data-key calls carry the table's name.
+        self._use_key(role, "dynamodb", ["kms:DescribeKey"])
+        self._use_key(
+            role,
+            "dynamodb",
+            ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+            {"kms:EncryptionContext:aws:dynamodb:tableName": self.state_table.table_name},
+        )
 
-    def _use_key(self, role: iam.IRole, service: str, actions: list[str]) -> None:
+    def _use_key(
+        self, role: iam.IRole, service: str, actions: list[str], context: dict[str, str] | None = None
+    ) -> None:
+        """The pipeline key, only through ``service`` and, where the service sets one, only for the
+        encryption context of the one resource (queue, table) the role uses."""
         role.add_to_principal_policy(
             iam.PolicyStatement(
                 actions=actions,
                 resources=[self.pipeline_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"{service}.{self.region}.amazonaws.com"}},
+                conditions={
+                    "StringEquals": {"kms:ViaService": f"{service}.{self.region}.amazonaws.com", **(context or {})}
+                },
             )
+        )
+
+    def _keyless(self, id: str, queue: sqs.Queue) -> sqs.IQueue:
+        """``queue`` without its key, for CDK constructs whose grants would cover the key unconditionally."""
+        return sqs.Queue.from_queue_attributes(
+            self, f"{id}Keyless", queue_arn=queue.queue_arn, queue_url=queue.queue_url, fifo=queue.fifo or None
         )
 
     def _put_objects(self, fn: RiskFunction, bucket: s3.IBucket, key: kms.IKey, prefix: str) -> None:
@@ -362,7 +394,13 @@ class ProcessingStack(Stack):
             iam.PolicyStatement(
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],
                 resources=[key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"s3.{self.region}.amazonaws.com"}},
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"s3.{self.region}.amazonaws.com",
+                        # With an S3 bucket key the context is the bucket's ARN, not the object's.
+                        "kms:EncryptionContext:aws:s3:arn": bucket.bucket_arn,
+                    }
+                },
             )
         )
         acknowledge(

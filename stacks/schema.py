@@ -13,8 +13,10 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import CustomResource, Duration, Stack
+from aws_cdk import CustomResource, Duration, Stack, Tags
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -28,6 +30,11 @@ from stacks.function import RiskFunction
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
 MIGRATE_HANDLER = "risk.migrate.handler.on_event"
+RETENTION_HANDLER = "risk.retention.handler.on_schedule"
+RETENTION_TIMEOUT_S = 900
+RETENTION_MEMORY_MB = 256
+RETENTION_DB_ROLE = "risk_retention"  # created by redshift_schema/V009__retention_role.sql
+RETENTION_SCHEDULE = events.Schedule.cron(minute="17", hour="3")  # daily, 03:17 UTC (off the hour)
 MIGRATE_TIMEOUT_S = 600
 MIGRATE_MEMORY_MB = 512
 
@@ -55,6 +62,8 @@ class SchemaStack(Stack):
         workgroup_host: str,
         admin_secret_arn: str,
         warehouse_key: kms.IKey,
+        retention_security_group: ec2.ISecurityGroup,
+        workgroup_arn: str,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -96,7 +105,12 @@ class SchemaStack(Stack):
                 sid="DecryptSchemaOwnerSecret",
                 actions=["kms:Decrypt"],
                 resources=[warehouse_key.key_arn],
-                conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com"}},
+                conditions={
+                    "StringEquals": {
+                        "kms:ViaService": f"secretsmanager.{self.region}.amazonaws.com",
+                        "kms:EncryptionContext:SecretARN": admin_secret_arn,
+                    }
+                },
             )
         )
 
@@ -165,4 +179,53 @@ class SchemaStack(Stack):
             provider_role,
             f"AwsSolutions-IAM5[Resource::{nag_ref(self, fn_arn)}:*]",
             "The provider framework invokes the migration function by qualified ARN (any version).",
+        )
+
+        # Warehouse retention: a daily job deletes risk_events rows older than archive.warehouse_retention_days.
+        self.retention = RiskFunction(
+            self,
+            "Retention",
+            cfg=cfg,
+            stage="retention",
+            handler=RETENTION_HANDLER,
+            description=f"{cfg.prefix} risk_events retention (daily)",
+            code=packaging.code(),
+            layers=[packaging.dependencies_layer(self, "RetentionDependencies")],
+            memory_mb=RETENTION_MEMORY_MB,
+            timeout_s=RETENTION_TIMEOUT_S,
+            environment=runtime_environment(
+                cfg,
+                "retention",
+                {settings.REDSHIFT_WORKGROUP: workgroup_name, settings.REDSHIFT_HOST: workgroup_host},
+            ),
+            log_key=log_key,
+            vpc=vpc,
+            security_group=retention_security_group,
+        )
+        self.retention.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                sid="SignInToWorkgroupWithIam",
+                actions=["redshift-serverless:GetCredentials"],
+                resources=[workgroup_arn],
+            )
+        )
+        Tags.of(self.retention.role).add("RedshiftDbRoles", RETENTION_DB_ROLE)
+        self.retention_schedule = events.Rule(
+            self,
+            "RetentionSchedule",
+            description=f"{cfg.prefix}: apply the risk_events retention daily",
+            schedule=RETENTION_SCHEDULE,
+            targets=[targets.LambdaFunction(self.retention.function, retry_attempts=2)],
+        )
+        acknowledge(
+            self.retention_schedule,
+            "Serverless-EventBusDLQ",
+            "A missed daily purge is caught by the retention-not-run alarm, and the next run deletes everything "
+            "past the cutoff anyway: a DLQ would hold only a scheduled event with no data.",
+        )
+        acknowledge(
+            self.retention.function,
+            "Serverless-LambdaDLQ",
+            "Invoked by its daily schedule; a failed run is retried by EventBridge and raises the retention "
+            "alarms, and the next day's run deletes what this one did not.",
         )

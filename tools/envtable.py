@@ -48,7 +48,19 @@ def render() -> str:
         _row("scorer", cfgs, lambda c: c.scoring.scorer),
         _row("log retention", cfgs, lambda c: f"{c.log_retention_days} d"),
         _row("removal policy", cfgs, lambda c: c.removal_policy),
-        _row("object lock", cfgs, lambda c: "on" if c.object_lock else "off"),
+        _row(
+            "object lock",
+            cfgs,
+            lambda c: f"governance, {c.archive.object_lock_retention_days} d" if c.object_lock else "off",
+        ),
+        _row(
+            "archive expiry raw/enriched/quarantine",
+            cfgs,
+            lambda c: (
+                f"{c.archive.raw_expiry_days}/{c.archive.enriched_expiry_days}/{c.archive.quarantine_expiry_days} d"
+            ),
+        ),
+        _row("risk_events retention", cfgs, lambda c: f"{c.archive.warehouse_retention_days} d"),
         _row("iterator age alarm", cfgs, lambda c: f"{c.alarms.iterator_age_ms // 1000} s"),
         _row("load lag alarm (p90 from arrival)", cfgs, lambda c: f"{c.alarms.end_to_end_lag_s} s"),
         _row("work queue retention", cfgs, lambda c: f"{c.queues.retention_days} d"),

@@ -5,6 +5,7 @@
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
     riskctl warehouse [--database risk]     # a local PostgreSQL for `make demo ARGS="--dsn ..."`
+    riskctl forget    --user-id ID --env prod --bucket B --table T (--workgroup WG | --dsn DSN)
 
 ``make install`` puts ``riskctl`` in ``.venv/bin``; ``python -m tools.riskctl`` is the same from the
 repository root. Every AWS command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server).
@@ -226,6 +227,37 @@ def cmd_warehouse(args: argparse.Namespace, out: TextIO) -> int:
     return serve(args.database, out)
 
 
+def cmd_forget(args: argparse.Namespace, out: TextIO) -> int:
+    from risk.warehouse.connection import connect_dsn, connect_serverless  # noqa: PLC0415
+    from stacks.config import load_environment  # noqa: PLC0415
+    from tools.cli.forget import forget  # noqa: PLC0415
+
+    archive = load_environment(args.env).archive
+    operator = str(_client(args, "sts").get_caller_identity()["Arn"])
+    warehouse = connect_dsn(args.dsn) if args.dsn else connect_serverless(args.workgroup, args.database)
+    with warehouse:
+        report = forget(
+            args.user_id,
+            dynamodb=_client(args, "dynamodb"),
+            table=args.table,
+            s3=_client(args, "s3"),
+            bucket=args.bucket,
+            warehouse=warehouse,
+            archive=archive,
+            operator=operator,
+        )
+    out.write(
+        f"erased user sha256:{report.user_sha256[:16]}: {report.state_items_deleted} state items, "
+        f"{report.warehouse_rows_deleted} warehouse rows, {report.enriched_rows_removed} enriched rows "
+        f"({len(report.enriched_objects_rewritten)} objects rewritten, {len(report.enriched_objects_deleted)} "
+        f"deleted, {report.enriched_old_versions_deleted} old versions deleted)\n"
+    )
+    for kept in report.retained:
+        out.write(f"  stays until {kept.until}: s3://{args.bucket}/{kept.key} ({kept.why})\n")
+    out.write(f"audit entry: s3://{args.bucket}/{report.audit_key}\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OperatorParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
@@ -271,6 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--database", type=_database_name, default="risk", help="the database to create (default %(default)s)"
     )
     wh.set_defaults(func=cmd_warehouse)
+
+    fg = sub.add_parser("forget", help="erase one user: state, warehouse rows, enriched/; report what raw/ keeps")
+    fg.add_argument("--user-id", required=True, help="the exact user id")
+    fg.add_argument("--env", choices=ENVIRONMENT_NAMES, required=True, help="config environment: archive expiry days")
+    fg.add_argument("--bucket", required=True, help="the archive bucket")
+    fg.add_argument("--table", required=True, help="the user-state DynamoDB table")
+    where = fg.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workgroup", help="Redshift Serverless workgroup (sign-in with your IAM identity)")
+    where.add_argument("--dsn", help="a PostgreSQL DSN (the local warehouse)")
+    fg.add_argument("--database", type=_database_name, default="risk", help="with --workgroup (default %(default)s)")
+    fg.set_defaults(func=cmd_forget)
     return p
 
 

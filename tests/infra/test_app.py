@@ -77,6 +77,8 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         # a window as long as the visibility timeout would count one message's retry twice
         (("alarms", "failing_window_minutes"), 7, "environments.dev.alarms.failing_window_minutes"),
         (("alarms", "runbook_base_url"), "git.example.com/x", "environments.dev.alarms.runbook_base_url"),
+        (("archive", "raw_expiry_days"), 0, "environments.dev.archive.raw_expiry_days"),
+        (("archive", "object_lock_retention_days"), 7, "environments.dev.archive.object_lock_retention_days"),
     ],
 )
 def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: object, named_key: str) -> None:
@@ -87,6 +89,13 @@ def test_invalid_config_fails_naming_the_key(path: tuple[str, ...], value: objec
 def test_prod_must_retain() -> None:
     with pytest.raises(ConfigError, match=r"environments\.prod\.removal_policy: must be retain"):
         build_app("prod", bundle=False, environments=_broken("prod", ("removal_policy",), "destroy"))
+
+
+def test_prod_object_lock_needs_a_retention_no_longer_than_the_shortest_expiry() -> None:
+    with pytest.raises(ConfigError, match=r"environments\.prod\.archive\.object_lock_retention_days: required"):
+        build_app("prod", bundle=False, environments=_broken("prod", ("archive", "object_lock_retention_days"), None))
+    with pytest.raises(ConfigError, match=r"object_lock_retention_days: 91 is longer than the shortest expiry"):
+        build_app("prod", bundle=False, environments=_broken("prod", ("archive", "object_lock_retention_days"), 91))
 
 
 def test_app_py_exits_non_zero_with_the_key_for_an_unknown_environment() -> None:
@@ -117,3 +126,14 @@ def test_the_nag_check_sees_findings_and_acknowledgements(tmp_path: Path) -> Non
     assert "error AwsSolutions-SQS3: Probe/Plain/Resource" in findings
     assert "error AwsSolutions-SQS4: Probe/Plain/Resource" in findings
     assert not [f for f in findings if "Probe/Acknowledged" in f]
+
+
+def test_every_function_of_ours_logs_at_info_in_every_environment(each_env: Synth) -> None:
+    """DEBUG lines may carry payloads: no deployed environment logs at DEBUG, dev included."""
+    levels = {
+        (part, logical_id): fn["Properties"]["Environment"]["Variables"].get("POWERTOOLS_LOG_LEVEL")
+        for part, logical_id, fn in each_env.all_resources("AWS::Lambda::Function")
+        if "POWERTOOLS_SERVICE_NAME" in fn["Properties"].get("Environment", {}).get("Variables", {})
+    }
+    assert len(levels) >= 4  # parse, score, load, migrate
+    assert set(levels.values()) == {"INFO"}, levels

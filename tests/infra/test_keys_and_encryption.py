@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_cdk.assertions import Match
@@ -78,8 +79,7 @@ def test_every_store_is_encrypted_with_its_domain_key(each_env: Synth) -> None:
 
     (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
     assert _refers_to(namespace["Properties"]["KmsKeyId"], warehouse)
-    (admin_secret,) = each_env.resources("Warehouse", "AWS::SecretsManager::Secret").values()
-    assert _refers_to(admin_secret["Properties"]["KmsKeyId"], warehouse)
+    assert _refers_to(namespace["Properties"]["AdminPasswordSecretKmsKeyId"], warehouse)  # the managed secret
 
     (secret,) = each_env.resources("Processing", "AWS::SecretsManager::Secret").values()
     assert _refers_to(secret["Properties"]["KmsKeyId"], warehouse)
@@ -117,3 +117,40 @@ def test_no_role_of_ours_uses_an_aws_managed_policy(each_env: Synth) -> None:
     each_env.template("Processing").resource_properties_count_is(
         "AWS::IAM::Role", {"ManagedPolicyArns": Match.any_value()}, 0
     )
+
+
+def _kms_statements(each_env: Synth) -> list[tuple[str, str, dict[str, Any]]]:
+    found = []
+    for part in each_env.raw:
+        for logical_id, resource in each_env.raw[part]["Resources"].items():
+            documents = []
+            if resource["Type"] == "AWS::IAM::Policy":
+                documents.append(resource["Properties"]["PolicyDocument"])
+            elif resource["Type"] == "AWS::IAM::Role":
+                documents.extend(p["PolicyDocument"] for p in resource["Properties"].get("Policies", []))
+            for document in documents:
+                for statement in document["Statement"]:
+                    actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                    if any(a.startswith("kms:") for a in actions):
+                        found.append((part, logical_id, statement))
+    return found
+
+
+def test_every_key_use_goes_through_one_service_for_one_resource_with_exact_actions(each_env: Synth) -> None:
+    """No role may use a key directly, with a wildcard action, or for another resource of the same key
+    (the encryption context each service sets names the queue, table, stream, bucket or secret)."""
+    statements = _kms_statements(each_env)
+    assert len(statements) >= 12
+    for part, logical_id, statement in statements:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert all("*" not in action for action in actions), (part, logical_id, actions)
+        conditions = statement.get("Condition", {}).get("StringEquals", {})
+        assert "kms:ViaService" in conditions, (part, logical_id, actions)
+        if actions != ["kms:DescribeKey"]:  # DescribeKey carries no encryption context
+            assert any(k.startswith("kms:EncryptionContext:") for k in conditions), (part, logical_id, actions)
+
+
+def test_no_pipeline_role_can_decrypt_logs_or_the_alarm_topic(each_env: Synth) -> None:
+    for part, logical_id, statement in _kms_statements(each_env):
+        via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
+        assert not any(f"{service}." in via for service in ("logs", "sns")), (part, logical_id, via)

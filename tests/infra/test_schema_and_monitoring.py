@@ -98,3 +98,65 @@ def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
     }
     assert composites["pipeline-critical"]["AlarmActions"] == [critical]
     assert composites["pipeline-unhealthy"]["AlarmActions"] == [warning]
+
+
+def test_migration_function_signs_in_as_schema_owner_and_only_it_reads_the_admin_secret(each_env: Synth) -> None:
+    schema = each_env.risk_app.stacks["Schema"]
+    namespace = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].namespace)
+    functions = each_env.resources("Schema", "AWS::Lambda::Function")
+    variables = functions[each_env.logical_id(schema.migrator.function)]["Properties"]["Environment"]["Variables"]
+    # The Redshift-managed secret: the Warehouse stack exports Fn::GetAtt Namespace.AdminPasswordSecretArn.
+    secret_ref = variables["REDSHIFT_ADMIN_SECRET_ARN"]
+    assert "Fn::ImportValue" in secret_ref and "AdminPasswordSecretArn" in str(secret_ref)
+    outputs = [o["Value"] for o in each_env.raw["Warehouse"]["Outputs"].values()]
+    assert {"Fn::GetAtt": [namespace, "Namespace.AdminPasswordSecretArn"]} in outputs
+    readers = []
+    for part in ("Processing", "Schema", "Ingest", "Warehouse"):
+        for policy in each_env.resources(part, "AWS::IAM::Policy").values():
+            for statement in policy["Properties"]["PolicyDocument"]["Statement"]:
+                if "AdminPasswordSecretArn" in str(statement.get("Resource")):
+                    readers.append((part, statement["Action"]))
+    assert readers == [("Schema", "secretsmanager:GetSecretValue")]
+
+
+def test_admin_password_is_managed_by_redshift_under_the_warehouse_key_with_no_rotation_function(
+    each_env: Synth,
+) -> None:
+    (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
+    props = namespace["Properties"]
+    assert props["ManageAdminPassword"] is True
+    assert "AdminUserPassword" not in props  # no password, not even a dynamic reference, in the template
+    assert "Warehouse" in str(props["AdminPasswordSecretKmsKeyId"])  # the warehouse CMK
+    for part in each_env.raw:
+        assert each_env.resources(part, "AWS::SecretsManager::RotationSchedule") == {}
+        assert not [k for k in each_env.raw[part]["Resources"] if "Rotation" in k], part
+    assert each_env.resources("Warehouse", "AWS::SecretsManager::Secret") == {}
+
+
+def test_retention_job_runs_daily_in_the_vpc_as_risk_retention_and_is_alarmed(each_env: Synth) -> None:
+    schema = each_env.risk_app.stacks["Schema"]
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    fn = each_env.resources("Schema", "AWS::Lambda::Function")[each_env.logical_id(schema.retention.function)]
+    props = fn["Properties"]
+    assert props["Handler"] == "risk.retention.handler.on_schedule"
+    variables = props["Environment"]["Variables"]
+    assert variables["RISK_EVENTS_RETENTION_DAYS"] == str(each_env.cfg.archive.warehouse_retention_days)
+    assert "RetentionSecurityGroup" in str(props["VpcConfig"]["SecurityGroupIds"])
+    role = each_env.resources("Schema", "AWS::IAM::Role")[each_env.logical_id(schema.retention.role)]
+    assert {"Key": "RedshiftDbRoles", "Value": "risk_retention"} in role["Properties"]["Tags"]
+    (rule,) = each_env.resources("Schema", "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "cron(17 3 * * ? *)"
+    assert rule["Properties"]["Targets"][0]["Arn"] == {
+        "Fn::GetAtt": [each_env.logical_id(schema.retention.function), "Arn"]
+    }
+    alarms = {
+        a["Properties"]["AlarmName"]: a["Properties"]
+        for a in each_env.resources("Monitoring", "AWS::CloudWatch::Alarm").values()
+        if "retention" in str(a["Properties"].get("AlarmName"))
+    }
+    prefix = each_env.cfg.prefix
+    assert set(alarms) == {f"{prefix}-retention-failed", f"{prefix}-retention-not-run"}
+    assert alarms[f"{prefix}-retention-not-run"]["TreatMissingData"] == "breaching"
+    warning = each_env.logical_id(each_env.risk_app.stacks["Monitoring"].warning_topic)
+    assert all(a["AlarmActions"] == [{"Ref": warning}] for a in alarms.values())
+    assert warehouse.retention_sg is not None

@@ -110,6 +110,10 @@ def test_a_mixed_batch(aws: Aws, capsys: pytest.CaptureFixture[str], log_stream:
         ("bad_country", "evt-bad-country"),
         ("bad_base64", None),
     ]
+    # The log says which rule broke, never the value (the quarantine object keeps the full detail).
+    assert logged[1]["detail"] == "country ***** is not an ISO 3166-1 alpha-2 code"
+    assert "'ZZ'" in lines[1]["detail"]
+    assert not [d for d in logged if "ZZ" in str(d) or "%%%" in str(d) or "not json" in str(d)]
 
 
 def test_a_redelivered_batch_overwrites_its_quarantine_object(aws: Aws) -> None:

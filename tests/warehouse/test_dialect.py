@@ -54,10 +54,38 @@ def test_views_and_grants_lose_nothing() -> None:
     assert _omissions("V002__views.sql") == []
     assert _omissions("V003__roles_and_grants.sql") == []
     assert _omissions("V005__serialised_loads.sql") == ["risk_events_load_lock: DISTSTYLE ALL"]
+    assert _omissions("V007__eraser_role.sql") == []
 
 
 def test_masking_policies_are_left_out_whole() -> None:
     assert _omissions("V004__mask_pseudonymised_keys.sql") == MASKING_LEFT_OUT
+    extended = _omissions("V008__mask_identifiers_coordinates_metadata.sql")
+    assert len(extended) == 16 and all(item.startswith("MASKING POLICY: ") for item in extended)
+
+
+def test_assumerole_is_revoked_from_public_and_granted_to_the_loader_for_copy_only() -> None:
+    assert _omissions("V006__copy_role_for_the_loader_only.sql") == [
+        "ASSUMEROLE: REVOKE ASSUMEROLE ON ALL FROM PUBLIC FOR ALL",
+        "ASSUMEROLE: GRANT ASSUMEROLE ON default TO ROLE risk_loader FOR COPY",
+    ]
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "GRANT ASSUMEROLE ON default TO ROLE risk_loader",  # no FOR
+        "GRANT ASSUMEROLE ON risk_copy TO ROLE risk_loader FOR COPY",  # neither default, ALL nor an ARN
+        "REVOKE ASSUMEROLE ON ALL TO PUBLIC FOR ALL",  # REVOKE ... FROM
+        "GRANT ASSUMEROLE ON default TO ROLE risk_loader FOR DELETE",
+    ],
+)
+def test_malformed_assumerole_statements_are_rejected(statement: str) -> None:
+    with pytest.raises(SqlError, match="malformed ASSUMEROLE"):
+        parse_redshift(statement)
+
+
+def test_assumerole_on_an_arn_is_accepted() -> None:
+    assert parse_redshift("GRANT ASSUMEROLE ON 'arn:aws:iam::123456789012:role/r' TO u FOR COPY, UNLOAD") is None
 
 
 def test_super_and_json_parse_map_to_jsonb_and_placeholders_survive() -> None:

@@ -15,7 +15,7 @@ from risk.warehouse.dialect import parse_redshift, split_statements
 from risk.warehouse.migrations import MigrationError, applied_versions, discover, migrate
 from tests.conftest import SCHEMA_DIR
 
-EXPECTED_VERSIONS = [1, 2, 3, 4, 5]
+EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
 POSTGRES_TYPES = {
     "text": "character varying",
     "timestamp": "timestamp without time zone",
@@ -90,8 +90,9 @@ def test_concurrent_runners_apply_each_migration_once(fresh_database: str) -> No
 def test_a_changed_applied_migration_is_refused_before_anything_runs(fresh_database: str, tmp_path: Path) -> None:
     schema = tmp_path / "schema"
     shutil.copytree(SCHEMA_DIR, schema)
-    (schema / "V004__mask_pseudonymised_keys.sql").unlink()
-    (schema / "V005__serialised_loads.sql").unlink()
+    for later in schema.glob("*.sql"):
+        if int(later.name[1:4]) > 3:
+            later.unlink()
     with connect_dsn(fresh_database) as warehouse:
         assert migrate(warehouse, schema) == [1, 2, 3]
         views = schema / "V002__views.sql"

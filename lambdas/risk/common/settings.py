@@ -34,6 +34,8 @@ WAREHOUSE_STATEMENT_TIMEOUT_S = "WAREHOUSE_STATEMENT_TIMEOUT_S"
 BULK_LOAD_MIN_ROWS = "BULK_LOAD_MIN_ROWS"
 # The migration function only: the schema owner (Redshift-managed admin secret) creates roles and policies.
 REDSHIFT_ADMIN_SECRET_ARN = "REDSHIFT_ADMIN_SECRET_ARN"
+# The retention function only: risk_events rows that occurred more than this many days ago are deleted.
+RISK_EVENTS_RETENTION_DAYS = "RISK_EVENTS_RETENTION_DAYS"
 # Local runs and tests only: a PostgreSQL DSN replaces the IAM-authenticated workgroup.
 WAREHOUSE_DSN = "WAREHOUSE_DSN"
 

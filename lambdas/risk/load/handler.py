@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from risk.common import telemetry
 from risk.common.failures import emit_failures
+from risk.common.redact import log_safe
 from risk.common.settings import ENVIRONMENT
 from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import Record
@@ -97,7 +98,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     for message_id, reason in outcome.refused.items():
         logger.error(
-            "the warehouse refused this message's data: it alone goes back", message_id=message_id, reason=reason
+            "the warehouse refused this message's data: it alone goes back",
+            message_id=message_id,
+            reason=log_safe(reason),  # the error's class only: a database error may quote the value it refused
         )
         failures.append({"itemIdentifier": message_id})
     if outcome.refused:

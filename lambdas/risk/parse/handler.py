@@ -17,6 +17,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from risk.common import telemetry
 from risk.common.failures import emit_failures
+from risk.common.redact import log_safe
 from risk.common.settings import ENVIRONMENT
 from risk.parse.service import BatchOutcome, ParseDependencies, process_batch
 
@@ -65,7 +66,7 @@ def _log(outcome: BatchOutcome) -> None:
         logger.warning(
             "record quarantined",
             reason=q.item.reason.value,
-            detail=q.item.detail,
+            detail=log_safe(q.item.detail),  # the quarantine object keeps the full detail
             sequence_number=q.item.sequence_number,
             shard_id=q.shard_id,
         )

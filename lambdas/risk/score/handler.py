@@ -34,6 +34,7 @@ from risk.common import aws, fifo, settings, telemetry
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
+from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
 from risk.parse import quarantine
@@ -120,7 +121,7 @@ def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
         logger.warning(
             "event quarantined at score",
             event_id=s.item.get("event_id") if isinstance(s.item, dict) else None,
-            detail=s.detail,
+            detail=log_safe(s.detail),
             quarantine_key=key,
         )
     return set()

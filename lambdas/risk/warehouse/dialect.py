@@ -24,8 +24,9 @@ makes the stand-in behave like Redshift, so a test cannot pass here and fail the
 Snapshot isolation, Redshift Serverless's default, is set per session by ``connect_dsn``.
 
 Left out on PostgreSQL (see :data:`POSTGRES_OMITTED`): ``DISTSTYLE``, ``DISTKEY``, ``PRIMARY KEY``,
-column ``ENCODE``, and the dynamic data masking statements (``CREATE/ATTACH/DETACH/DROP MASKING
-POLICY``), which PostgreSQL has no equivalent for.
+column ``ENCODE``, the dynamic data masking statements (``CREATE/ATTACH/DETACH/DROP MASKING
+POLICY``) and ``GRANT/REVOKE ASSUMEROLE`` (who may COPY through the namespace's IAM roles), which
+PostgreSQL has no equivalent for.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ POSTGRES_MAPPINGS = (
     "VARCHAR(n) -> domain redshift_varchar_n (n bytes, as Redshift counts)",
     "SORTKEY (a, b) -> CREATE INDEX ON t (a, b)",
 )
-POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY")
+POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY", "ASSUMEROLE")
 VARCHAR_DOMAIN = "redshift_varchar_{width}"
 
 # Redshift statements sqlglot does not parse: validated by these patterns instead, never run on PostgreSQL.
@@ -74,6 +75,15 @@ _MASKING_STATEMENTS = (
     re.compile(rf"^DROP\s+MASKING\s+POLICY\s+(IF\s+EXISTS\s+)?{_IDENT}$", re.I | re.S),
 )
 _MASKING_PREFIX = re.compile(r"^(CREATE|ATTACH|DETACH|DROP)\s+MASKING\s+POLICY\b", re.I)
+# GRANT/REVOKE ASSUMEROLE ON { 'arn' [, ...] | default | ALL } TO|FROM grantee FOR { ALL | COPY | ... } [, ...]
+_ASSUMEROLE_CMD = r"(ALL|COPY|UNLOAD|EXTERNAL\s+FUNCTION|CREATE\s+MODEL)"
+_ASSUMEROLE_STATEMENT = re.compile(
+    r"^(GRANT\s+ASSUMEROLE\s+ON\s+(?P<on>.+?)\s+TO|REVOKE\s+ASSUMEROLE\s+ON\s+(?P<off>.+?)\s+FROM)\s+"
+    rf"(ROLE\s+{_IDENT}|PUBLIC|{_IDENT})\s+FOR\s+{_ASSUMEROLE_CMD}(\s*,\s*{_ASSUMEROLE_CMD})*$",
+    re.I | re.S,
+)
+_ASSUMEROLE_TARGET = re.compile(r"^(DEFAULT|ALL|'arn:aws[a-z-]*:iam::\d{12}:role/[^']+'(\s*,\s*'arn:[^']+')*)$", re.I)
+_ASSUMEROLE_PREFIX = re.compile(r"^(GRANT|REVOKE)\s+ASSUMEROLE\b", re.I)
 _CREATE_ROLE = re.compile(rf"^CREATE\s+ROLE\s+({_IDENT})$", re.I)
 
 
@@ -124,8 +134,13 @@ def _one_line(sql: str) -> str:
 
 
 def parse_redshift(statement: str) -> exp.Expr | None:
-    """Validate one statement as Redshift SQL; None for the pattern-checked masking statements."""
+    """Validate one statement as Redshift SQL; None for the pattern-checked masking and ASSUMEROLE ones."""
     text = statement.strip()
+    if _ASSUMEROLE_PREFIX.match(text):
+        match = _ASSUMEROLE_STATEMENT.match(text)
+        if not match or not _ASSUMEROLE_TARGET.match(match.group("on") or match.group("off")):
+            raise SqlError(f"malformed ASSUMEROLE statement: {_one_line(text)[:200]}")
+        return None
     if _MASKING_PREFIX.match(text):
         if not any(pattern.match(text) for pattern in _MASKING_STATEMENTS):
             raise SqlError(f"malformed masking policy statement: {_one_line(text)[:200]}")
@@ -149,6 +164,9 @@ def render_postgres(statement: str) -> Rendered:
     if _MASKING_PREFIX.match(text):
         parse_redshift(text)
         return Rendered(None, (f"MASKING POLICY: {_one_line(text)}",))
+    if _ASSUMEROLE_PREFIX.match(text):
+        parse_redshift(text)
+        return Rendered(None, (f"ASSUMEROLE: {_one_line(text)}",))
     if match := _CREATE_ROLE.match(text):
         role = match.group(1)
         return Rendered(

@@ -1,0 +1,39 @@
+"""checkov acknowledgements (stacks/checkov_skips.json): every entry lands on resources, with its reason."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from stacks.checkov import load_skips
+from tests.infra.conftest import Synth
+
+
+def _skipped(each_env: Synth) -> Counter[tuple[str, str, str]]:
+    found: Counter[tuple[str, str, str]] = Counter()
+    for part, template in each_env.raw.items():
+        for logical_id, resource in template["Resources"].items():
+            for skip in resource.get("Metadata", {}).get("checkov", {}).get("skip", []):
+                assert len(skip["comment"]) >= 80, (part, logical_id, skip)  # a specific reason, not a label
+                found[(skip["id"], part, logical_id)] += 1
+    return found
+
+
+def test_every_skip_applies_to_a_resource_of_its_type_and_nothing_else(each_env: Synth) -> None:
+    skipped = _skipped(each_env)
+    assert all(n == 1 for n in skipped.values()), skipped  # no resource gets the same skip twice
+    for skip in load_skips():
+        hits = [
+            logical_id
+            for (check, part, logical_id) in skipped
+            if check == skip.check and part == skip.part and logical_id.startswith(skip.prefix)
+        ]
+        assert len(hits) == 1, (skip, hits)  # exactly one resource per listed prefix: no stale entry
+        resource = each_env.raw[skip.part]["Resources"][hits[0]]
+        assert resource["Type"] == skip.type
+    assert len(skipped) == len(load_skips())
+
+
+def test_no_check_is_skipped_for_storage_keys_or_network(each_env: Synth) -> None:
+    """Skips are limited to Lambda invocation settings, the ENI actions and the access-log bucket."""
+    types = {each_env.raw[part]["Resources"][logical_id]["Type"] for (_, part, logical_id) in _skipped(each_env)}
+    assert types == {"AWS::Lambda::Function", "AWS::IAM::Role", "AWS::S3::Bucket"}
