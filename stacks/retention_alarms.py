@@ -48,6 +48,5 @@ def retention_alarms(
     }
     action = cw_actions.SnsAction(topic)
     for alarm in alarms.values():
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
+        alarm.add_alarm_action(action)  # once on ALARM: no OK mail (paging hygiene, docs/observability.md)
     return alarms

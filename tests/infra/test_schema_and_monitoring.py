@@ -88,6 +88,9 @@ def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
     for name, props in alarms.items():
         if name.endswith("-dlq-age"):  # the escalation before expiry pages by itself
             assert props["AlarmActions"] == [critical] and "OKActions" not in props, name
+        elif name.endswith(("-retention-failed", "-retention-not-run")):
+            # A daily job, outside the pipeline composites: it mails the warning topic by itself, once.
+            assert props["AlarmActions"] == [warning] and "OKActions" not in props, name
         else:
             assert "AlarmActions" not in props and "OKActions" not in props, name
     severities = {key: info.severity for key, info in monitoring.monitoring.alarms.items()}
