@@ -20,13 +20,13 @@ class _ConnectedError(Exception):
     """Raised by the stand-in driver connect once it has seen its options."""
 
 
-def test_iam_sign_in_gets_credentials_with_the_functions_client(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def signin(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any]]:
+    """The functions' redshift-serverless client (to stub), and what the driver's connect would be given."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     client = aws.client("redshift-serverless")
-    assert client.meta.config.read_timeout == aws.READ_TIMEOUT_S
-    assert client.meta.config.retries["mode"] == aws.RETRY_MODE
     seen: dict[str, Any] = {}
 
     def fake_connect(**options: Any) -> None:
@@ -35,6 +35,13 @@ def test_iam_sign_in_gets_credentials_with_the_functions_client(monkeypatch: pyt
 
     monkeypatch.setattr(connection_module.aws, "client", lambda service: client)
     monkeypatch.setattr(connection_module.redshift_connector, "connect", fake_connect)
+    return client, seen
+
+
+def test_iam_sign_in_gets_credentials_with_the_functions_client(signin: tuple[Any, dict[str, Any]]) -> None:
+    client, seen = signin
+    assert client.meta.config.read_timeout == aws.READ_TIMEOUT_S
+    assert client.meta.config.retries["mode"] == aws.RETRY_MODE
     with Stubber(client) as stub:
         stub.add_response(
             "get_credentials",
@@ -51,19 +58,8 @@ def test_iam_sign_in_gets_credentials_with_the_functions_client(monkeypatch: pyt
     assert "iam" not in seen  # the driver never builds a boto3 client of its own
 
 
-def test_without_a_host_the_workgroup_endpoint_is_looked_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    client = aws.client("redshift-serverless")
-    seen: dict[str, Any] = {}
-
-    def fake_connect(**options: Any) -> None:
-        seen.update(options)
-        raise _ConnectedError
-
-    monkeypatch.setattr(connection_module.aws, "client", lambda service: client)
-    monkeypatch.setattr(connection_module.redshift_connector, "connect", fake_connect)
+def test_without_a_host_the_workgroup_endpoint_is_looked_up(signin: tuple[Any, dict[str, Any]]) -> None:
+    client, seen = signin
     with Stubber(client) as stub:
         stub.add_response("get_credentials", {"dbUser": "IAMR:x", "dbPassword": "p"})
         stub.add_response(
