@@ -42,7 +42,7 @@ PARSE_FIGURE = ("hotpath", "of which parse_record alone")
 SCORE_FIGURE = (warmstate.BENCH, warmstate.SDK_FIGURE)
 WCU_FIGURE = (warmstate.BENCH, warmstate.WARM_WCU)
 RCU_FIGURE = (warmstate.BENCH, warmstate.WARM_RCU)
-LOAD_FIGURE = ("loader", "load_batch (stage + MERGE), batch 1,000")
+LOAD_FIGURE = ("loader", "load_batch (bulk path), batch 1,000")
 SEND_FIGURES = (
     ("apicalls", "parse: sqs SendMessageBatch per 1,000 events"),
     ("apicalls", "score: sqs SendMessageBatch per 1,000 events"),
@@ -396,7 +396,14 @@ def metric_series() -> int:
     from risk.events.reasons import Reason  # noqa: PLC0415
 
     values = {"reason": len(list(Reason)), "risk_band": 3, "model_version": 1}
-    return sum(math.prod(values[d] for d in spec.extra_dimensions) for spec in telemetry.ALL_METRICS)
+    pairs = sum(len(causes) for causes in telemetry.FAILURE_CAUSES.values())  # (stage, cause) series
+
+    def series(dimensions: tuple[str, ...]) -> int:
+        if set(dimensions) == {"stage", "cause"}:
+            return pairs
+        return math.prod(values[d] for d in dimensions)
+
+    return sum(series(tuple(spec.extra_dimensions)) for spec in telemetry.ALL_METRICS)
 
 
 def from_config(env: str) -> Deployment:
