@@ -48,7 +48,7 @@ RUNTIME_TESTS := tests/common tests/parse tests/score tests/load tests/warehouse
 
 test-runtime: $(STAMP) ## run the Lambda code's tests on the functions' Python (cdk.json lambda_runtime)
 	$(PY) -m tools.runtime_venv $(RUNTIME_VENV)
-	$(RUNTIME_VENV)/bin/python -m pytest $(RUNTIME_TESTS) $(ARGS)
+	$(RUNTIME_VENV)/bin/python -m pytest -m "not synth" $(RUNTIME_TESTS) $(ARGS)
 
 demo: $(STAMP) ## run the whole pipeline locally (moto + embedded PostgreSQL); ARGS="--count 5000 ..."
 	$(PY) -m tools.local.demo $(ARGS)

@@ -27,6 +27,11 @@ from tools.pg.local import LocalPostgres
 QUIET_MINUTES = 6  # rounds with nothing to do after each drill: a minute with no data must stay OK
 
 
+# The alarm definitions come from the synthesized stacks: the CDK runs on the tooling Python only, so
+# `make test-runtime` (the Lambda code on the functions' Python, without the CDK) leaves these out.
+pytestmark = pytest.mark.synth
+
+
 @pytest.fixture(scope="module")
 def alarm_definitions() -> list[AlarmDefinition]:
     from stacks.config import load_environment  # noqa: PLC0415
