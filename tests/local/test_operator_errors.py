@@ -20,7 +20,7 @@ from tools.local.provision import LocalResources
 from tools.riskctl import main as riskctl
 
 
-def _one_line(err: str, *expected: str) -> str:
+def assert_one_line(err: str, *expected: str) -> str:
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
     assert "Traceback" not in err
@@ -63,15 +63,15 @@ def no_aws_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 def test_demo_missing_events_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = _usage_error(capsys, demo.main, ["--events", str(tmp_path / "nope.jsonl")])
-    _one_line(err, "make demo", "--events", "no such file", "nope.jsonl")
+    assert_one_line(err, "make demo", "--events", "no such file", "nope.jsonl")
 
 
 def test_demo_zero_shards(capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line(_usage_error(capsys, demo.main, ["--shards", "0"]), "--shards", "must be at least 1, got 0")
+    assert_one_line(_usage_error(capsys, demo.main, ["--shards", "0"]), "--shards", "must be at least 1, got 0")
 
 
 def test_demo_negative_count(capsys: pytest.CaptureFixture[str]) -> None:
-    _one_line(_usage_error(capsys, demo.main, ["--count", "-3"]), "--count", "must be at least 1, got -3")
+    assert_one_line(_usage_error(capsys, demo.main, ["--count", "-3"]), "--count", "must be at least 1, got -3")
 
 
 def test_demo_unreachable_dsn_fails_before_any_work(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
@@ -80,24 +80,24 @@ def test_demo_unreachable_dsn_fails_before_any_work(capsys: pytest.CaptureFixtur
     assert code == 1
     captured = capsys.readouterr()
     assert captured.out == ""  # nothing generated, provisioned or sent
-    line = _one_line(captured.err, "--dsn: cannot connect to 127.0.0.1:1/risk", "riskctl warehouse")
+    line = assert_one_line(captured.err, "--dsn: cannot connect to 127.0.0.1:1/risk", "riskctl warehouse")
     assert "secret" not in line
     assert not summary.exists()
 
 
 def test_demo_malformed_dsn(capsys: pytest.CaptureFixture[str]) -> None:
     assert demo.main(["--dsn", "mysql://nowhere"]) == 2
-    _one_line(capsys.readouterr().err, "--dsn: not a postgresql://")
+    assert_one_line(capsys.readouterr().err, "--dsn: not a postgresql://")
 
 
 def test_demo_output_in_a_folder_that_cannot_be_created(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     (tmp_path / "file").write_text("")
     err = _usage_error(capsys, demo.main, ["--summary-json", str(tmp_path / "file" / "out" / "summary.json")])
-    _one_line(err, "--summary-json", "cannot create the folder")
+    assert_one_line(err, "--summary-json", "cannot create the folder")
 
 
 def test_demo_output_that_is_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    _one_line(_usage_error(capsys, demo.main, ["--export", str(tmp_path)]), "--export", "is a directory")
+    assert_one_line(_usage_error(capsys, demo.main, ["--export", str(tmp_path)]), "--export", "is a directory")
 
 
 def test_output_folders_are_created_while_parsing(tmp_path: Path) -> None:
@@ -108,55 +108,56 @@ def test_output_folders_are_created_while_parsing(tmp_path: Path) -> None:
 
 def test_score_unknown_env(capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage_error(capsys, riskctl, ["score", "{}", "--env", "qa"])
-    _one_line(err, "riskctl", "--env", "invalid choice: 'qa'", "dev")
+    assert_one_line(err, "riskctl", "--env", "invalid choice: 'qa'", "dev")
 
 
 def test_score_missing_history_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = _usage_error(capsys, riskctl, ["score", "{}", "--history", str(tmp_path / "h.jsonl")])
-    _one_line(err, "--history", "no such file")
+    assert_one_line(err, "--history", "no such file")
 
 
 def test_produce_negative_count(capsys: pytest.CaptureFixture[str]) -> None:
     err = _usage_error(capsys, riskctl, ["produce", "--stream", "s", "--count", "-3"])
-    _one_line(err, "riskctl", "--count", "must be at least 1, got -3")
+    assert_one_line(err, "riskctl", "--count", "must be at least 1, got -3")
 
 
 def test_produce_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = _usage_error(capsys, riskctl, ["produce", "--stream", "s", "--file", str(tmp_path / "e.jsonl")])
-    _one_line(err, "--file", "no such file")
+    assert_one_line(err, "--file", "no such file")
 
 
 def test_no_aws_credentials(no_aws_config: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert riskctl(["--region", "eu-west-1", "produce", "--stream", "s", "--count", "1"]) == 1
-    _one_line(capsys.readouterr().err, "no AWS credentials", "AWS_PROFILE")
+    assert_one_line(capsys.readouterr().err, "no AWS credentials", "AWS_PROFILE")
 
 
 def test_no_aws_region(no_aws_config: None, capsys: pytest.CaptureFixture[str]) -> None:
     assert riskctl(["redrive", "--dlq", "q"]) == 1
-    _one_line(capsys.readouterr().err, "no AWS region", "--region")
+    assert_one_line(capsys.readouterr().err, "no AWS region", "--region")
 
 
 def test_refused_endpoint(aws: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")  # the message, not botocore's back-off, is under test
     argv = ["--region", "eu-west-1", "--endpoint-url", "http://127.0.0.1:1", "produce", "--stream", "s", "--count", "1"]
     assert riskctl(argv) == 1
-    _one_line(capsys.readouterr().err, "Could not connect to the endpoint URL", "http://127.0.0.1:1", "--endpoint-url")
+    err = capsys.readouterr().err
+    assert_one_line(err, "Could not connect to the endpoint URL", "http://127.0.0.1:1", "--endpoint-url")
 
 
 def test_nonexistent_queue(resources: LocalResources, capsys: pytest.CaptureFixture[str]) -> None:
     assert riskctl(["--region", resources.region, "redrive", "--dlq", "risk-scoring-dev-nope-dlq", "--dry-run"]) == 1
-    _one_line(capsys.readouterr().err, "no such SQS queue", "GetQueueUrl", "--region")
+    assert_one_line(capsys.readouterr().err, "no such SQS queue", "GetQueueUrl", "--region")
 
 
 def test_nonexistent_bucket(resources: LocalResources, capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["--region", resources.region, "replay", "--bucket", "no-such-archive", "--stream", resources.stream_name]
     assert riskctl([*argv, "--from", "2026-11-24T10:00Z", "--to", "2026-11-24T11:00Z", "--dry-run"]) == 1
-    _one_line(capsys.readouterr().err, "no such S3 bucket no-such-archive", "check the name")
+    assert_one_line(capsys.readouterr().err, "no such S3 bucket no-such-archive", "check the name")
 
 
 def test_nonexistent_stream(resources: LocalResources, capsys: pytest.CaptureFixture[str]) -> None:
     assert riskctl(["--region", resources.region, "produce", "--stream", "nope", "--count", "2"]) == 1
-    _one_line(capsys.readouterr().err, "no such resource", "PutRecords")
+    assert_one_line(capsys.readouterr().err, "no such resource", "PutRecords")
 
 
 def test_a_bug_keeps_its_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,19 +203,19 @@ def test_python_m_riskctl_mistake_is_one_line_not_a_traceback() -> None:
     )
     assert done.returncode == 2
     assert done.stdout == ""
-    _one_line(done.stderr, "riskctl produce: error: argument --count: must be at least 1, got -3", "--help")
+    assert_one_line(done.stderr, "riskctl produce: error: argument --count: must be at least 1, got -3", "--help")
 
 
 def test_replay_time_that_is_not_iso(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["replay", "--bucket", "b", "--stream", "s", "--from", "yesterday", "--to", "2026-11-24T11:00Z"]
-    _one_line(_usage_error(capsys, riskctl, argv), "--from", "'yesterday' is not an ISO time")
+    assert_one_line(_usage_error(capsys, riskctl, argv), "--from", "'yesterday' is not an ISO time")
 
 
 def test_replay_window_that_ends_before_it_starts(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["replay", "--bucket", "b", "--stream", "s", "--from", "2026-11-24T11:00Z", "--to", "2026-11-24T10:00Z"]
-    _one_line(_usage_error(capsys, riskctl, argv), "--to must be after --from")
+    assert_one_line(_usage_error(capsys, riskctl, argv), "--to must be after --from")
 
 
 def test_demo_events_that_is_a_directory(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     err = _usage_error(capsys, demo.main, ["--events", str(tmp_path)])
-    _one_line(err, "--events", "is a directory", 'make demo ARGS="--help"')
+    assert_one_line(err, "--events", "is a directory", 'make demo ARGS="--help"')
