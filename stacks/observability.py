@@ -219,6 +219,23 @@ class PipelineMonitoring(Construct):
 
     # ------------------------------------------------------------------ alarms
 
+    def _throttle_alarm(self, key: str, *, metric: cw.IMetric, meaning: str, first_step: str, runbook: str) -> cw.Alarm:
+        """Any refused or failed call in ``alarms.failing_minutes`` of ``failing_window_minutes`` (a warning):
+        one throttled minute is a retry the services absorb, several in the window are a trend."""
+        a = self._cfg.alarms
+        return self._alarm(
+            key,
+            metric=metric,
+            threshold=0,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            missing=cw.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=a.failing_window_minutes,
+            datapoints_to_alarm=a.failing_minutes,
+            meaning=meaning,
+            first_step=first_step,
+            runbook=runbook,
+        )
+
     def _alarm(
         self,
         key: str,
@@ -585,7 +602,7 @@ class PipelineMonitoring(Construct):
                 )
 
         table = res.state_table
-        self._alarm(
+        self._throttle_alarm(
             "state-throttles",
             metric=self._sum(
                 {
@@ -607,17 +624,12 @@ class PipelineMonitoring(Construct):
                 "state table throttle events",
                 ONE_MINUTE,
             ),
-            threshold=0,
-            comparison=gt,
-            missing=not_breaching,
-            evaluation_periods=a.failing_window_minutes,
-            datapoints_to_alarm=a.failing_minutes,
             meaning="The feature-state table throttled reads or writes in "
             f"{a.failing_minutes} of {a.failing_window_minutes} minutes (on demand: a hot user or a sudden burst).",
             first_step="check score-failing (state_store) and the table's consumed capacity by operation.",
             runbook=RUNBOOK_MODEL_ROLLBACK,
         )
-        self._alarm(
+        self._throttle_alarm(
             "state-system-errors",
             metric=table.metric_system_errors_for_operations(
                 operations=[
@@ -628,11 +640,6 @@ class PipelineMonitoring(Construct):
                 ],
                 period=ONE_MINUTE,
             ),
-            threshold=0,
-            comparison=gt,
-            missing=not_breaching,
-            evaluation_periods=a.failing_window_minutes,
-            datapoints_to_alarm=a.failing_minutes,
             meaning="DynamoDB returned internal errors (HTTP 500) for the feature-state table in "
             f"{a.failing_minutes} of {a.failing_window_minutes} minutes.",
             first_step="check the AWS Health dashboard for DynamoDB in this region; score retries the batches.",
@@ -640,7 +647,7 @@ class PipelineMonitoring(Construct):
         )
 
         stream = res.stream
-        self._alarm(
+        self._throttle_alarm(
             "kinesis-write-throttled",
             metric=self._sum(
                 {
@@ -650,24 +657,14 @@ class PipelineMonitoring(Construct):
                 "records refused to producers",
                 ONE_MINUTE,
             ),
-            threshold=0,
-            comparison=gt,
-            missing=not_breaching,
-            evaluation_periods=a.failing_window_minutes,
-            datapoints_to_alarm=a.failing_minutes,
             meaning="The stream refused producers' records (throughput exceeded or failed PutRecords entries) in "
             f"{a.failing_minutes} of {a.failing_window_minutes} minutes: they must retry or lose them.",
             first_step="compare IncomingBytes with the shards' capacity; add shards or fix a hot partition key.",
             runbook=RUNBOOK_STUCK_ITERATOR,
         )
-        self._alarm(
+        self._throttle_alarm(
             "kinesis-read-throttled",
             metric=stream.metric_read_provisioned_throughput_exceeded(period=ONE_MINUTE, statistic="Sum"),
-            threshold=0,
-            comparison=gt,
-            missing=not_breaching,
-            evaluation_periods=a.failing_window_minutes,
-            datapoints_to_alarm=a.failing_minutes,
             meaning="Reads from the stream were throttled (parse and Firehose share 2 MB/s per shard) in "
             f"{a.failing_minutes} of {a.failing_window_minutes} minutes: the consumers fall behind.",
             first_step="check the iterator ages; lower the parse mapping's parallelisation or add shards.",
