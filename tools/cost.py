@@ -512,18 +512,25 @@ def _replace_between(path: Path, marker: str, text: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from stacks.config import ENVIRONMENT_NAMES  # noqa: PLC0415
+    from tools.cli.errors import input_file  # noqa: PLC0415
+
     ap = argparse.ArgumentParser(prog="make cost ARGS=...", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--env", action="append", help="one environment (repeatable; default: all)")
-    ap.add_argument("--bench", type=Path, default=DEFAULT_BENCH)
-    ap.add_argument("--prices", type=Path, default=DEFAULT_PRICES)
+    ap.add_argument(
+        "--env", action="append", choices=ENVIRONMENT_NAMES, help="one environment (repeatable; default: all)"
+    )
+    ap.add_argument("--bench", type=input_file, default=DEFAULT_BENCH)
+    ap.add_argument("--prices", type=input_file, default=DEFAULT_PRICES)
     ap.add_argument("--write", action="store_true", help="update the tables in README.md and docs/benchmarks.md")
     args = ap.parse_args(argv)
     # As the Makefile does: the pinned Node first on PATH (jsii starts Node to synthesize the templates).
     os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     header, prices = load_prices(args.prices)
-    m = measured(args.bench)
-    from stacks.config import ENVIRONMENT_NAMES  # noqa: PLC0415
+    try:
+        m = measured(args.bench)
+    except LookupError as exc:  # a figure the model needs is not in the bench file: say which, in one line
+        ap.error(str(exc))
 
     deployments = [from_config(e) for e in (args.env or ENVIRONMENT_NAMES)]
     source = f"Prices: {header['region']}, {header['currency']}, recorded {header['date']} ({args.prices.name})."
