@@ -14,7 +14,7 @@ from risk.events.codec import encode_json
 from risk.events.limits import SQS_REFUSED_CHARACTERS
 from risk.events.model import RiskEvent
 from risk.parse import handler, service
-from risk.parse.parser import parse_kinesis_data
+from risk.parse.parser import Parsed, parse_kinesis_payload
 from risk.parse.service import ParseDependencies
 from stacks.config import ENVIRONMENT_NAMES, load_environment, runtime_environment
 from tests.parse.conftest import Aws, FakeContext, kinesis_event, sequence_number, valid_event
@@ -58,13 +58,15 @@ def test_characters_sqs_refuses_travel_escaped_and_arrive_unchanged(aws: Aws) ->
 def test_an_event_the_envelope_cannot_carry_is_quarantined_alone(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
     """A gap in the validator (here: it is bypassed) must cost one event, not the batch."""
 
-    def parse(data: Any, **kwargs: Any) -> Any:
-        result = parse_kinesis_data(data, **kwargs)
+    def parse(data: Any, **kwargs: Any) -> list[Parsed]:
+        (parsed,) = parse_kinesis_payload(data, **kwargs)
+        result = parsed.result
         if isinstance(result, RiskEvent) and result.event_id == "evt-deep":
-            return RiskEvent.from_dict({**result.to_dict(), "metadata": _nested(300)})  # orjson refuses > 254
-        return result
+            deep = RiskEvent.from_dict({**result.to_dict(), "metadata": _nested(300)})  # orjson refuses > 254
+            return [Parsed(deep, parsed.raw)]
+        return [parsed]
 
-    monkeypatch.setattr(service, "parse_kinesis_data", parse)
+    monkeypatch.setattr(service, "parse_kinesis_payload", parse)
     payloads: list[bytes | str] = [encode_json(valid_event(event_id=f"evt-{i}")) for i in range(5)]
     payloads.insert(2, encode_json(valid_event(event_id="evt-deep")))
 

@@ -32,6 +32,7 @@ def test_a_line_carries_everything_needed_to_explain_and_replay() -> None:
         "detail": "currency 'EURO' is not an ISO 4217 code",
         "raw_b64": base64.b64encode(raw).decode(),
         "sequence_number": sequence_number(3),
+        "sub_sequence_number": None,
         "partition_key": "user-42",
         "shard_id": SHARD,
         "event_id": "evt-0001",

@@ -10,6 +10,7 @@ class Reason(StrEnum):
     EMPTY_RECORD = "empty_record"  # zero bytes
     OVERSIZE = "oversize"  # larger than the event size limit
     NOT_UTF8 = "not_utf8"  # neither Avro nor valid UTF-8 text
+    BAD_AGGREGATE = "bad_aggregate"  # KPL magic bytes, but a damaged aggregated record (or one nested in another)
     NOT_JSON = "not_json"  # UTF-8 but not parseable JSON
     NOT_AN_OBJECT = "not_an_object"  # JSON, but not an object
     UNKNOWN_FINGERPRINT = "unknown_fingerprint"  # Avro single-object marker, unknown schema

@@ -3,6 +3,10 @@
 Order of checks: size (empty, oversize), then the encoding (Avro by its single-object marker, else
 UTF-8 JSON), then the contract (``risk.events.validate``). A record that fails is kept whole, with
 a machine-readable reason, so a fixed parser can replay it (``risk.parse.quarantine``).
+
+A Kinesis record the Kinesis Producer Library aggregated (``risk.parse.kpl``) carries many user
+records: :func:`parse_payload` splits it and parses each user record on its own, so one bad event
+quarantines that event alone (with its sub-sequence number), never its neighbours.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S, MAX_EVENT_BYTES, 
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
 from risk.events.validate import DEFAULT_SCHEMA_VERSION, Rejection, validate
+from risk.parse import kpl
 
 # Bump when a change would parse some recorded input differently; quarantine records carry it,
 # so a replay can tell which parser rejected a record.
@@ -38,6 +43,17 @@ class Quarantined:
     sequence_number: str
     arrival: datetime  # Kinesis approximate arrival time, UTC
     event_id: str | None = None  # when the document had a usable one: the log's correlation id
+    sub_sequence_number: int | None = None  # the user record's index in a KPL aggregate; None: not aggregated
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """One user record's outcome: a Kinesis record carries one, or many when KPL-aggregated."""
+
+    result: RiskEvent | Quarantined
+    raw: bytes  # the user record's bytes (what a quarantine line keeps and a replay re-parses)
+    sub_sequence_number: int | None = None
+    partition_key: str | None = None  # a user record's own key in an aggregate; None: the Kinesis record's
 
 
 def parse_record(
@@ -78,6 +94,62 @@ def parse_kinesis_data(
     )
 
 
+def parse_kinesis_payload(
+    b64: Any,
+    *,
+    sequence_number: str,
+    arrival: datetime,
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S,
+) -> list[Parsed]:
+    """The ``kinesis.data`` field -> one outcome per user record (many for a KPL aggregate)."""
+    if isinstance(b64, str):
+        try:
+            data = base64.b64decode(b64, validate=True)
+        except (binascii.Error, ValueError):
+            data = None
+        if data is not None:
+            return parse_payload(
+                data, sequence_number=sequence_number, arrival=arrival, clock_skew_tolerance_s=clock_skew_tolerance_s
+            )
+    bad = parse_kinesis_data(b64, sequence_number=sequence_number, arrival=arrival)  # the bad_base64 quarantine
+    assert isinstance(bad, Quarantined)
+    return [Parsed(bad, bad.raw)]
+
+
+def parse_payload(
+    data: bytes,
+    *,
+    sequence_number: str,
+    arrival: datetime,
+    clock_skew_tolerance_s: float = DEFAULT_CLOCK_SKEW_TOLERANCE_S,
+) -> list[Parsed]:
+    """A Kinesis record's bytes -> one outcome per user record; a damaged aggregate is quarantined whole."""
+    if not kpl.is_aggregated(data):
+        result = parse_record(
+            data, sequence_number=sequence_number, arrival=arrival, clock_skew_tolerance_s=clock_skew_tolerance_s
+        )
+        return [Parsed(result, data)]
+    arrival = arrival.astimezone(UTC)
+    try:
+        records = kpl.deaggregate(data)
+    except kpl.AggregateError as exc:
+        detail = f"KPL aggregated record: {exc}"[:_MAX_DETAIL]
+        return [Parsed(Quarantined(Reason.BAD_AGGREGATE, detail, bytes(data), sequence_number, arrival), data)]
+    out: list[Parsed] = []
+    for sub, record in enumerate(records):
+        result = parse_record(
+            record.data, sequence_number=sequence_number, arrival=arrival, clock_skew_tolerance_s=clock_skew_tolerance_s
+        )
+        if isinstance(result, Quarantined):
+            result = _with_sub_sequence(result, sub)
+        out.append(Parsed(result, record.data, sub, record.partition_key))
+    return out
+
+
+def _with_sub_sequence(item: Quarantined, sub: int) -> Quarantined:
+    return Quarantined(item.reason, item.detail, item.raw, item.sequence_number, item.arrival, item.event_id, sub)
+
+
 def _parse(data: bytes, sequence_number: str, arrival: datetime, skew_s: float) -> RiskEvent | Quarantined:
     size = len(data)
     if size == 0:
@@ -85,6 +157,9 @@ def _parse(data: bytes, sequence_number: str, arrival: datetime, skew_s: float) 
     if size > MAX_EVENT_BYTES:
         detail = f"{size} bytes, above the {MAX_EVENT_BYTES}-byte event limit"
         return Quarantined(Reason.OVERSIZE, detail, bytes(data), sequence_number, arrival)
+    if kpl.is_aggregated(data):  # deaggregation is parse_payload's: here, one event was expected
+        detail = "a KPL aggregated record where one event was expected (nested, or not split)"
+        return Quarantined(Reason.BAD_AGGREGATE, detail, bytes(data), sequence_number, arrival)
 
     default_version = DEFAULT_SCHEMA_VERSION
     if avro.is_avro(data):

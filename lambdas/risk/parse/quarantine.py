@@ -24,7 +24,7 @@ import orjson
 from risk.common.archive import jsonl, quarantine_key, read_jsonl
 from risk.events.model import RiskEvent, format_ts, parse_ts
 from risk.events.reasons import Reason
-from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_record
+from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_payload
 
 
 def to_line(
@@ -37,6 +37,7 @@ def to_line(
         "detail": item.detail,
         "raw_b64": base64.b64encode(item.raw).decode("ascii"),
         "sequence_number": item.sequence_number,
+        "sub_sequence_number": item.sub_sequence_number,  # a user record of a KPL aggregate: its index
         "partition_key": partition_key,
         "shard_id": shard_id,
         "event_id": item.event_id,
@@ -105,31 +106,37 @@ class ReplayResult:
 def replay(body: bytes) -> ReplayResult:
     """Re-run the current parser over the raw bytes of a quarantine object's lines.
 
-    Records are de-duplicated by sequence number (a batch retried from an earlier checkpoint
-    can quarantine a record twice). The events keep their original arrival time as ``ingested_at``.
+    Records are de-duplicated by sequence number and, for a user record of a KPL aggregate, its
+    sub-sequence number (a batch retried from an earlier checkpoint can quarantine a record twice).
+    A damaged aggregate kept whole is split again, so a fixed parser recovers each of its events.
+    The events keep their original arrival time as ``ingested_at``.
     """
     result = ReplayResult()
-    seen: set[str] = set()
+    seen: set[tuple[str, int | None]] = set()
     for line in read_jsonl(body):
         if line.get("stage", "parse") != "parse":
             _replay_event(line, result)
             continue
         sequence_number = line["sequence_number"]
-        if sequence_number in seen:
+        position = (sequence_number, line.get("sub_sequence_number"))
+        if position in seen:
             continue
-        seen.add(sequence_number)
+        seen.add(position)
         raw = base64.b64decode(line["raw_b64"])
         arrival = parse_ts(line["arrival_time"])
         if line["reason"] == Reason.BAD_BASE64:
-            outcome = parse_kinesis_data(
-                raw.decode("utf-8", "surrogatepass"), sequence_number=sequence_number, arrival=arrival
-            )
+            outcomes = [
+                parse_kinesis_data(
+                    raw.decode("utf-8", "surrogatepass"), sequence_number=sequence_number, arrival=arrival
+                )
+            ]
         else:
-            outcome = parse_record(raw, sequence_number=sequence_number, arrival=arrival)
-        if isinstance(outcome, Quarantined):
-            result.still_bad.append(outcome)
-        else:
-            result.events.append(outcome)
+            outcomes = [p.result for p in parse_payload(raw, sequence_number=sequence_number, arrival=arrival)]
+        for outcome in outcomes:
+            if isinstance(outcome, Quarantined):
+                result.still_bad.append(outcome)
+            else:
+                result.events.append(outcome)
     return result
 
 

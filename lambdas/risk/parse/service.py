@@ -1,6 +1,7 @@
 """The parse stage's batch flow, without Lambda: Kinesis records in, quarantine object and SQS messages out.
 
-1. Parse every record (``risk.parse.parser``): an event or a quarantine entry, never an exception.
+1. Parse every record (``risk.parse.parser``): an event or a quarantine entry, never an exception;
+   a KPL-aggregated record gives one per user record, each validated on its own.
 2. Write the quarantine object FIRST (one per batch). If that fails, the quarantined records are
    reported failed, so Kinesis redelivers them: a bad record is never dropped silently.
 3. Pack the valid events into few messages (``risk.common.envelope``) and send them with
@@ -15,14 +16,15 @@ quarantined. Either is a gap in the validator (``risk.events.limits`` should hav
 The response follows Lambda's partial batch response for Kinesis: ``batchItemFailures`` lists the
 sequence numbers of the failed records and Lambda resumes the shard from the LOWEST of them, so
 records after it are delivered again (their events may reach the queue twice; the score stage's
-idempotent state and the load's MERGE make that harmless). Powertools' BatchProcessor is not used:
-it handles records one at a time, while the success of a record here is only known after its
-message, shared with up to hundreds of others, has been sent.
+idempotent state and the load's MERGE make that harmless). A Kinesis record is the unit Lambda
+retries: when one user record of an aggregate fails to publish, its whole Kinesis record is
+reported (its other user records are sent again, harmlessly); a quarantined user record is never.
+Powertools' BatchProcessor is not used: it handles records one at a time, while the success of a
+record here is only known after its message, shared with up to hundreds of others, has been sent.
 """
 
 from __future__ import annotations
 
-import base64
 import os
 import time
 from collections import Counter
@@ -45,7 +47,7 @@ from risk.common.settings import (
 from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S
 from risk.events.reasons import Reason
 from risk.parse import quarantine
-from risk.parse.parser import Quarantined, parse_kinesis_data
+from risk.parse.parser import Quarantined, parse_kinesis_payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +97,20 @@ class ParseDependencies:
 
 
 @dataclass(frozen=True, slots=True)
+class UserRecord:
+    """One event's record: a whole Kinesis record, or one user record of a KPL aggregate."""
+
+    record: KinesisRecord
+    raw: bytes
+    sub_sequence_number: int | None
+    partition_key: str | None
+
+    @property
+    def sequence_number(self) -> str:
+        return self.record.sequence_number
+
+
+@dataclass(frozen=True, slots=True)
 class QuarantinedRecord:
     item: Quarantined
     partition_key: str | None
@@ -134,24 +150,27 @@ def process_batch(
         return outcome
     failed: set[str] = set()
 
-    events: list[tuple[KinesisRecord, bytes]] = []
+    events: list[tuple[UserRecord, bytes]] = []
     keys: list[tuple[str, str]] = []  # (FIFO message group: its user's bucket, event id) of each event
     bad: list[QuarantinedRecord] = []
     for record in batch:
-        result = parse_kinesis_data(
+        for parsed in parse_kinesis_payload(
             record.data,
             sequence_number=record.sequence_number,
             arrival=record.arrival,
             clock_skew_tolerance_s=deps.clock_skew_tolerance_s,
-        )
-        if isinstance(result, Quarantined):
-            bad.append(QuarantinedRecord(result, record.partition_key, record.shard_id))
-            continue
-        try:  # each event encoded alone: one that cannot travel is set aside, not its neighbours
-            events.append((record, encode_item(result.to_dict())))
-            keys.append((fifo.message_group(result.user_id, deps.message_groups), result.event_id))
-        except EnvelopeError as exc:
-            bad.append(_unpublishable(record, result.event_id, str(exc)))
+        ):
+            result = parsed.result
+            partition_key = parsed.partition_key if parsed.partition_key is not None else record.partition_key
+            if isinstance(result, Quarantined):
+                bad.append(QuarantinedRecord(result, partition_key, record.shard_id))
+                continue
+            source = UserRecord(record, parsed.raw, parsed.sub_sequence_number, partition_key)
+            try:  # each event encoded alone: one that cannot travel is set aside, not its neighbours
+                events.append((source, encode_item(result.to_dict())))
+                keys.append((fifo.message_group(result.user_id, deps.message_groups), result.event_id))
+            except EnvelopeError as exc:
+                bad.append(_unpublishable(source, result.event_id, str(exc)))
 
     if bad:
         _quarantine(deps, batch, bad, outcome, failed, at=now())
@@ -197,7 +216,7 @@ def _quarantine(
 
 def _publish(
     deps: ParseDependencies,
-    events: list[tuple[KinesisRecord, bytes]],
+    events: list[tuple[UserRecord, bytes]],
     outcome: BatchOutcome,
     failed: set[str],
     sleep: Callable[[float], None],
@@ -208,7 +227,7 @@ def _publish(
     event SQS will not take does not take hundreds of neighbours back to Kinesis with it.
     """
     bodies: list[str] = []
-    owners: list[list[tuple[KinesisRecord, bytes]]] = []
+    owners: list[list[tuple[UserRecord, bytes]]] = []
     start = 0
     for body, count in pack_encoded(item for _, item in events):
         bodies.append(body)
@@ -247,7 +266,7 @@ def _publish(
 
 def _publish_fifo(
     deps: ParseDependencies,
-    events: list[tuple[KinesisRecord, bytes]],
+    events: list[tuple[UserRecord, bytes]],
     keys: list[tuple[str, str]],
     outcome: BatchOutcome,
     failed: set[str],
@@ -307,8 +326,16 @@ def _event_id(item: bytes) -> str | None:
     return event_id if isinstance(event_id, str) else None
 
 
-def _unpublishable(record: KinesisRecord, event_id: str | None, detail: str) -> QuarantinedRecord:
+def _unpublishable(source: UserRecord, event_id: str | None, detail: str) -> QuarantinedRecord:
     """A valid event that cannot travel (a gap in the validator): kept whole for replay once fixed."""
-    raw = base64.b64decode(record.data) if isinstance(record.data, str) else b""
-    item = Quarantined(Reason.UNPUBLISHABLE, detail[:200], raw, record.sequence_number, record.arrival, event_id)
-    return QuarantinedRecord(item, record.partition_key, record.shard_id)
+    record = source.record
+    item = Quarantined(
+        Reason.UNPUBLISHABLE,
+        detail[:200],
+        source.raw,
+        record.sequence_number,
+        record.arrival,
+        event_id,
+        source.sub_sequence_number,
+    )
+    return QuarantinedRecord(item, source.partition_key, record.shard_id)
