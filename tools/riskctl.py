@@ -1,6 +1,6 @@
 """riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
 
-    riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200]
+    riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200] [--aggregate]
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
@@ -30,7 +30,7 @@ import orjson
 
 from stacks.config import ENVIRONMENT_NAMES
 from tools.cli.errors import OperatorParser, guarded, input_file, positive_float, positive_int
-from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, put_batched
+from tools.cli.producer import MAX_RECORDS_PER_CALL, Entry, ShardMap, put_aggregated, put_batched
 from tools.cli.redrive import redrive
 from tools.cli.replay import archived_records
 
@@ -79,13 +79,23 @@ def send_paced(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     out: TextIO | None = None,
+    aggregate: bool = False,
 ) -> int:
-    """Batched PutRecords at about ``rate`` records per second (None: as fast as the stream takes them)."""
+    """Batched PutRecords at about ``rate`` records per second (None: as fast as the stream takes them).
+
+    ``aggregate``: as the KPL does, many records per Kinesis record (``tools.cli.producer.aggregate_entries``);
+    ``rate`` still counts the records, not the aggregates.
+    """
     per_call = MAX_RECORDS_PER_CALL if not rate else max(1, min(MAX_RECORDS_PER_CALL, int(rate)))
+    shards = ShardMap.of_stream(kinesis, stream) if aggregate else None
     started = clock()
     sent = 0
     for batch in _batches(records, per_call):
-        put_batched(kinesis, stream, [Entry(d, partition_key(d)) for d in batch], sleep=sleep)
+        entries = [Entry(d, partition_key(d)) for d in batch]
+        if shards is not None:
+            put_aggregated(kinesis, stream, entries, shards=shards, sleep=sleep)
+        else:
+            put_batched(kinesis, stream, entries, sleep=sleep)
         sent += len(batch)
         if rate:
             ahead = sent / rate - (clock() - started)
@@ -129,7 +139,9 @@ def _produce_source(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def cmd_produce(args: argparse.Namespace, out: TextIO) -> int:
-    sent = send_paced(_client(args, "kinesis"), args.stream, _produce_source(args), args.rate, out=out)
+    sent = send_paced(
+        _client(args, "kinesis"), args.stream, _produce_source(args), args.rate, out=out, aggregate=args.aggregate
+    )
     out.write(f"put {sent} records on {args.stream}\n")
     return 0
 
@@ -271,6 +283,9 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--seed", type=int, default=7)
     produce.add_argument("--format", choices=("json", "avro"), default="json")
     produce.add_argument("--rate", type=positive_float, help="records per second (default: as fast as possible)")
+    produce.add_argument(
+        "--aggregate", action="store_true", help="KPL record aggregation: many records per Kinesis record, per shard"
+    )
     produce.set_defaults(func=cmd_produce)
 
     replay = sub.add_parser("replay", help="put archived raw records of a time range back onto the stream")

@@ -182,7 +182,14 @@ class Progress:
             self.out.write("\n")
 
 
-def run(pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress | None, piece: int = 2000) -> None:
+def run(
+    pipeline: LocalPipeline,
+    records: Sequence[Outgoing],
+    progress: Progress | None,
+    piece: int = 2000,
+    *,
+    aggregate: bool = False,
+) -> None:
     """Put the records a piece at a time, letting the consumers work in between, then drain."""
     for start in range(0, len(records), piece):
         part = records[start : start + piece]
@@ -191,6 +198,7 @@ def run(pipeline: LocalPipeline, records: Sequence[Outgoing], progress: Progress
             [r.partition_key for r in part],
             [r.event_id for r in part],
             [r.expected_reason for r in part],
+            aggregate=aggregate,
         )
         pipeline.step()
         if progress is not None:
@@ -292,6 +300,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--format", choices=("json", "avro"), default="json", help="wire format (default json)")
     p.add_argument("--events", type=input_file, help="JSON Lines file of events to send instead of generated ones")
     p.add_argument(
+        "--aggregate", action="store_true", help="send KPL-aggregated records (many events per Kinesis record)"
+    )
+    p.add_argument(
         "--mix",
         choices=("default", "heavy"),
         default="default",
@@ -390,7 +401,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.unusual:
         records = with_unusual(records, args.unusual, args.seed)
     out.write(
-        f"make demo: env={cfg.name} format={args.format} records={len(records)} "
+        f"make demo: env={cfg.name} format={args.format}{' (KPL-aggregated)' if args.aggregate else ''} "
+        f"records={len(records)} "
         f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"
     )
     with ExitStack() as stack:
@@ -413,7 +425,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
         pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
-        run(pipeline, records, None if args.quiet else Progress(out, len(records)))
+        run(pipeline, records, None if args.quiet else Progress(out, len(records)), aggregate=args.aggregate)
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
         if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:

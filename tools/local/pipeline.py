@@ -24,7 +24,7 @@ from typing import Any, TextIO
 
 import boto3
 
-from tools.cli.producer import Entry, put_batched
+from tools.cli.producer import Entry, put_aggregated, put_batched
 from tools.local import moto_fidelity, moto_speedups
 from tools.local.context import FakeLambdaContext
 from tools.local.kinesis import KinesisPoller, RawArchiver
@@ -257,9 +257,13 @@ class LocalPipeline:
         partition_keys: Sequence[str],
         event_ids: Sequence[str | None],
         expected_reasons: Sequence[str | None] | None = None,
+        *,
+        aggregate: bool = False,
     ) -> list[SentRecord]:
+        """Put the records; ``aggregate``: as KPL aggregates, each record one SentRecord at its aggregate's place."""
         entries = [Entry(d, k) for d, k in zip(payloads, partition_keys, strict=True)]
-        placed = put_batched(self.kinesis, self.resources.stream_name, entries)
+        put = put_aggregated if aggregate else put_batched
+        placed = put(self.kinesis, self.resources.stream_name, entries)
         reasons = expected_reasons or [None] * len(entries)
         sent = [
             SentRecord(self.parse.generation, p.shard_id, p.sequence_number, e.data, eid, reason)

@@ -294,13 +294,15 @@ def reconcile(pipeline: LocalPipeline, warehouse: Warehouse, *, fresh_warehouse:
     dlq_only = (dlq_ids & expected_ids) - loaded_ids
     missing = sorted(expected_ids - loaded_ids - dlq_ids - set_aside_later)
     duplicates = len(delivered) - unknown_delivered - len(expected_ids)
+    # records sent, not Kinesis records: an abandoned KPL aggregate abandons each of its records
+    abandoned_records = sum(1 for r in sent if (r.generation, r.shard_id, r.sequence_number) in abandoned)
 
     return Reconciliation(
         sent=len(sent),
         loaded=len(loaded_ids),
         quarantined=dict(quarantined),
         dlq={key: c.items for key, c in dlqs.items()},
-        dlq_not_loaded=len(dlq_only) + pipeline.parse.stats.records_abandoned,
+        dlq_not_loaded=len(dlq_only) + abandoned_records,
         unidentified=unknown_delivered,
         duplicates_suppressed=duplicates,
         missing=missing,
