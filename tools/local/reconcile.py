@@ -25,6 +25,7 @@ from typing import Any
 
 from risk.common.archive import ENRICHED_PREFIX, QUARANTINE_PREFIX, read_jsonl
 from risk.common.envelope import EnvelopeError, unpack
+from risk.parse.quarantine import RECORD_STAGES
 from risk.warehouse.connection import Warehouse
 from tools.local.pipeline import LocalPipeline, SentRecord
 
@@ -265,7 +266,7 @@ def reconcile(pipeline: LocalPipeline, warehouse: Warehouse, *, fresh_warehouse:
     for line in quarantine_lines(pipeline.s3, resources.bucket):
         reason = str(line.get("reason", "unknown"))
         quarantined[reason] += 1
-        if line.get("stage", "parse") != "parse":
+        if line.get("stage", "parse") not in RECORD_STAGES:  # ingest lines hold the record's bytes too
             if isinstance(line.get("event_id"), str):
                 set_aside_later.add(line["event_id"])
             else:

@@ -26,6 +26,10 @@ from risk.events.model import RiskEvent, format_ts, parse_ts
 from risk.events.reasons import Reason
 from risk.parse.parser import PARSER_VERSION, Quarantined, parse_kinesis_data, parse_payload
 
+# Stages whose lines keep a record as it arrived (parse: a Kinesis record; ingest: a line or record of
+# an inbox file, located by ``source_key`` and ``record_index``): a replay parses their bytes again.
+RECORD_STAGES = ("parse", "ingest")
+
 
 def to_line(
     item: Quarantined, *, partition_key: str | None, shard_id: str | None, quarantined_at: datetime
@@ -114,10 +118,10 @@ def replay(body: bytes) -> ReplayResult:
     result = ReplayResult()
     seen: set[tuple[str, int | None]] = set()
     for line in read_jsonl(body):
-        if line.get("stage", "parse") != "parse":
+        if line.get("stage", "parse") not in RECORD_STAGES:
             _replay_event(line, result)
             continue
-        sequence_number = line["sequence_number"]
+        sequence_number = line["sequence_number"] or f"{line.get('source_key')}#{line.get('record_index')}"
         position = (sequence_number, line.get("sub_sequence_number"))
         if position in seen:
             continue
