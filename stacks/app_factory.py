@@ -19,6 +19,7 @@ from stacks.archive import ArchiveStack
 from stacks.bundling import Packaging
 from stacks.checkov import apply_checkov_skips
 from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
+from stacks.entry import EntryStack
 from stacks.ingest import IngestStack
 from stacks.keys import KeysStack
 from stacks.monitored import MonitoredResources
@@ -29,7 +30,7 @@ from stacks.schema import SchemaStack
 from stacks.warehouse import WarehouseStack
 
 STACK_PREFIX = "RiskScoring"
-PARTS = ("Keys", "Archive", "Ingest", "Warehouse", "Schema", "Processing", "Monitoring")
+PARTS = ("Keys", "Archive", "Ingest", "Entry", "Warehouse", "Schema", "Processing", "Monitoring")
 
 
 def stack_name(env_name: str, part: str) -> str:
@@ -83,6 +84,18 @@ def build_app(
         archive_bucket=archive.bucket,
         archive_key=keys.archive_key,
         **props("Ingest"),
+    )
+    entry = EntryStack(  # the other ways in: the S3 inbox (issue 17)
+        app,
+        stack_name(cfg.name, "Entry"),
+        cfg=cfg,
+        packaging=packaging,
+        pipeline_key=keys.pipeline_key,
+        stream=ingest.stream,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        access_logs=archive.access_logs,
+        **props("Entry"),
     )
     warehouse = WarehouseStack(
         app,
@@ -155,6 +168,7 @@ def build_app(
         "Keys": keys,
         "Archive": archive,
         "Ingest": ingest,
+        "Entry": entry,
         "Warehouse": warehouse,
         "Schema": schema,
         "Processing": processing,

@@ -587,7 +587,7 @@ def load_environment(name: str, environments: Mapping[str, Any] | None = None) -
 
 
 def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[str, str]) -> dict[str, str]:
-    """Environment variables of one function (parse, score, load or migrate).
+    """Environment variables of one function (parse, score, load, migrate, retention or ingest).
 
     Both the stacks (with CloudFormation tokens as ``resources``) and the local runner
     (with moto's names and URLs) call this, so the two cannot drift. ``resources``
@@ -605,6 +605,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         ),
         "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST, settings.REDSHIFT_ADMIN_SECRET_ARN),
         "retention": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
+        "ingest": (settings.STREAM_NAME, settings.ARCHIVE_BUCKET, settings.INGEST_QUEUE_URL),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:
@@ -622,8 +623,9 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     if stage == "load":
         values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)
-    if stage == "parse":
+    if stage in ("parse", "ingest"):
         values[settings.CLOCK_SKEW_TOLERANCE_S] = str(cfg.clock_skew_tolerance_s)
+    if stage == "parse":
         values[settings.PARSED_MESSAGE_GROUPS] = str(cfg.queues.parsed_message_groups)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)

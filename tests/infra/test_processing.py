@@ -93,7 +93,7 @@ def test_every_risk_function_outlasts_one_aws_calls_worst_case(each_env: Synth) 
         if resource["Type"] == "AWS::Lambda::Function"
         and str(resource["Properties"].get("Handler", "")).startswith("risk.")
     }
-    assert len(timeouts) == len(HANDLERS) + 2  # and the migration and retention functions
+    assert len(timeouts) == len(HANDLERS) + 3  # and the migration, retention and file ingest functions
     assert {k: t for k, t in timeouts.items() if t <= aws.WORST_CASE_CALL_S} == {}
 
 

@@ -34,6 +34,7 @@ from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import default_directory, migrate
 from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from tools.cli.errors import OperatorError, OperatorParser, guarded, input_file, output_file, positive_int
+from tools.local.entry import PATHS, InboxPath
 from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
@@ -189,17 +190,22 @@ def run(
     piece: int = 2000,
     *,
     aggregate: bool = False,
+    inbox: InboxPath | None = None,
 ) -> None:
-    """Put the records a piece at a time, letting the consumers work in between, then drain."""
+    """Put the records a piece at a time (``inbox``: a file each, through the file ingest), letting the
+    consumers work in between, then drain."""
     for start in range(0, len(records), piece):
         part = records[start : start + piece]
-        pipeline.put(
-            [r.data for r in part],
-            [r.partition_key for r in part],
-            [r.event_id for r in part],
-            [r.expected_reason for r in part],
-            aggregate=aggregate,
-        )
+        if inbox is not None:
+            inbox.put(part)
+        else:
+            pipeline.put(
+                [r.data for r in part],
+                [r.partition_key for r in part],
+                [r.event_id for r in part],
+                [r.expected_reason for r in part],
+                aggregate=aggregate,
+            )
         pipeline.step()
         if progress is not None:
             progress(pipeline)
@@ -303,6 +309,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--aggregate", action="store_true", help="send KPL-aggregated records (many events per Kinesis record)"
     )
     p.add_argument(
+        "--via",
+        choices=PATHS,
+        default="kinesis",
+        help="the way in: kinesis (PutRecords) or s3 (gzip JSON Lines files in the inbox, the file ingest function)",
+    )
+    p.add_argument(
         "--mix",
         choices=("default", "heavy"),
         default="default",
@@ -336,6 +348,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if args.unusual < 0:
         p.error("--unusual must not be negative")
+    if args.via != "kinesis" and (args.aggregate or args.format != "json"):
+        p.error(f"--via {args.via} sends JSON documents: leave out --aggregate and --format avro")
     return args
 
 
@@ -401,7 +415,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.unusual:
         records = with_unusual(records, args.unusual, args.seed)
     out.write(
-        f"make demo: env={cfg.name} format={args.format}{' (KPL-aggregated)' if args.aggregate else ''} "
+        f"make demo: env={cfg.name} via={args.via} format={args.format}{' (KPL-aggregated)' if args.aggregate else ''} "
         f"records={len(records)} "
         f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"
     )
@@ -425,7 +439,19 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
         pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
-        run(pipeline, records, None if args.quiet else Progress(out, len(records)), aggregate=args.aggregate)
+        inbox = InboxPath(pipeline) if args.via == "s3" else None
+        run(
+            pipeline,
+            records,
+            None if args.quiet else Progress(out, len(records)),
+            aggregate=args.aggregate,
+            inbox=inbox,
+        )
+        if inbox is not None:
+            out.write(
+                f"via s3: {inbox.files} files through the file ingest, {len(inbox.reports)} in inbox/done/; "
+                f"{inbox.left_out} records that cannot be a line of a file left out\n"
+            )
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
         if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:
@@ -438,6 +464,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             summary = rec.summary() | {
                 "elapsed_s": round(time.monotonic() - started, 1),
                 "format": args.format,
+                "via": args.via,
                 "delivery_seed": args.delivery_seed,
                 "redelivered_messages": pipeline.score.stats.redelivered + pipeline.load.stats.redelivered,
                 # DynamoDB units the score stage's state billed over the run (risk.score.units)

@@ -38,6 +38,9 @@ REDSHIFT_ADMIN_SECRET_ARN = "REDSHIFT_ADMIN_SECRET_ARN"
 RISK_EVENTS_RETENTION_DAYS = "RISK_EVENTS_RETENTION_DAYS"
 # Local runs and tests only: a PostgreSQL DSN replaces the IAM-authenticated workgroup.
 WAREHOUSE_DSN = "WAREHOUSE_DSN"
+# File ingest: the stream it puts inbox files on, and its own queue (for continuation messages).
+STREAM_NAME = "STREAM_NAME"
+INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
 
 
 def env(name: str, default: str | None = None) -> str:

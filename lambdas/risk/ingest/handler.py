@@ -16,8 +16,8 @@ import orjson
 from aws_lambda_powertools import Logger, Tracer
 
 from risk.common import aws, telemetry
-from risk.common.settings import ENVIRONMENT, env
-from risk.ingest.service import INGEST_QUEUE_URL, IngestDependencies, continuation, files_of_message, ingest_file
+from risk.common.settings import ENVIRONMENT, INGEST_QUEUE_URL, env
+from risk.ingest.service import IngestDependencies, continuation, files_of_message, ingest_file
 
 logger = Logger(service=telemetry.SERVICE)
 tracer = Tracer(service=telemetry.SERVICE, patch_modules=telemetry.TRACED_MODULES)

@@ -36,7 +36,7 @@ from botocore.exceptions import ClientError
 
 from risk.common import aws
 from risk.common.archive import jsonl, quarantine_key
-from risk.common.settings import ARCHIVE_BUCKET, CLOCK_SKEW_TOLERANCE_S, env
+from risk.common.settings import ARCHIVE_BUCKET, CLOCK_SKEW_TOLERANCE_S, STREAM_NAME, env
 from risk.events.limits import DEFAULT_CLOCK_SKEW_TOLERANCE_S
 from risk.events.model import format_ts
 from risk.ingest import reader, stream
@@ -48,9 +48,6 @@ FAILED_PREFIX = "inbox/failed/"
 CHECKPOINT_PREFIX = "ingest-state/"
 REPORT_SUFFIX = ".report.json"
 CHUNK_RECORDS = 2_000  # records validated, put and checkpointed together
-STREAM_NAME = "STREAM_NAME"  # environment variable names of this function
-INBOX_BUCKET = "INBOX_BUCKET"
-INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
 _HEAD_BYTES = 64 * 1024
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=-]+")
 

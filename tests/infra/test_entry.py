@@ -1,0 +1,146 @@
+"""The Entry stack: the S3 inbox, its notification to the ingest queue, and the file ingest function."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from stacks.config import ConfigError, read_environments
+from stacks.ingestion_config import ingestion_config
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.synth
+
+
+def _one(synth: Synth, type_: str, where: Any = lambda _: True) -> dict[str, Any]:
+    (resource,) = [r for r in synth.resources("Entry", type_).values() if where(r)]
+    return resource
+
+
+def _statements(role: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for p in role["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]]
+
+
+def _actions(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else list(action)
+
+
+def test_the_inbox_is_private_tls_only_and_encrypted_with_its_own_key(each_env: Synth) -> None:
+    entry = each_env.risk_app.stacks["Entry"]
+    bucket = each_env.resources("Entry", "AWS::S3::Bucket")[each_env.logical_id(entry.inbox)]["Properties"]
+    (rule,) = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"] == {
+        "Fn::GetAtt": [each_env.logical_id(entry.inbox_key), "Arn"]
+    }
+    assert bucket["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert "LoggingConfiguration" in bucket
+    expiry = {r["Id"]: r.get("ExpirationInDays") for r in bucket["LifecycleConfiguration"]["Rules"]}
+    days = ingestion_config(each_env.env).file_ingest.moved_file_expiry_days
+    assert (expiry["expire-checkpoints"], expiry["expire-done-files"], expiry["expire-failed-files"]) == (7, days, days)
+    policy = _one(each_env, "AWS::S3::BucketPolicy")["Properties"]["PolicyDocument"]["Statement"]  # TLS only
+    assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in policy)
+
+
+def test_new_inbox_files_notify_the_ingest_queue_which_only_that_bucket_may_send_to(dev: Synth) -> None:
+    entry = dev.risk_app.stacks["Entry"]
+    bucket = dev.resources("Entry", "AWS::S3::Bucket")[dev.logical_id(entry.inbox)]
+    (config,) = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    queue_id = dev.logical_id(entry.ingest_queue)
+    assert config["Event"] == "s3:ObjectCreated:*"
+    assert config["Queue"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    assert config["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "inbox/"}]
+    assert not dev.resources("Entry", "Custom::S3BucketNotifications")  # no helper function with a managed policy
+    queue_policy = _one(dev, "AWS::SQS::QueuePolicy", lambda p: p["Properties"]["Queues"] == [{"Ref": queue_id}])[
+        "Properties"
+    ]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in queue_policy if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"} and allow["Action"] == "sqs:SendMessage"
+    assert set(allow["Condition"]) == {"ArnEquals", "StringEquals"}  # this bucket, this account
+    key = dev.resources("Entry", "AWS::KMS::Key")[dev.logical_id(entry.queue_key)]["Properties"]
+    (s3_grant,) = [s for s in key["KeyPolicy"]["Statement"] if s.get("Principal") == {"Service": "s3.amazonaws.com"}]
+    assert s3_grant["Condition"] == allow["Condition"] and key["EnableKeyRotation"] is True
+
+
+def test_the_ingest_queue_has_a_dlq_and_outlasts_six_function_timeouts(each_env: Synth) -> None:
+    entry = each_env.risk_app.stacks["Entry"]
+    files = ingestion_config(each_env.env).file_ingest
+    queues = each_env.resources("Entry", "AWS::SQS::Queue")
+    queue = queues[each_env.logical_id(entry.ingest_queue)]["Properties"]
+    assert queue["QueueName"] == f"{each_env.cfg.prefix}-ingest"
+    assert queue["VisibilityTimeout"] == each_env.cfg.queues.visibility_timeout_factor * files.timeout_s
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [each_env.logical_id(entry.ingest_dlq), "Arn"]},
+        "maxReceiveCount": each_env.cfg.queues.max_receive_count,
+    }
+    assert queue["KmsMasterKeyId"] == {"Fn::GetAtt": [each_env.logical_id(entry.queue_key), "Arn"]}
+
+
+def test_the_function_takes_one_file_message_at_a_time_with_its_settings(each_env: Synth) -> None:
+    entry = each_env.risk_app.stacks["Entry"]
+    files = ingestion_config(each_env.env).file_ingest
+    function = each_env.resources("Entry", "AWS::Lambda::Function")[each_env.logical_id(entry.ingest.function)]
+    props = function["Properties"]
+    assert props["FunctionName"] == f"{each_env.cfg.prefix}-ingest"
+    assert props["Handler"] == "risk.ingest.handler.lambda_handler"
+    assert (props["Timeout"], props["MemorySize"]) == (files.timeout_s, files.memory_mb)
+    assert set(props["Environment"]["Variables"]) >= {"STREAM_NAME", "ARCHIVE_BUCKET", "INGEST_QUEUE_URL"}
+    (mapping,) = each_env.resources("Entry", "AWS::Lambda::EventSourceMapping").values()
+    assert mapping["Properties"]["BatchSize"] == 1
+    assert mapping["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert mapping["Properties"]["ScalingConfig"] == {"MaximumConcurrency": files.max_concurrency}
+
+
+def test_the_function_role_holds_exactly_what_the_ingest_does(dev: Synth) -> None:
+    entry = dev.risk_app.stacks["Entry"]
+    roles = dev.resources("Entry", "AWS::IAM::Role")
+    statements = _statements(roles[dev.logical_id(entry.ingest.role)])
+    policies = dev.resources("Entry", "AWS::IAM::Policy")
+    statements += [s for p in policies.values() for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    actions = {a for s in statements for a in _actions(s)}
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+        "sqs:ReceiveMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:GetQueueUrl",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "sqs:SendMessage",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "kinesis:PutRecords",
+        "kinesis:PutRecord",
+        "kinesis:DescribeStreamSummary",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    for statement in statements:
+        if any(a.startswith("kms:") for a in _actions(statement)):
+            assert "kms:ViaService" in statement["Condition"]["StringEquals"]  # each key only through its service
+        if "s3:DeleteObject" in _actions(statement):
+            resources = [str(r) for r in statement["Resource"]]
+            assert all("/inbox/*" in r or "/ingest-state/*" in r for r in resources), resources
+
+
+def test_a_bad_ingestion_setting_names_its_key() -> None:
+    environments = read_environments()
+    broken = {**environments["dev"], "ingestion": {"file_ingest": {**environments["dev"]["ingestion"]["file_ingest"]}}}
+    broken["ingestion"]["file_ingest"]["timeout_s"] = 1200
+    with pytest.raises(
+        ConfigError, match=r"environments.dev.ingestion.file_ingest.timeout_s: 1200 is outside \[60, 900\]"
+    ):
+        ingestion_config("dev", {"dev": broken})
+    with pytest.raises(ConfigError, match=r"ingestion\.file_ingest: missing"):
+        ingestion_config("dev", {"dev": {}})
