@@ -1,23 +1,18 @@
-"""Producers that aggregate as the KPL does: ``riskctl produce --aggregate`` and ``make demo --aggregate``
-put fewer Kinesis records, each user record on its own key's shard, and load exactly the rows of a
-plain run."""
+"""Producers that aggregate as the KPL does: ``riskctl produce --aggregate`` (and the demo's
+``--aggregate``, in test_paths.py) put fewer Kinesis records, each user record on its own key's shard."""
 
 from __future__ import annotations
 
 import io
 import json
 from pathlib import Path
-from typing import Any
 
 import boto3
 
 from risk.parse import kpl
 from tools.cli.producer import AGGREGATE_MAX_BYTES, Entry, ShardMap, aggregate_entries
-from tools.local.demo import main as demo_main
 from tools.local.provision import LocalResources
 from tools.riskctl import main as riskctl_main
-
-RUN_DEPENDENT = {"ingested_at", "loaded_at", "ip_key", "device_key", "email_key"}  # as tests/local/test_demo.py
 
 
 def _stream(resources: LocalResources) -> list[tuple[str, str, bytes]]:
@@ -90,28 +85,3 @@ def test_riskctl_produce_aggregate_puts_every_line_once_each_on_its_keys_shard(
     for user in {u.partition_key for _, u in users}:  # each user's lines in file order
         mine = [u.data for _, u in users if u.partition_key == user]
         assert mine == [line for line in lines if json.loads(line)["user_id"] == user]
-
-
-def _demo_rows(pg_server: Any, tmp_path: Path, name: str, extra: list[str]) -> tuple[dict[str, Any], list[Any]]:
-    dsn = pg_server.create_database(f"{name}_{id(tmp_path) % 10_000}")
-    try:
-        export, summary_path = tmp_path / f"{name}.jsonl", tmp_path / f"{name}.json"
-        args = ["--count", "300", "--seed", "4", "--export", str(export), "--summary-json", str(summary_path)]
-        out = io.StringIO()
-        code = demo_main([*args, *extra, "--dsn", dsn, "--quiet"], out=out)
-        assert code == 0, out.getvalue()
-    finally:
-        pg_server.drop_database(f"{name}_{id(tmp_path) % 10_000}")
-    rows = sorted((json.loads(line) for line in export.read_text().splitlines()), key=lambda r: r["event_id"])
-    return json.loads(summary_path.read_text()), [{k: v for k, v in r.items() if k not in RUN_DEPENDENT} for r in rows]
-
-
-def test_demo_aggregate_loads_the_rows_of_a_plain_run_and_quarantines_the_same(pg_server: Any, tmp_path: Path) -> None:
-    plain_summary, plain_rows = _demo_rows(pg_server, tmp_path, "plain", [])
-    kpl_summary, kpl_rows = _demo_rows(pg_server, tmp_path, "kpl", ["--aggregate"])
-
-    assert len(plain_rows) == 300 and kpl_rows == plain_rows
-    assert kpl_summary["quarantined"] == plain_summary["quarantined"]  # each malformed record alone, same reason
-    assert kpl_summary["reason_mismatches"] == [] and kpl_summary["ok"] is True
-    received = kpl_summary["metrics"]["RecordsReceived"]
-    assert received < plain_summary["metrics"]["RecordsReceived"] / 10  # Kinesis records: aggregates
