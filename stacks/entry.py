@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_cdk import Aws, Duration, Stack
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
@@ -28,7 +29,20 @@ from stacks.bundling import Packaging
 from stacks.config import EnvironmentConfig, runtime_environment
 from stacks.function import RiskFunction
 from stacks.guards import acknowledge, nag_ref, removal_policy
-from stacks.ingestion_config import INGEST_DLQ, INGEST_QUEUE, INGEST_STAGE, ingestion_config
+from stacks.ingestion_config import (
+    EVENT_BUS_SUFFIX,
+    EVENT_DETAIL_TYPE,
+    EVENT_INPUT_PATHS,
+    EVENT_INPUT_TEMPLATE,
+    EVENT_PARTITION_KEY_PATH,
+    EVENT_PATTERN,
+    EVENT_SOURCE,
+    INGEST_DLQ,
+    INGEST_QUEUE,
+    INGEST_STAGE,
+    EventBridgeConfig,
+    ingestion_config,
+)
 
 INGEST_HANDLER = "risk.ingest.handler.lambda_handler"
 CHECKPOINT_EXPIRY_DAYS = 7  # a checkpoint outlives any resumable run; a file left behind is retried by then
@@ -72,9 +86,9 @@ class EntryStack(Stack):
         }
         self.queue_key = kms.Key(
             self,
-            "IngestQueueKey",
-            alias=f"alias/{cfg.prefix}-ingest-queue",
-            description=f"{cfg.prefix}: the file ingest queue and its DLQ",
+            "EntryKey",
+            alias=f"alias/{cfg.prefix}-entry",
+            description=f"{cfg.prefix}: the ingest queue, the event bus and their DLQs",
             enable_key_rotation=True,
             removal_policy=removal_policy(cfg),
         )
@@ -308,6 +322,108 @@ class EntryStack(Stack):
             ),
         ):
             acknowledge(role, f"AwsSolutions-IAM5[Resource::{resource}]", f"Objects under one prefix only: {why}.")
+        self._event_bus(cfg, ingestion.eventbridge, stream, pipeline_key)
+
+    def _event_bus(
+        self, cfg: EnvironmentConfig, settings_: EventBridgeConfig, stream: kinesis.IStream, pipeline_key: kms.IKey
+    ) -> None:
+        """A custom bus per environment; one rule forwards the documented events' detail to the stream."""
+        bus_name = f"{cfg.prefix}-{EVENT_BUS_SUFFIX}"
+        rule_name = f"{cfg.prefix}-events-to-stream"
+        rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{bus_name}/{rule_name}"
+        from_the_rule = {
+            "ArnEquals": {"aws:SourceArn": rule_arn},
+            "StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID},
+        }
+        self.queue_key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeUsesTheBusAndItsDlq",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:GenerateDataKey", "kms:Decrypt", "kms:DescribeKey"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}},
+            )
+        )
+        self.event_bus = events.EventBus(
+            self, "EventBus", event_bus_name=bus_name, kms_key=self.queue_key, description=f"{cfg.prefix}: risk events"
+        )
+        self.event_dlq = sqs.Queue(
+            self,
+            "EventsDlq",
+            queue_name=cfg.queue_name("events-dlq"),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=self.queue_key,
+            enforce_ssl=True,
+            retention_period=Duration.days(cfg.queues.dlq_retention_days),
+            removal_policy=removal_policy(cfg),
+        )
+        self.event_dlq.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="TheRuleSendsWhatItCouldNotDeliver",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["sqs:SendMessage"],
+                resources=[self.event_dlq.queue_arn],
+                conditions=from_the_rule,
+            )
+        )
+        for finding, reason in (
+            ("Serverless-SQSRedrivePolicy", "events-dlq is the rule target's dead-letter queue; operators redrive it."),
+            ("AwsSolutions-SQS3", "events-dlq is itself the dead-letter queue of the bus's rule target."),
+        ):
+            acknowledge(self.event_dlq, finding, reason)
+        # The target's role: PutRecord on the stream, its key only through Kinesis for this stream.
+        self.event_role = iam.Role(
+            self,
+            "EventsToStreamRole",
+            assumed_by=iam.ServicePrincipal(
+                "events.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
+            ),
+            description=f"{cfg.prefix}: the event bus rule puts events on the stream",
+            inline_policies={
+                "put": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(actions=["kinesis:PutRecord"], resources=[stream.stream_arn]),
+                        iam.PolicyStatement(
+                            actions=["kms:GenerateDataKey"],
+                            resources=[pipeline_key.key_arn],
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": f"kinesis.{Aws.REGION}.amazonaws.com",
+                                    "kms:EncryptionContext:aws:kinesis:arn": stream.stream_arn,
+                                }
+                            },
+                        ),
+                    ]
+                )
+            },
+        )
+        self.event_rule = events.CfnRule(
+            self,
+            "EventsToStream",
+            name=rule_name,
+            description=f"{EVENT_SOURCE} / {EVENT_DETAIL_TYPE} events: their detail onto the stream",
+            event_bus_name=self.event_bus.event_bus_name,
+            event_pattern=EVENT_PATTERN,
+            state="ENABLED",
+            targets=[
+                events.CfnRule.TargetProperty(
+                    id="stream",
+                    arn=stream.stream_arn,
+                    role_arn=self.event_role.role_arn,
+                    kinesis_parameters=events.CfnRule.KinesisParametersProperty(
+                        partition_key_path=EVENT_PARTITION_KEY_PATH
+                    ),
+                    input_transformer=events.CfnRule.InputTransformerProperty(
+                        input_paths_map=EVENT_INPUT_PATHS, input_template=EVENT_INPUT_TEMPLATE
+                    ),
+                    retry_policy=events.CfnRule.RetryPolicyProperty(
+                        maximum_retry_attempts=settings_.max_retry_attempts,
+                        maximum_event_age_in_seconds=settings_.max_event_age_s,
+                    ),
+                    dead_letter_config=events.CfnRule.DeadLetterConfigProperty(arn=self.event_dlq.queue_arn),
+                )
+            ],
+        )
 
     def _use_key(
         self, role: iam.IRole, key: kms.IKey, service: str, actions: list[str], context: dict[str, str]

@@ -25,8 +25,27 @@ class FileIngestConfig:
 
 
 @dataclass(frozen=True)
+class EventBridgeConfig:
+    max_retry_attempts: int  # the rule's target: retries before the event goes to the DLQ
+    max_event_age_s: int
+
+
+@dataclass(frozen=True)
 class IngestionConfig:
     file_ingest: FileIngestConfig
+    eventbridge: EventBridgeConfig
+
+
+# The documented EventBridge contract (docs/ingestion.md): a producer puts events with this source and
+# detail-type on the environment's bus; the detail is one event document of the contract. The rule
+# forwards the detail, as it is, to the stream with the user id as partition key.
+EVENT_BUS_SUFFIX = "events"  # bus name: <prefix>-events
+EVENT_SOURCE = "risk.events"
+EVENT_DETAIL_TYPE = "RiskEvent"
+EVENT_PATTERN = {"source": [EVENT_SOURCE], "detail-type": [EVENT_DETAIL_TYPE]}
+EVENT_INPUT_PATHS = {"detail": "$.detail"}
+EVENT_INPUT_TEMPLATE = "<detail>"
+EVENT_PARTITION_KEY_PATH = "$.detail.user_id"
 
 
 def _int(raw: Any, path: str, lo: int, hi: int) -> int:
@@ -41,14 +60,23 @@ def ingestion_config(env_name: str, environments: Any = None) -> IngestionConfig
     """``environments.<env>.ingestion`` of cdk.json, validated (a bad value names its key)."""
     envs = read_environments() if environments is None else environments
     path = f"environments.{env_name}.ingestion.file_ingest"
-    raw = (envs.get(env_name) or {}).get("ingestion", {}).get("file_ingest")
+    ingestion = (envs.get(env_name) or {}).get("ingestion", {})
+    raw = ingestion.get("file_ingest")
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: missing")
+    bus_path = f"environments.{env_name}.ingestion.eventbridge"
+    bus = ingestion.get("eventbridge")
+    if not isinstance(bus, dict):
+        raise ConfigError(f"{bus_path}: missing")
     return IngestionConfig(
         FileIngestConfig(
             memory_mb=_int(raw.get("memory_mb"), f"{path}.memory_mb", 128, 10_240),
             timeout_s=_int(raw.get("timeout_s"), f"{path}.timeout_s", 60, 900),
             max_concurrency=_int(raw.get("max_concurrency"), f"{path}.max_concurrency", 2, 1000),
             moved_file_expiry_days=_int(raw.get("moved_file_expiry_days"), f"{path}.moved_file_expiry_days", 1, 3650),
-        )
+        ),
+        EventBridgeConfig(  # EventBridge's own bounds for a target's retry policy
+            max_retry_attempts=_int(bus.get("max_retry_attempts"), f"{bus_path}.max_retry_attempts", 0, 185),
+            max_event_age_s=_int(bus.get("max_event_age_s"), f"{bus_path}.max_event_age_s", 60, 86_400),
+        ),
     )

@@ -135,12 +135,53 @@ def test_the_function_role_holds_exactly_what_the_ingest_does(dev: Synth) -> Non
 
 
 def test_a_bad_ingestion_setting_names_its_key() -> None:
-    environments = read_environments()
-    broken = {**environments["dev"], "ingestion": {"file_ingest": {**environments["dev"]["ingestion"]["file_ingest"]}}}
-    broken["ingestion"]["file_ingest"]["timeout_s"] = 1200
-    with pytest.raises(
-        ConfigError, match=r"environments.dev.ingestion.file_ingest.timeout_s: 1200 is outside \[60, 900\]"
-    ):
-        ingestion_config("dev", {"dev": broken})
+    ingestion = read_environments()["dev"]["ingestion"]
+    too_long = {**ingestion, "file_ingest": {**ingestion["file_ingest"], "timeout_s": 1200}}
+    with pytest.raises(ConfigError, match=r"ingestion\.file_ingest\.timeout_s: 1200 is outside \[60, 900\]"):
+        ingestion_config("dev", {"dev": {"ingestion": too_long}})
+    too_many = {**ingestion, "eventbridge": {**ingestion["eventbridge"], "max_retry_attempts": 200}}
+    with pytest.raises(ConfigError, match=r"ingestion\.eventbridge\.max_retry_attempts: 200 is outside \[0, 185\]"):
+        ingestion_config("dev", {"dev": {"ingestion": too_many}})
     with pytest.raises(ConfigError, match=r"ingestion\.file_ingest: missing"):
         ingestion_config("dev", {"dev": {}})
+
+
+def test_a_bus_per_environment_forwards_the_documented_events_to_the_stream_by_user(each_env: Synth) -> None:
+    from stacks.ingestion_config import (  # noqa: PLC0415
+        EVENT_INPUT_PATHS,
+        EVENT_INPUT_TEMPLATE,
+        EVENT_PARTITION_KEY_PATH,
+        EVENT_PATTERN,
+    )
+
+    entry = each_env.risk_app.stacks["Entry"]
+    bus = _one(each_env, "AWS::Events::EventBus")["Properties"]
+    assert bus["Name"] == f"{each_env.cfg.prefix}-events"
+    assert bus["KmsKeyIdentifier"] == {"Fn::GetAtt": [each_env.logical_id(entry.queue_key), "Arn"]}
+    rule = _one(each_env, "AWS::Events::Rule")["Properties"]
+    assert rule["EventPattern"] == EVENT_PATTERN and rule["State"] == "ENABLED"
+    (target,) = rule["Targets"]
+    stream_arn = target["Arn"]
+    assert "Fn::ImportValue" in stream_arn  # the Ingest stack's stream
+    assert target["KinesisParameters"] == {"PartitionKeyPath": EVENT_PARTITION_KEY_PATH}
+    assert target["InputTransformer"] == {"InputPathsMap": EVENT_INPUT_PATHS, "InputTemplate": EVENT_INPUT_TEMPLATE}
+    bridge = ingestion_config(each_env.env).eventbridge
+    assert target["RetryPolicy"] == {
+        "MaximumRetryAttempts": bridge.max_retry_attempts,
+        "MaximumEventAgeInSeconds": bridge.max_event_age_s,
+    }
+    assert target["DeadLetterConfig"] == {"Arn": {"Fn::GetAtt": [each_env.logical_id(entry.event_dlq), "Arn"]}}
+    role = each_env.resources("Entry", "AWS::IAM::Role")[each_env.logical_id(entry.event_role)]["Properties"]
+    (trust,) = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"Service": "events.amazonaws.com"} and "aws:SourceAccount" in str(trust["Condition"])
+    statements = [s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]]
+    assert {a for s in statements for a in _actions(s)} == {"kinesis:PutRecord", "kms:GenerateDataKey"}
+    dlq_policy = _one(
+        each_env,
+        "AWS::SQS::QueuePolicy",
+        lambda p: p["Properties"]["Queues"] == [{"Ref": each_env.logical_id(entry.event_dlq)}],
+    )["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in dlq_policy if s["Effect"] == "Allow"]
+    assert (
+        allow["Principal"] == {"Service": "events.amazonaws.com"} and "aws:SourceArn" in allow["Condition"]["ArnEquals"]
+    )

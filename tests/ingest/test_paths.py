@@ -1,5 +1,5 @@
 """Every way in loads the same rows: ``make demo`` with the same events through PutRecords, KPL
-aggregates and inbox files gives identical ``risk_events`` rows and reconciles each time."""
+aggregates, inbox files and the event bus gives identical ``risk_events`` rows and reconciles each time."""
 
 from __future__ import annotations
 
@@ -65,3 +65,16 @@ def test_inbox_files_load_the_rows_of_plain_records(
     # the empty record cannot be a line of a file: left out, and said so; every other one quarantined alike
     assert summary["sent"] == plain_summary["sent"] - 1 and "1 records that cannot be a line of a file" in output
     assert summary["quarantined"] == {k: v for k, v in plain_summary["quarantined"].items() if k != "empty_record"}
+
+
+def test_events_on_the_bus_load_the_rows_of_plain_records(
+    reference: tuple[dict[str, Any], list[Any]], pg_server: Any, tmp_path: Path
+) -> None:
+    plain_summary, plain_rows = reference
+    summary, rows, output = _demo(pg_server, tmp_path, "eventbridge", ["--via", "eventbridge"])
+    assert rows == plain_rows
+    assert summary["ok"] is True and summary["reason_mismatches"] == []
+    assert summary["duplicates_suppressed"] == plain_summary["duplicates_suppressed"]
+    left_out = plain_summary["sent"] - summary["sent"]  # records that are not a JSON object: never an event
+    assert left_out > 0 and f"{left_out} records that are not a JSON object" in output
+    assert all(plain_summary["quarantined"][k] == v for k, v in summary["quarantined"].items())

@@ -34,7 +34,7 @@ from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import default_directory, migrate
 from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from tools.cli.errors import OperatorError, OperatorParser, guarded, input_file, output_file, positive_int
-from tools.local.entry import PATHS, InboxPath
+from tools.local.entry import PATHS, EventBusPath, InboxPath
 from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
@@ -190,14 +190,14 @@ def run(
     piece: int = 2000,
     *,
     aggregate: bool = False,
-    inbox: InboxPath | None = None,
+    via: InboxPath | EventBusPath | None = None,
 ) -> None:
-    """Put the records a piece at a time (``inbox``: a file each, through the file ingest), letting the
-    consumers work in between, then drain."""
+    """Put the records a piece at a time (``via``: another way in, e.g. a file each through the file
+    ingest), letting the consumers work in between, then drain."""
     for start in range(0, len(records), piece):
         part = records[start : start + piece]
-        if inbox is not None:
-            inbox.put(part)
+        if via is not None:
+            via.put(part)
         else:
             pipeline.put(
                 [r.data for r in part],
@@ -312,7 +312,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--via",
         choices=PATHS,
         default="kinesis",
-        help="the way in: kinesis (PutRecords) or s3 (gzip JSON Lines files in the inbox, the file ingest function)",
+        help="the way in: kinesis (PutRecords), s3 (gzip JSON Lines files in the inbox, the file ingest function) "
+        "or eventbridge (PutEvents on the bus, the rule's transformation)",
     )
     p.add_argument(
         "--mix",
@@ -439,18 +440,24 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
         pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
-        inbox = InboxPath(pipeline) if args.via == "s3" else None
+        via = {"s3": InboxPath, "eventbridge": EventBusPath}.get(args.via)
+        path = via(pipeline) if via else None
         run(
             pipeline,
             records,
             None if args.quiet else Progress(out, len(records)),
             aggregate=args.aggregate,
-            inbox=inbox,
+            via=path,
         )
-        if inbox is not None:
+        if isinstance(path, InboxPath):
             out.write(
-                f"via s3: {inbox.files} files through the file ingest, {len(inbox.reports)} in inbox/done/; "
-                f"{inbox.left_out} records that cannot be a line of a file left out\n"
+                f"via s3: {path.files} files through the file ingest, {len(path.reports)} in inbox/done/; "
+                f"{path.left_out} records that cannot be a line of a file left out\n"
+            )
+        elif isinstance(path, EventBusPath):
+            out.write(
+                f"via eventbridge: {path.events} events through the bus's rule; "
+                f"{path.left_out} records that are not a JSON object (cannot be an event's detail) left out\n"
             )
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)

@@ -1,4 +1,5 @@
-"""The ways in besides PutRecords, run locally: the same records through the Entry stack's paths.
+"""The ways in besides PutRecords, run locally: the same records through the Entry stack's paths
+(``--via s3``: :class:`InboxPath`; ``--via eventbridge``: :class:`EventBusPath`).
 
 ``--via s3`` (:class:`InboxPath`): the records go into a gzip JSON Lines file under ``inbox/`` of a
 local inbox bucket; moto's S3 sends its notification to the ingest queue (as the stack wires it);
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,11 +25,21 @@ import boto3
 
 from risk.common import settings
 from stacks.config import runtime_environment
-from stacks.ingestion_config import INGEST_QUEUE, ingestion_config
+from stacks.ingestion_config import (
+    EVENT_BUS_SUFFIX,
+    EVENT_DETAIL_TYPE,
+    EVENT_INPUT_PATHS,
+    EVENT_INPUT_TEMPLATE,
+    EVENT_PARTITION_KEY_PATH,
+    EVENT_PATTERN,
+    EVENT_SOURCE,
+    INGEST_QUEUE,
+    ingestion_config,
+)
 from tools.local.context import FakeLambdaContext
 from tools.local.pipeline import LocalPipeline, SentRecord
 
-PATHS = ("kinesis", "s3")
+PATHS = ("kinesis", "s3", "eventbridge")
 
 
 @dataclass
@@ -113,3 +125,100 @@ class InboxPath:
             self.sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
         done = self.s3.list_objects_v2(Bucket=self.bucket, Prefix="inbox/done/").get("Contents", [])
         self.reports = [o["Key"] for o in done if o["Key"].endswith(".report.json")]
+
+
+@dataclass
+class EventBusPath:
+    """``--via eventbridge``: PutEvents on a local bus with the stack's rule (pattern and input
+    transformer from ``stacks.ingestion_config``). moto's EventBridge cannot deliver to Kinesis, so the
+    rule's target here is a queue, and this stand-in does what the Kinesis target does: each
+    transformed event onto the stream, with the partition key the target's path selects.
+
+    A detail must be a JSON object: a record that is not one cannot be sent as an event and is left
+    out (``left_out``).
+    """
+
+    pipeline: LocalPipeline
+    left_out: int = 0
+    events: int = 0
+
+    def __post_init__(self) -> None:
+        resources = self.pipeline.resources
+        cfg, region = resources.cfg, resources.region
+        self.events_client = boto3.client("events", region_name=region)
+        self.sqs = boto3.client("sqs", region_name=region)
+        self.bus = f"{cfg.prefix}-{EVENT_BUS_SUFFIX}"
+        self.events_client.create_event_bus(Name=self.bus)
+        self.queue_url = self.sqs.create_queue(QueueName=f"{cfg.prefix}-events-target-local")["QueueUrl"]
+        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]
+        rule = f"{cfg.prefix}-events-to-stream"
+        self.events_client.put_rule(Name=rule, EventBusName=self.bus, EventPattern=json.dumps(EVENT_PATTERN))
+        self.events_client.put_targets(
+            Rule=rule,
+            EventBusName=self.bus,
+            Targets=[
+                {
+                    "Id": "stream",
+                    "Arn": arn["QueueArn"],
+                    "InputTransformer": {"InputPathsMap": EVENT_INPUT_PATHS, "InputTemplate": EVENT_INPUT_TEMPLATE},
+                }
+            ],
+        )
+
+    def put(self, records: Sequence[Any]) -> None:
+        """PutEvents (10 a call) of the records that are JSON objects, then deliver what the rule sends."""
+        details: list[Any] = []
+        for r in records:
+            doc = _json_object(r.data)
+            if doc is None:
+                self.left_out += 1
+            else:
+                details.append((r, r.data.decode("utf-8")))
+        for start in range(0, len(details), 10):
+            part = details[start : start + 10]
+            response = self.events_client.put_events(
+                Entries=[
+                    {"Source": EVENT_SOURCE, "DetailType": EVENT_DETAIL_TYPE, "Detail": text, "EventBusName": self.bus}
+                    for _, text in part
+                ]
+            )
+            if response["FailedEntryCount"]:
+                raise RuntimeError(f"PutEvents refused {response['FailedEntryCount']} events")
+            self.events += len(part)
+        self._deliver([r for r, _ in details])
+
+    def _deliver(self, sent: Sequence[Any]) -> None:
+        """The Kinesis target's part: each transformed event, in order, onto the stream."""
+        bodies: list[bytes] = []
+        while messages := self.sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages"):
+            bodies += [m["Body"].encode("utf-8") for m in messages]
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
+        if len(bodies) != len(sent):
+            raise RuntimeError(f"the rule delivered {len(bodies)} of {len(sent)} events")
+        keys = [partition_key(body) for body in bodies]
+        placed = self.pipeline.put(bodies, keys, [None] * len(bodies))  # the event ids are read back below
+        self.pipeline.sent[-len(placed) :] = [
+            SentRecord(p.generation, p.shard_id, p.sequence_number, p.data, r.event_id, r.expected_reason)
+            for p, r in zip(placed, sent, strict=True)
+        ]
+
+
+def partition_key(transformed: bytes) -> str:
+    """What ``EVENT_PARTITION_KEY_PATH`` selects, evaluated as EventBridge does: on the event whose detail
+    the transformer forwarded (a missing or empty user id: EventBridge fails the event to the DLQ)."""
+    from jsonpath_ng.ext import parse  # noqa: PLC0415 - a moto dependency: local runs only
+
+    matches = parse(EVENT_PARTITION_KEY_PATH).find({"detail": json.loads(transformed)})
+    value = matches[0].value if matches else None
+    return str(value) if value not in (None, "") else "missing-user-id"
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return doc if isinstance(doc, dict) else None
