@@ -17,6 +17,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 
 from stacks.archive import ArchiveStack
 from stacks.bundling import Packaging
+from stacks.catalog import CatalogStack
 from stacks.checkov import apply_checkov_skips
 from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
 from stacks.entry import EntryStack
@@ -30,7 +31,7 @@ from stacks.schema import SchemaStack
 from stacks.warehouse import WarehouseStack
 
 STACK_PREFIX = "RiskScoring"
-PARTS = ("Keys", "Archive", "Ingest", "Entry", "Warehouse", "Schema", "Processing", "Monitoring")
+PARTS = ("Keys", "Archive", "Ingest", "Entry", "Catalog", "Warehouse", "Schema", "Processing", "Monitoring")
 
 
 def stack_name(env_name: str, part: str) -> str:
@@ -96,6 +97,15 @@ def build_app(
         archive_key=keys.archive_key,
         access_logs=archive.access_logs,
         **props("Entry"),
+    )
+    catalog = CatalogStack(  # Glue Data Catalog + Athena over the archive (issue 17)
+        app,
+        stack_name(cfg.name, "Catalog"),
+        cfg=cfg,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        access_logs=archive.access_logs,
+        **props("Catalog"),
     )
     warehouse = WarehouseStack(
         app,
@@ -169,6 +179,7 @@ def build_app(
         "Archive": archive,
         "Ingest": ingest,
         "Entry": entry,
+        "Catalog": catalog,
         "Warehouse": warehouse,
         "Schema": schema,
         "Processing": processing,
