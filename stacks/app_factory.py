@@ -21,6 +21,7 @@ from stacks.catalog import CatalogStack
 from stacks.checkov import apply_checkov_skips
 from stacks.config import CDK_JSON, EnvironmentConfig, load_environment
 from stacks.entry import EntryStack
+from stacks.entry_monitoring import entry_monitoring
 from stacks.ingest import IngestStack
 from stacks.keys import KeysStack
 from stacks.monitored import MonitoredResources
@@ -173,6 +174,7 @@ def build_app(
     )
 
     retention_alarms(monitoring, cfg, schema.retention.function, monitoring.warning_topic)
+    entry_monitoring(entry, cfg, monitoring.alarm_topic, monitoring.warning_topic)  # the ways in (issue 17)
 
     stacks: dict[str, Stack] = {
         "Keys": keys,

@@ -330,6 +330,7 @@ class EntryStack(Stack):
         """A custom bus per environment; one rule forwards the documented events' detail to the stream."""
         bus_name = f"{cfg.prefix}-{EVENT_BUS_SUFFIX}"
         rule_name = f"{cfg.prefix}-events-to-stream"
+        self.event_bus_name, self.event_rule_name = bus_name, rule_name
         rule_arn = f"arn:{Aws.PARTITION}:events:{Aws.REGION}:{Aws.ACCOUNT_ID}:rule/{bus_name}/{rule_name}"
         from_the_rule = {
             "ArnEquals": {"aws:SourceArn": rule_arn},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -185,3 +186,38 @@ def test_a_bus_per_environment_forwards_the_documented_events_to_the_stream_by_u
     assert (
         allow["Principal"] == {"Service": "events.amazonaws.com"} and "aws:SourceArn" in allow["Condition"]["ArnEquals"]
     )
+
+
+def test_the_ways_in_have_a_dashboard_and_alarms_paging_for_dlqs_and_mailing_for_failures(each_env: Synth) -> None:
+    monitoring = each_env.risk_app.stacks["Monitoring"]
+    critical = each_env.logical_id(monitoring.alarm_topic)
+    warning = each_env.logical_id(monitoring.warning_topic)
+    alarms = {
+        r["Properties"]["AlarmName"].removeprefix(f"{each_env.cfg.prefix}-"): r["Properties"]
+        for r in each_env.resources("Entry", "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {
+        "ingest-dlq-not-empty",
+        "events-dlq-not-empty",
+        "ingest-files-failed",
+        "ingest-errors",
+        "events-failed-invocations",
+    }
+    for name, props in alarms.items():
+        (action,) = props["AlarmActions"]
+        topic = critical if name.endswith("dlq-not-empty") else warning
+        assert topic in json.dumps(action), name  # the Monitoring stack's topic of that severity
+        assert "OKActions" not in props
+    failed = alarms["events-failed-invocations"]
+    metric = failed if "Namespace" in failed else failed["Metrics"][0]["MetricStat"]["Metric"]
+    assert (metric["Namespace"], metric["MetricName"]) == ("AWS/Events", "FailedInvocations")
+    assert {d["Name"]: d["Value"] for d in metric["Dimensions"]} == {
+        "RuleName": f"{each_env.cfg.prefix}-events-to-stream",
+        "EventBusName": f"{each_env.cfg.prefix}-events",
+    }
+    filters = [f["Properties"] for f in each_env.resources("Entry", "AWS::Logs::MetricFilter").values()]
+    assert sorted(f["MetricTransformations"][0]["MetricName"] for f in filters) == ["FilesDone", "FilesFailed"]
+    for f in filters:
+        assert '$.message = "file ingest"' in f["FilterPattern"]
+    (dashboard,) = each_env.resources("Entry", "AWS::CloudWatch::Dashboard").values()
+    assert dashboard["Properties"]["DashboardName"] == f"{each_env.cfg.prefix}-ways-in"

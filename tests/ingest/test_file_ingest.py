@@ -341,3 +341,28 @@ def test_a_file_without_line_breaks_fails_instead_of_filling_memory(env: Env, mo
     env.put("inbox/one-line.jsonl", encode_json(_event(1)) + b"\n" + b"x" * 300_000)
     outcome = _ingest(env, "inbox/one-line.jsonl")
     assert outcome.status == "failed" and "a line longer than 100000 bytes after record 1" in outcome.detail
+
+
+def test_the_handler_logs_each_finished_file_as_the_metric_filters_read_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """stacks/entry_monitoring.py counts files from these lines: message, status and environment."""
+    from risk.ingest import handler  # noqa: PLC0415
+
+    monkeypatch.setenv("INGEST_QUEUE_URL", env.queue_url)
+    monkeypatch.setenv("RISK_ENVIRONMENT", "test")
+    monkeypatch.setattr(handler, "_clients", (env.deps, env.sqs))
+    stream = io.StringIO()
+    previous = handler.logger.registered_handler.setStream(stream)
+    try:
+        env.put("inbox/ok.jsonl", b"\n".join(_lines(3)))
+        env.put("inbox/bad.avro", b"Obj\x01garbage")
+        for key in ("inbox/ok.jsonl", "inbox/bad.avro"):
+            body = json.dumps({"Records": [{"s3": {"bucket": {"name": INBOX}, "object": {"key": key}}}]})
+            event = {"Records": [{"messageId": key, "body": body, "eventSource": "aws:sqs"}]}
+            handler.lambda_handler(event, FakeLambdaContext("risk-scoring-test-ingest", 1024, 900))
+    finally:
+        handler.logger.registered_handler.setStream(previous)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+    finished = [(line["status"], line["environment"]) for line in lines if line.get("message") == "file ingest"]
+    assert finished == [("done", "test"), ("failed", "test")]
