@@ -239,4 +239,4 @@ def test_every_role_a_service_other_than_lambda_assumes_is_pinned_to_this_accoun
                 "sts:ExternalId"
             ) == {"Ref": "AWS::AccountId"}, (part, logical_id, services)
             checked += 1
-    assert checked == 3  # COPY, Firehose delivery, flow logs
+    assert checked == 4  # COPY, Firehose delivery, flow logs, the event bus rule (Entry)
