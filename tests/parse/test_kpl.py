@@ -14,7 +14,7 @@ from risk.common.envelope import unpack
 from risk.events.codec import encode_avro, encode_json
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
-from risk.parse import kpl, quarantine, service
+from risk.parse import handler, kpl, quarantine, service
 from risk.parse.parser import Quarantined, parse_payload, parse_record
 from risk.parse.service import ParseDependencies
 from tests.parse.conftest import ARRIVAL, SHARD, Aws, FakeContext, kinesis_event, sequence_number, valid_event
@@ -106,8 +106,6 @@ def test_fifty_valid_events_in_one_aggregate_are_fifty_events_not_one_quarantine
     """The issue's case: 50 valid events in one aggregated record were quarantined whole as not_utf8."""
     docs = [_doc(i) for i in range(50)]
     data = _aggregate([encode_json(d) for d in docs[:25]] + [encode_avro(d) for d in docs[25:]])
-    from risk.parse import handler  # noqa: PLC0415
-
     response = handler.lambda_handler(kinesis_event([data]), FakeContext())
 
     assert response == {"batchItemFailures": []}

@@ -416,7 +416,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
     if args.unusual:
         records = with_unusual(records, args.unusual, args.seed)
     out.write(
-        f"make demo: env={cfg.name} via={args.via} format={args.format}{' (KPL-aggregated)' if args.aggregate else ''} "
+        f"make demo: env={cfg.name}{'' if args.via == 'kinesis' else ' via=' + args.via} format={args.format}"
+        f"{' (KPL-aggregated)' if args.aggregate else ''} "
         f"records={len(records)} "
         f"({'file ' + str(args.events) if args.events else f'generated, seed {args.seed}'})\n"
     )
