@@ -6,8 +6,8 @@
   5-minute periods), where is it stuck (queue ages, each stream consumer's iterator age), is anything
   lost (DLQ depth and age, failures by stage and cause, quarantine), lag per event, score distribution;
 * the **Stage health** dashboard: the per-service sections of cdk-monitoring-constructs (Lambda, Kinesis,
-  SQS with DLQ, DynamoDB) plus custom sections where the library has nothing (Firehose delivery from a
-  Kinesis source, Redshift Serverless, the loader);
+  SQS, DynamoDB) plus custom sections where the library has nothing or counts wrong (each DLQ by depth,
+  Firehose delivery from a Kinesis source, Redshift Serverless, the loader);
 * the alarms, each with a description that says what it means, what to do first and its runbook. Child
   alarms have no actions of their own: ``pipeline-critical`` (any critical child) pages once per
   incident, ``pipeline-unhealthy`` (any warning child) mails the warning topic and is suppressed while
@@ -456,15 +456,7 @@ class PipelineMonitoring(Construct):
         compare = firehose_compare_period()
         self._alarm(
             "firehose-read-not-delivered",
-            metric=cw.MathExpression(
-                expression="IF(FILL(read, 0) > 0, 100 * FILL(delivered, 0) / read, 100)",
-                using_metrics={
-                    "read": self._firehose_metric("DataReadFromKinesisStream.Records", "Sum", "read", compare),
-                    "delivered": self._firehose_metric("DeliveryToS3.Records", "Sum", "delivered", compare),
-                },
-                label="records delivered to S3 / records read from Kinesis (%)",
-                period=compare,
-            ),
+            metric=self.firehose_delivered_pct(),
             threshold=FIREHOSE_DELIVERED_MIN_PCT,
             comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
             missing=not_breaching,
@@ -572,6 +564,19 @@ class PipelineMonitoring(Construct):
                 first_step="check the producers (their errors and credentials) and PutRecords throttling.",
                 runbook=RUNBOOK_STUCK_ITERATOR,
             )
+
+    def firehose_delivered_pct(self) -> cw.MathExpression:
+        """Records delivered to S3 per 100 read from Kinesis over a comparison period; 100 when none were read."""
+        compare = firehose_compare_period()
+        return cw.MathExpression(
+            expression="IF(FILL(read, 0) > 0, 100 * FILL(delivered, 0) / read, 100)",
+            using_metrics={
+                "read": self._firehose_metric("DataReadFromKinesisStream.Records", "Sum", "read", compare),
+                "delivered": self._firehose_metric("DeliveryToS3.Records", "Sum", "delivered", compare),
+            },
+            label="records delivered to S3 / records read from Kinesis (%)",
+            period=compare,
+        )
 
     def waiting(self, key: str) -> cw.Metric:
         """Messages visible (not yet received) in a work queue, per minute."""
@@ -1209,6 +1214,13 @@ class PipelineMonitoring(Construct):
                     metrics=[
                         self._firehose_metric("DataReadFromKinesisStream.Records", "Sum", "read from Kinesis"),
                         self._firehose_metric("DeliveryToS3.Records", "Sum", "delivered to S3"),
+                    ],
+                ),
+                cmc.CustomMetricGroup(
+                    title="Delivered / read (%), as firehose-read-not-delivered reads it",
+                    metrics=[self.firehose_delivered_pct()],
+                    horizontal_annotations=[
+                        cw.HorizontalAnnotation(value=FIREHOSE_DELIVERED_MIN_PCT, label="alarm threshold")
                     ],
                 ),
             ],
