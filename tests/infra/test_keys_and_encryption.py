@@ -154,3 +154,16 @@ def test_no_pipeline_role_can_decrypt_logs_or_the_alarm_topic(each_env: Synth) -
     for part, logical_id, statement in _kms_statements(each_env):
         via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
         assert not any(f"{service}." in via for service in ("logs", "sns")), (part, logical_id, via)
+
+
+def test_every_function_environment_is_encrypted_with_the_pipeline_key(each_env: Synth) -> None:
+    """Lambda decrypts it through a grant it creates at deploy: no role needs a key statement for it."""
+    with_environment = [
+        (part, logical_id, fn)
+        for part, logical_id, fn in each_env.all_resources("AWS::Lambda::Function")
+        if fn["Properties"].get("Environment")
+    ]
+    assert len(with_environment) >= 6
+    for part, logical_id, fn in with_environment:
+        key = json.dumps(fn["Properties"]["KmsKeyArn"])
+        assert "Fn::ImportValue" in key and "Pipeline" in key, (part, logical_id, key)
