@@ -27,6 +27,10 @@ from stacks.bundling import ARCHITECTURE, RUNTIME
 from stacks.config import EnvironmentConfig
 from stacks.guards import acknowledge, log_retention, removal_policy
 
+# Reserved concurrency of the functions that must never overlap themselves (migrations, the retention purge,
+# custom-resource handlers that get one event per deploy).
+ONE_AT_A_TIME = 1
+
 
 class RiskFunction(Construct):
     """A Lambda function with its role and log group; ``.function``, ``.role``, ``.log_group``."""

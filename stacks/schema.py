@@ -28,7 +28,7 @@ from constructs import Construct
 from risk.common import settings
 from stacks.bundling import SCHEMA_ROOT, Packaging
 from stacks.config import EnvironmentConfig, runtime_environment
-from stacks.function import RiskFunction, allow_async_failures
+from stacks.function import ONE_AT_A_TIME, RiskFunction, allow_async_failures
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
 MIGRATE_HANDLER = "risk.migrate.handler.on_event"
@@ -39,8 +39,6 @@ RETENTION_DB_ROLE = "risk_retention"  # created by redshift_schema/V009__retenti
 RETENTION_SCHEDULE = events.Schedule.cron(minute="17", hour="3")  # daily, 03:17 UTC (off the hour)
 MIGRATE_TIMEOUT_S = 600
 MIGRATE_MEMORY_MB = 512
-# Migrations and the retention purge must never overlap themselves; the provider forwards one event per deploy.
-ONE_AT_A_TIME = 1
 
 
 def schema_hash(directory: Path = SCHEMA_ROOT) -> str:

@@ -28,7 +28,7 @@ from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX
 from stacks.config import EnvironmentConfig
-from stacks.function import allow_async_failures, async_failure_statements
+from stacks.function import ONE_AT_A_TIME, allow_async_failures, async_failure_statements
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
 # The construct id CDK gives the singleton function of every AwsCustomResource in a stack.
@@ -37,7 +37,6 @@ SDK_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
 SDK_PROVIDER_CONCURRENCY = 2
 # The provider CDK adds for ``restrict_default_security_group``; it runs once per VPC change.
 RESTRICT_DEFAULT_SG_PROVIDER_ID = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
-ONE_AT_A_TIME = 1
 ASYNC_FAILURES_QUEUE = "async-failures"
 # The region's AWS-managed prefix list of S3, the gateway endpoint's route (its id differs per region).
 S3_PREFIX_LIST_NAME = "com.amazonaws.{region}.s3"
@@ -275,10 +274,10 @@ class WarehouseStack(Stack):
         )
         self.workgroup.add_resource_dependency(self.namespace)
         self.workgroup.apply_removal_policy(removal_policy(cfg))
-        self.usage_limit = self._usage_limit(cfg, log_key)
+        self.usage_limit = self._usage_limit(cfg)
         self._endpoint_policies(cfg, archive_bucket, (warehouse_key, archive_key, log_key))
 
-    def _usage_limit(self, cfg: EnvironmentConfig, log_key: kms.IKey) -> cr.AwsCustomResource:
+    def _usage_limit(self, cfg: EnvironmentConfig) -> cr.AwsCustomResource:
         """A daily RPU-hours limit on the workgroup (CloudFormation has no resource for it, so an SDK call).
 
         ``deactivate`` stops queries at the limit (loads then wait in the scored queue, see
