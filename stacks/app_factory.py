@@ -108,6 +108,7 @@ def build_app(
         warehouse_key=keys.warehouse_key,
         retention_security_group=warehouse.retention_sg,
         workgroup_arn=warehouse.workgroup_arn,
+        async_failures=warehouse.async_failures,
         **props("Schema"),
     )
     processing = ProcessingStack(
@@ -127,6 +128,7 @@ def build_app(
             workgroup_host=warehouse.workgroup_host,
             secret_key=keys.warehouse_key,
         ),
+        async_failures=warehouse.async_failures,
         **props("Processing"),
     )
     # The loader writes risk_events: the schema must be in place before it can consume.

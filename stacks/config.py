@@ -246,7 +246,6 @@ class EnvironmentConfig:
     region: str
     availability_zones: tuple[str, ...]
     vpc_cidr: str
-    s3_prefix_list_id: str  # the region's AWS-managed S3 prefix list: the in-VPC functions' only egress to S3
     kinesis: KinesisConfig
     kinesis_source: KinesisSourceConfig
     parse: FunctionConfig
@@ -533,7 +532,6 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         region=region,
         availability_zones=tuple(azs_raw),
         vpc_cidr=r.req_str("vpc_cidr", pattern=re.compile(r"^\d+\.\d+\.\d+\.\d+/\d+$")),
-        s3_prefix_list_id=r.req_str("s3_prefix_list_id", pattern=re.compile(r"^pl-[0-9a-f]{8,17}$")),
         kinesis=kinesis,
         kinesis_source=kinesis_source,
         parse=parse,

@@ -71,11 +71,13 @@ class ProcessingStack(Stack):
         archive_bucket: s3.IBucket,
         archive_key: kms.IKey,
         warehouse: WarehouseAccess,
+        async_failures: sqs.IQueue,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.cfg = cfg
         self.pipeline_key = pipeline_key
+        self.async_failures = async_failures  # an asynchronous invocation's failed event (none of the mappings')
 
         # Queues: work queues with their DLQs, and the parse function's on-failure queue.
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -287,6 +289,9 @@ class ProcessingStack(Stack):
             log_key=self.pipeline_key,
             vpc=vpc,
             security_group=security_group,
+            async_failures=self.async_failures,
+            # The SQS mappings' maximum concurrency, reserved: the cap and a guarantee (parse: shards x factor).
+            reserved_concurrency=fn_cfg.max_concurrency,
         )
 
     def _consume(self, stage: str, fn: RiskFunction, queue: sqs.Queue) -> None:
