@@ -73,7 +73,7 @@ def test_a_duplicate_folded_days_ago_is_recognised_within_the_horizon() -> None:
     assert before.id_days  # day 0's ids are in id segments now
     old = events[3]  # folded out of the history two days ago
     assert event_key(old.event_id) not in before.ids and event_key(old.event_id) not in before.fold_set
-    features, dups, writes, _ = update_state(store, [old])
+    _, dups, writes, _ = update_state(store, [old])
     assert dups == [True] and writes == 0
     after = store.load(["u-1"])["u-1"]
     assert after.content() == before.content()  # not counted again

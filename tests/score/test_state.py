@@ -56,7 +56,8 @@ def test_distance_speed_and_impossible_travel() -> None:
             event(1_800, geo=LONDON),  # 343.56 km in 30 min: a fast train, not impossible
             event(2_400, geo=None),  # no location: skipped when looking for the last one
             event(2_400 + 1_200, geo=PARIS),  # back to Paris 30 min after London: 687 km/h
-            event(3_600 + 600, geo=LONDON),  # and London again 10 min later: 2061 km/h
+            # and London again 10 min later: 2061 km/h (ids fixed: at one instant, (time, id key) orders them)
+            event(3_600 + 600, geo=LONDON, event_id="london-again"),
             event(4_200, geo=PARIS, event_id="same-instant"),  # same instant, other city: capped
         ]
     )

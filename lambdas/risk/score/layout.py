@@ -140,9 +140,7 @@ def days_to_read(state: UserState, timestamps: Iterable[float]) -> set[int]:
     return {d for d in (int(ts // DAY_SECONDS) for ts in timestamps) if d in state.id_days}
 
 
-def assemble(
-    state: UserState, chunks: Mapping[str, Sequence[Entry] | None], ids: Mapping[int, Iterable[int]]
-) -> None:
+def assemble(state: UserState, chunks: Mapping[str, Sequence[Entry] | None], ids: Mapping[int, Iterable[int]]) -> None:
     """Complete a state read from its head with its chunks and the id segments read.
 
     A chunk that is missing (expired by TTL) may only be one whose entries are all out of the

@@ -21,9 +21,9 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.events.model import RiskEvent
+from risk.score.layout import MissingChunkError
 from risk.score.model import Features, ScoredEvent
 from risk.score.scorers.base import Scorer
-from risk.score.layout import MissingChunkError
 from risk.score.state import MissingIdsError, apply_batch
 from risk.score.store import StateStore
 

@@ -30,7 +30,9 @@ class StateStore(Protocol):
     read_units: float
     write_units: float
 
-    def load(self, user_ids: Iterable[str], probes: Mapping[str, Iterable[float]] | None = None) -> dict[str, UserState]:
+    def load(
+        self, user_ids: Iterable[str], probes: Mapping[str, Iterable[float]] | None = None
+    ) -> dict[str, UserState]:
         """States of the users that have one (others are simply absent). ``probes``: each user's batch
         event times, whose id segments are read so duplicates older than the history are recognised."""
         ...
@@ -82,16 +84,18 @@ class LayeredStore:
             self.read_units += units.read_units(0 if item is None else units.item_size(item), consistent=consistent)
 
     # -- the layout
-    def load(self, user_ids: Iterable[str], probes: Mapping[str, Iterable[float]] | None = None) -> dict[str, UserState]:
+    def load(
+        self, user_ids: Iterable[str], probes: Mapping[str, Iterable[float]] | None = None
+    ) -> dict[str, UserState]:
         ids = sorted(set(user_ids))
         heads = self._get(ids, consistent=True)
         self._bill_reads(ids, heads, consistent=True)
         out: dict[str, UserState] = {}
         wanted: dict[str, str] = {}  # immutable item key -> user
         id_days: dict[str, int] = {}
-        for uid, item in heads.items():
-            self._sizes[uid] = units.item_size(item)
-            st = UserState.from_bytes(uid, item["state"]["B"], int(item["version"]["N"]))
+        for uid, head in heads.items():
+            self._sizes[uid] = units.item_size(head)
+            st = UserState.from_bytes(uid, head["state"]["B"], int(head["version"]["N"]))
             out[uid] = st
             for key in layout.chunk_keys(st):
                 wanted[key] = uid
@@ -192,6 +196,7 @@ class DynamoStateStore(LayeredStore):
         table: str,
         ttl_days: int,
         sleep: Any = time.sleep,
+        *,
         horizon_days: int = DEFAULT_HORIZON_DAYS,
         cache: layout.ChunkCache | None = None,
     ) -> None:
