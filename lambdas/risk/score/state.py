@@ -255,13 +255,13 @@ class UserState:
         parts += _columns([e for e, _ in self.pending])
         parts.append(_pack("q", [f for _, f in self.pending]))
         parts.append(_pack("Q", fold_keys))
-        # Devices, the chunk directory and the id segments as columns too: 24, 16 and 8 bytes each.
+        # Devices, the chunk directory and the id segments as columns too: 20, 12 and 4 bytes each.
         parts.append(_pack("Q", [int(fp, 16) for fp, _ in devices]))
-        parts.append(_pack("q", [rec[0] for _, rec in devices]))
         parts.append(_pack("d", [rec[1] for _, rec in devices]))
-        parts.append(_pack("Q", [h for h, _ in chunks]))
+        parts.append(_pack("I", [rec[0] for _, rec in devices]))
         parts.append(_pack("d", [ts for _, ts in chunks]))
-        parts.append(_pack("Q", [h for d in id_days for h in self.id_days[d]]))
+        parts.append(_pack("I", [h for h, _ in chunks]))
+        parts.append(_pack("I", [h for d in id_days for h in self.id_days[d]]))
         return b"".join(parts)
 
     @classmethod
@@ -287,17 +287,17 @@ class UserState:
             st.fold_ids[day] = keys
             st.fold_set.update(keys)
         fps = _unpack("Q", blob, offset, n_devices)
-        dev_seqs = _unpack("q", blob, offset + 8 * n_devices, n_devices)
-        dev_ts = _unpack("d", blob, offset + 16 * n_devices, n_devices)
-        offset += 24 * n_devices
+        dev_ts = _unpack("d", blob, offset + 8 * n_devices, n_devices)
+        dev_seqs = _unpack("I", blob, offset + 16 * n_devices, n_devices)
+        offset += 20 * n_devices
         st.devices = {f"{fp:016x}": [q, t] for fp, q, t in zip(fps, dev_seqs, dev_ts, strict=True)}
-        hashes = _unpack("Q", blob, offset, n_chunks)
-        newest = _unpack("d", blob, offset + 8 * n_chunks, n_chunks)
-        offset += 16 * n_chunks
+        newest = _unpack("d", blob, offset, n_chunks)
+        hashes = _unpack("I", blob, offset + 8 * n_chunks, n_chunks)
+        offset += 12 * n_chunks
         st.chunks = list(zip(hashes, newest, strict=True))
         for day, n in doc["id"]:
-            st.id_days[day] = _unpack("Q", blob, offset, n)
-            offset += 8 * n
+            st.id_days[day] = _unpack("I", blob, offset, n)
+            offset += 4 * n
         st.sealed_upto = doc["su"]
         ff = doc["ff"]
         st.fold_front = None if ff is None else (ff[0], int(ff[1]))
@@ -619,6 +619,8 @@ class UserState:
 
 
 _NONE = math.nan  # a missing amount or coordinate in a float column (real ones are finite)
+if array("I").itemsize != 4:  # pragma: no cover - 4 on every platform Lambda runs
+    raise ImportError("risk.score.state stores 4-byte unsigned columns")
 if sys.byteorder != "little":  # pragma: no cover - Lambda runs little-endian (x86_64, arm64)
     raise ImportError("risk.score.state stores little-endian columns")
 
@@ -629,7 +631,7 @@ def _pack(code: str, values: Sequence[Any]) -> bytes:
 
 def _unpack(code: str, blob: bytes, offset: int, n: int) -> list[Any]:
     col = array(code)
-    col.frombytes(blob[offset : offset + 8 * n])
+    col.frombytes(blob[offset : offset + col.itemsize * n])
     return col.tolist()
 
 
