@@ -43,6 +43,7 @@ class Put(NamedTuple):
     key: str
     blob: bytes
     expires_at: int
+    entries: list[Entry] | None = None  # a chunk's, for the container's cache
 
 
 def content_hash(blob: bytes) -> int:
@@ -110,7 +111,8 @@ def plan(state: UserState, *, ttl_days: int, horizon_days: int) -> tuple[bytes, 
         chunk = content_hash(blob)
         newest = max(e[0] for e in unsealed)
         # Outlives any head that still points at it: a live chunk's newest entry is in the history.
-        puts.append(Put(chunk_key(uid, chunk), blob, int(newest + HISTORY_SECONDS + (ttl_days + 1) * DAY_SECONDS)))
+        expires = int(newest + HISTORY_SECONDS + (ttl_days + 1) * DAY_SECONDS)
+        puts.append(Put(chunk_key(uid, chunk), blob, expires, unsealed))
         state.chunks.append((chunk, newest))
         state.sealed_upto = state.seq + 1
     if state.fold_front is not None:
@@ -134,10 +136,13 @@ def all_keys(state: UserState) -> list[str]:
 
 
 def days_to_read(state: UserState, timestamps: Iterable[float]) -> set[int]:
-    """Event-time days of a batch's events whose id segments must be read (they may be duplicates)."""
-    if not state.id_days:
+    """Event-time days whose id segments a batch needs: the segments hold ids folded before this batch,
+    all at or behind the fold front read with the head, so only an event there can be in one (an
+    in-order event never costs a segment read)."""
+    if not state.id_days or state.segment_front is None:
         return set()
-    return {d for d in (int(ts // DAY_SECONDS) for ts in timestamps) if d in state.id_days}
+    front = state.segment_front
+    return {d for d in (int(ts // DAY_SECONDS) for ts in timestamps if ts <= front) if d in state.id_days}
 
 
 def assemble(state: UserState, chunks: Mapping[str, Sequence[Entry] | None], ids: Mapping[int, Iterable[int]]) -> None:

@@ -119,6 +119,7 @@ class UserState:
         "pending_base",
         "pending_from",
         "sealed_upto",
+        "segment_front",
         "seq",
         "user_id",
         "version",
@@ -160,6 +161,7 @@ class UserState:
         self.fold_set: set[int] = set()
         self.id_days: dict[int, list[int]] = {}
         self.old_ids: dict[int, set[int]] = {}
+        self.segment_front: float | None = None  # the fold front's time when read: no segment id is later
         # Storage of the history (risk.score.layout): immutable chunks (content hash, newest ts) and
         # the arrival seq from which entries are not in a chunk yet.
         self.chunks: list[tuple[int, float]] = []
@@ -192,6 +194,7 @@ class UserState:
         other.fold_set = set(self.fold_set)
         other.id_days = {d: list(v) for d, v in self.id_days.items()}
         other.old_ids = dict(self.old_ids)  # of read-only sets
+        other.segment_front = self.segment_front
         other.chunks = list(self.chunks)
         other.sealed_upto = self.sealed_upto
         return other
@@ -301,6 +304,7 @@ class UserState:
         st.sealed_upto = doc["su"]
         ff = doc["ff"]
         st.fold_front = None if ff is None else (ff[0], int(ff[1]))
+        st.segment_front = None if ff is None else ff[0]
         st.base_count, st.base_n, base_sum, base_sumsq, st.base_last_ts = doc["b"]
         st.base_sum, st.base_sumsq = int(base_sum), int(base_sumsq)
         st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])
@@ -475,6 +479,8 @@ class UserState:
 
     def _seen_long_ago(self, eid: int, ts: float) -> bool:
         """Whether ``eid`` is in an id segment of its event-time day (folded in an earlier batch)."""
+        if self.segment_front is None or ts > self.segment_front:
+            return False  # the segments hold ids folded before this batch: all at or behind that fold front
         day = int(ts // DAY_SECONDS)
         if day not in self.id_days:
             return False

@@ -145,6 +145,8 @@ class LayeredStore:
             item = immutable_item(put)
             self._put(item)
             self.write_units += units.write_units(units.item_size(item))
+            if put.entries is not None:
+                self.cache.put(put.key, put.entries)
         item = head_item(state.user_id, blob, state.version + 1, state.expires_at(self.ttl_days))
         size = units.item_size(item)
         previous = self._sizes.get(state.user_id, 0)
