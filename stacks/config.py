@@ -255,6 +255,9 @@ class EnvironmentConfig:
     redshift: RedshiftConfig
     scoring: ScoringConfig
     state_ttl_days: int
+    # An event id is recognised as a duplicate this long after it was folded out of the 24 h history:
+    # at least as long as SQS (queue and DLQ) and Kinesis can bring an event back (checked here).
+    state_dedupe_horizon_days: int
     clock_skew_tolerance_s: int  # parse: occurred_at may be this far after arrival (else future_timestamp)
     log_retention_days: int
     removal_policy: str  # retain or destroy
@@ -348,6 +351,17 @@ def _sqs_function(r: _Reader) -> FunctionConfig:
     if cfg.batch_size > 10 and cfg.batching_window_s == 0:
         raise ConfigError(f"{r.path}.batching_window_s: SQS batch sizes above 10 need a batching window")
     return cfg
+
+
+def _dedupe_horizon(r: Any, queues: QueueConfig, kinesis: KinesisConfig) -> int:
+    horizon: int = r.req_int("state_dedupe_horizon_days", 1, 365)
+    needed = max(queues.retention_days, queues.dlq_retention_days, -(-kinesis.retention_hours // 24))
+    if horizon < needed:
+        raise ConfigError(
+            f"{r.path}.state_dedupe_horizon_days: {horizon} days is shorter than SQS and Kinesis can bring an "
+            f"event back ({needed} days: the queues', the DLQs' and the stream's retention)"
+        )
+    return horizon
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
@@ -541,6 +555,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         redshift=redshift,
         scoring=scoring,
         state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
+        state_dedupe_horizon_days=_dedupe_horizon(r, queues, kinesis),
         clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
@@ -625,6 +640,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         values[settings.PARSED_MESSAGE_GROUPS] = str(cfg.queues.parsed_message_groups)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
+        values[settings.STATE_DEDUPE_HORIZON_DAYS] = str(cfg.state_dedupe_horizon_days)
         values[settings.SCORER] = cfg.scoring.scorer
         values[settings.MODEL_FILE] = cfg.scoring.model_file
         values[settings.MEDIUM_THRESHOLD] = str(cfg.scoring.medium_threshold)

@@ -41,7 +41,7 @@ from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.service import check_finite, score_isolating
-from risk.score.store import DynamoStateStore, StateStore
+from risk.score.store import DEFAULT_HORIZON_DAYS, DynamoStateStore, StateStore
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
@@ -70,6 +70,7 @@ def dependencies() -> ScoreDependencies:
             aws.client("dynamodb"),
             settings.env(settings.STATE_TABLE),
             int(settings.env(settings.STATE_TTL_DAYS, "30")),
+            horizon_days=int(settings.env(settings.STATE_DEDUPE_HORIZON_DAYS, str(DEFAULT_HORIZON_DAYS))),
         ),
         scorer=load_scorer(),
         scored_queue_url=settings.env(settings.SCORED_QUEUE_URL),
