@@ -132,7 +132,7 @@ def _state_store_throttled() -> Iterator[None]:
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "Rate exceeded"}}, "BatchGetItem"
     )
 
-    def throttled(self: Any, user_ids: Any) -> Any:
+    def throttled(self: Any, *_: Any, **__: Any) -> Any:
         raise refused
 
     with mock.patch.object(DynamoStateStore, "load", throttled):
