@@ -147,6 +147,7 @@ def build_app(
             state_table=processing.state_table,
             redshift_namespace_name=warehouse.namespace.namespace_name,
             redshift_workgroup_name=warehouse.workgroup.workgroup_name,
+            async_failures=warehouse.async_failures,
         ),
         **props("Monitoring"),
     )

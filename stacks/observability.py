@@ -365,6 +365,24 @@ class PipelineMonitoring(Construct):
                 direct_action=True,  # the escalation: the composite is already in ALARM and will not re-notify
             )
 
+        if self._res.async_failures is not None:
+            # No retention clock of its own to beat: anything here is an invocation that already failed.
+            self._alarm(
+                "async-failures-not-empty",
+                metric=self._res.async_failures.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=0,
+                comparison=gt,
+                missing=cw.TreatMissingData.IGNORE,
+                meaning="An asynchronous invocation (the daily retention job, a deploy-time handler) failed all "
+                "its retries; its event is in the async-failures queue.",
+                first_step="read the message (it names the function and the error), fix the cause, and re-run the "
+                "function by hand if its work is still needed.",
+                runbook=RUNBOOK_DLQ,
+                severity=WARNING,
+            )
+
         # Work queues: a stalled consumer pages once (scored-waiting-nothing-loaded, the composite stays on);
         # this escalates, by itself, before the queue's retention deletes what waits there.
         queue_horizon_s = work_queue_age_threshold_s(cfg)
