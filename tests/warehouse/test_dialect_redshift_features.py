@@ -69,3 +69,29 @@ def test_outcome_and_reason_migrations_lose_only_distribution_encodings_and_mask
     assert [item for item in reasons if ": ENCODE " not in item] == ["reason_codes: DISTSTYLE ALL"]
     outcomes = postgres_omissions((SCHEMA_DIR / "V012__outcomes_precision_recall.sql").read_text())
     assert [item for item in outcomes if ": ENCODE " not in item] == ["risk_bands: DISTSTYLE ALL"]
+
+
+def test_every_bi_materialized_view_refreshes_automatically_on_redshift() -> None:
+    views = {}
+    for statement in _statements("V013__fx_rates_and_bi_views.sql"):
+        tree = parse_redshift(statement)
+        if tree is not None and tree.find(exp.MaterializedProperty) is not None:
+            auto = tree.find(exp.AutoRefreshProperty)
+            views[tree.this.name] = auto is not None and auto.this.name.upper() == "YES"
+    assert views == {
+        "mv_merchant_risk_daily": True,
+        "mv_country_risk_daily": True,
+        "mv_channel_risk_daily": True,
+        "mv_score_histogram_hourly": True,
+        "mv_flagged_events_daily": True,
+    }
+
+
+def test_sha2_hashes_the_same_utf8_hex_on_postgres() -> None:
+    rendered = render_postgres("SELECT SHA2(merchant_id, 256) FROM risk_events").sql
+    assert rendered == "SELECT ENCODE(SHA256(CONVERT_TO(merchant_id, 'UTF8')), 'hex') FROM risk_events"
+
+
+def test_the_bi_layer_loses_only_distribution_and_encodings() -> None:
+    omissions = postgres_omissions((SCHEMA_DIR / "V013__fx_rates_and_bi_views.sql").read_text())
+    assert [item for item in omissions if ": ENCODE " not in item] == ["fx_rates: DISTSTYLE ALL"]

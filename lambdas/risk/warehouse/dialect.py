@@ -73,6 +73,7 @@ POSTGRES_MAPPINGS = (
     "CREATE MATERIALIZED VIEW v [BACKUP NO] [AUTO REFRESH YES] AS q -> CREATE VIEW v AS q (always fresh)",
     "FROM t AS e, e.arr AS x AT i (SUPER unnest) -> CROSS JOIN LATERAL jsonb_array_elements_text WITH ORDINALITY",
     "arr[n] (SUPER navigation) -> jsonb_extract_path_text(arr, 'n') (zero-based, as in Redshift)",
+    "SHA2(x, 256) -> encode(sha256(convert_to(x, 'UTF8')), 'hex') (the same lower-case hex)",
 )
 POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY", "ASSUMEROLE")
 VARCHAR_DOMAIN = "redshift_varchar_{width}"
@@ -258,6 +259,12 @@ def _map_for_postgres(node: exp.Expr, widths: set[int]) -> exp.Expr:
         return exp.Cast(this=node.this, to=exp.DataType.build("JSONB"))
     if isinstance(node, exp.GrantPrincipal) and node.args.get("kind"):
         return exp.GrantPrincipal(this=node.this)
+    if isinstance(node, exp.SHA2):
+        # Redshift hashes the text's UTF-8 bytes; PostgreSQL's sha256 takes bytea, never text.
+        utf8 = exp.Anonymous(this="convert_to", expressions=[node.this, exp.Literal.string("UTF8")])
+        bits = node.args["length"].name if node.args.get("length") is not None else "256"
+        digest = exp.Anonymous(this=f"sha{bits}", expressions=[utf8])
+        return exp.Anonymous(this="encode", expressions=[digest, exp.Literal.string("hex")])
     if isinstance(node, exp.Join) and isinstance(node.this, exp.AtIndex):
         return _unnest_at_index(node.this)
     if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
