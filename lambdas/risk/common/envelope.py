@@ -81,6 +81,25 @@ def _body(chunk: list[bytes]) -> str:
     return (b'{"v":1,"items":[' + b",".join(chunk) + b"]}").decode()
 
 
+# Drill-through: where an event entered the pipeline, carried unchanged parse -> score -> load in
+# each item under SOURCE_KEY (the stages' own dicts ignore the key), so a warehouse row can name
+# its Kinesis shard and sequence number and be found in the raw archive.
+SOURCE_KEY = "src"
+
+
+def with_source(item: dict[str, Any], source: dict[str, str] | None) -> dict[str, Any]:
+    """``item`` carrying ``source`` (``{"shard_id": ..., "sequence_number": ...}``); unchanged for None."""
+    return item if source is None else {**item, SOURCE_KEY: source}
+
+
+def source_of(item: dict[str, Any]) -> dict[str, str] | None:
+    """The source an item carries, or None (an item from before drill-through, or from a test)."""
+    source = item.get(SOURCE_KEY)
+    if not isinstance(source, dict):
+        return None
+    return {key: value for key, value in source.items() if isinstance(key, str) and isinstance(value, str)}
+
+
 def unpack(body: str | bytes) -> list[dict[str, Any]]:
     try:
         doc = orjson.loads(body)

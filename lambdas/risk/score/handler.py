@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
-from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
+from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, source_of, unpack, with_source
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.common.redact import log_safe
@@ -154,11 +154,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
+    sources: list[dict[str, str] | None] = []  # drill-through: carried to the scored item unchanged
     for mid, items in good:
         for item in items:
             try:  # one item that is not an event fails alone, not its message
                 events.append(RiskEvent.from_dict(item))
                 owners.append(mid)
+                sources.append(source_of(item))
             except Exception as exc:
                 set_aside.append(SetAside(mid, item, f"not an event: {type(exc).__name__}: {exc}"))
     if not events and not set_aside:
@@ -179,7 +181,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue
-        item = scored.to_dict()
+        item = with_source(scored.to_dict(), sources[k])
         try:  # each scored event encoded alone: one that cannot travel is set aside
             check_finite(item)
             encoded = encode_item(item)
