@@ -12,8 +12,10 @@ from collections.abc import Callable
 
 import orjson
 
+from risk.events.codec import encode_avro
 from risk.warehouse.connection import connect_dsn
 from tests.drills.conftest import events, make_pipeline, put_events
+from tools.cli.replay import parse_lines
 from tools.local.pipeline import LocalPipeline
 
 __all__ = ["make_pipeline"]  # the drills' fixture, used here too
@@ -61,3 +63,10 @@ def test_every_alert_leads_to_its_raw_record_and_its_enriched_copy(
         assert [(c["kinesis_shard_id"], c["kinesis_sequence_number"], c["enriched_key"]) for c in copies] == [
             (shard, sequence, key)
         ]
+
+
+def test_newline_delimited_firehose_objects_split_back_into_their_records() -> None:
+    event = {"event_id": "e1", "user_id": "u1", "event_type": "login", "occurred_at": "2026-11-24T10:00:00Z"}
+    records = [orjson.dumps(event), encode_avro({**event, "event_id": "e\n2"}), orjson.dumps({**event, "x": "a\nb"})]
+    blob = gzip.compress(b"".join(record + b"\n" for record in records))  # AppendDelimiterToRecord's layout
+    assert [r.data for r in parse_lines(blob)] == records
