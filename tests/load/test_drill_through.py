@@ -14,6 +14,7 @@ import orjson
 
 from risk.events.codec import encode_avro
 from risk.warehouse.connection import connect_dsn
+from stacks.config import EnvironmentConfig
 from tests.drills.conftest import events, make_pipeline, put_events
 from tools.cli.replay import parse_lines
 from tools.local.pipeline import LocalPipeline
@@ -41,8 +42,8 @@ def _raw_records(pipeline: LocalPipeline) -> dict[tuple[str, str], bytes]:
     return found
 
 
-def test_every_alert_leads_to_its_raw_record_and_its_enriched_copy(
-    make_pipeline: Callable[..., LocalPipeline], pg_dsn: str
+def test_every_alert_leads_to_its_raw_record_and_its_enriched_copy_and_keeps_its_thresholds(
+    make_pipeline: Callable[..., LocalPipeline], pg_dsn: str, cfg: EnvironmentConfig
 ) -> None:
     pipeline = make_pipeline(pg_dsn, shards=2)
     put_events(pipeline, events(300, seed=11))
@@ -53,7 +54,14 @@ def test_every_alert_leads_to_its_raw_record_and_its_enriched_copy(
             "SELECT COUNT(*) FROM risk_events WHERE kinesis_shard_id IS NULL OR kinesis_sequence_number IS NULL "
             "OR enriched_key IS NULL"
         )
+        thresholds = warehouse.fetchall(
+            "SELECT DISTINCT band_medium_threshold, band_high_threshold, "
+            "MIN(CASE WHEN risk_band = 'high' THEN score END) >= band_high_threshold "
+            "FROM risk_events GROUP BY band_medium_threshold, band_high_threshold"
+        )
     assert alerts and unlocated == 0
+    # Each row keeps the thresholds the scorer applied: the configured ones, and its band agrees.
+    assert [tuple(t) for t in thresholds] == [(cfg.scoring.medium_threshold, cfg.scoring.high_threshold, True)]
     raw = _raw_records(pipeline)
     assert {shard for _, shard, _, _ in alerts} <= {shard for shard, _ in raw}
     for event_id, shard, sequence, key in alerts:

@@ -31,7 +31,7 @@ import boto3
 
 from risk.common import aws
 from risk.common.archive import enriched_key, jsonl
-from risk.common.envelope import source_of, unpack
+from risk.common.envelope import source_of, thresholds_of, unpack
 from risk.common.settings import (
     ARCHIVE_BUCKET,
     BULK_LOAD_MIN_ROWS,
@@ -75,7 +75,7 @@ def decode_message(body: str, keys: Pseudonymiser, loaded_at: datetime) -> list[
             scored = ScoredEvent.from_dict(item)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RowError(f"not a scored event: {type(exc).__name__}: {exc}") from exc
-        records.append(to_record(scored, keys, loaded_at, source_of(item)))
+        records.append(to_record(scored, keys, loaded_at, source_of(item), thresholds_of(item)))
     return records
 
 

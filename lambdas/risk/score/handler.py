@@ -31,7 +31,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
-from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, source_of, unpack, with_source
+from risk.common.envelope import (
+    EnvelopeError,
+    encode_item,
+    pack_encoded,
+    source_of,
+    unpack,
+    with_source,
+    with_thresholds,
+)
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.common.redact import log_safe
@@ -40,6 +48,7 @@ from risk.events.reasons import Reason
 from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
+from risk.score.scorers.base import Thresholds
 from risk.score.service import check_finite, score_isolating
 from risk.score.store import DynamoStateStore, StateStore
 
@@ -176,12 +185,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _response(failures + [mid for mid, _ in good])
 
     per_message: dict[str, list[bytes]] = {}
+    thresholds = getattr(deps.scorer, "thresholds", None)
     done: list[tuple[str, ScoredEvent]] = []
     for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue
         item = with_source(scored.to_dict(), sources[k])
+        if isinstance(thresholds, Thresholds):  # every scorer has them; a test double may not
+            item = with_thresholds(item, thresholds.medium, thresholds.high)
         try:  # each scored event encoded alone: one that cannot travel is set aside
             check_finite(item)
             encoded = encode_item(item)

@@ -57,6 +57,9 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("kinesis_shard_id", "text"),
     ("kinesis_sequence_number", "text"),
     ("enriched_key", "text"),
+    # The band thresholds the scorer applied (V015): score >= high is high, >= medium is medium.
+    ("band_medium_threshold", "double"),
+    ("band_high_threshold", "double"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
