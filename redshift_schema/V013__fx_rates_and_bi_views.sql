@@ -22,8 +22,9 @@ CREATE ROLE risk_fx_loader;
 GRANT USAGE ON SCHEMA public TO ROLE risk_fx_loader;
 GRANT SELECT, INSERT, DELETE ON fx_rates TO ROLE risk_fx_loader;
 
--- Each event's amount in the reporting currency (NULL without an amount or without a rate on or
--- before its day; an amount already in the reporting currency converts at 1).
+-- Each event's amount in the reporting currency: at the latest rate on or before its day, at 1 when
+-- it is already in the reporting currency (no rate row needed); NULL without an amount, or without
+-- a rate yet (reporting_currency is then NULL too).
 CREATE OR REPLACE VIEW v_event_amounts AS
 SELECT
     e.event_id,
@@ -31,13 +32,16 @@ SELECT
     e.occurred_at,
     e.amount,
     e.currency,
-    fx.reporting_currency,
-    CASE WHEN e.currency = fx.reporting_currency THEN e.amount ELSE e.amount * fx.rate END AS amount_reporting
+    CASE
+        WHEN e.amount IS NOT NULL AND (e.currency = rc.reporting_currency OR fx.rate IS NOT NULL)
+        THEN rc.reporting_currency
+    END AS reporting_currency,
+    CASE WHEN e.currency = rc.reporting_currency THEN e.amount ELSE e.amount * fx.rate END AS amount_reporting
 FROM risk_events AS e
+CROSS JOIN (SELECT MAX(reporting_currency) AS reporting_currency FROM fx_rates) AS rc
 LEFT JOIN (
     SELECT
         currency,
-        reporting_currency,
         rate,
         rate_date AS valid_from,
         LEAD(rate_date) OVER (PARTITION BY currency ORDER BY rate_date) AS valid_to

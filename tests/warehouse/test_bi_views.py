@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 
 from risk.warehouse.connection import Warehouse
+from risk.warehouse.fx import FxRate, load_rates
 from tests.warehouse.rows import event_row, insert_events
 
 DAY = datetime(2026, 11, 3)
@@ -80,7 +82,8 @@ def test_flagged_events_per_day_carry_band_rank_and_top_risk_reason_skipping_mis
 @pytest.mark.parametrize(
     "relation",
     ["mv_merchant_risk_daily", "mv_country_risk_daily", "mv_channel_risk_daily", "mv_score_histogram_hourly",
-     "mv_flagged_events_daily", "v_precision_recall_weekly", "v_event_reasons", "reason_codes", "fx_rates"],
+     "mv_flagged_events_daily", "v_precision_recall_weekly", "v_event_reasons", "reason_codes", "fx_rates",
+     "v_amounts_daily"],
 )  # fmt: skip
 def test_bi_reads_the_bi_layer(events: Warehouse, relation: str) -> None:
     events.execute("SET ROLE risk_bi")
@@ -88,3 +91,27 @@ def test_bi_reads_the_bi_layer(events: Warehouse, relation: str) -> None:
         events.execute(f"SELECT COUNT(*) FROM {relation}")
     finally:
         events.rollback()
+
+
+def test_amounts_per_day_and_band_are_in_the_reporting_currency_and_count_what_cannot_convert(
+    warehouse: Warehouse,
+) -> None:
+    insert_events(
+        warehouse,
+        [
+            event_row("a1", "u1", _at(1), 0.9, "high", amount=100, currency="USD"),
+            event_row("a2", "u2", _at(2), 0.8, "high", amount=10, currency="EUR"),
+            event_row("a3", "u3", _at(3), 0.8, "high", amount=10, currency="JPY"),  # no rate: not summed
+            event_row("a4", "u4", _at(4), 0.1, "low"),  # no amount: nothing to convert
+        ],
+    )
+    load_rates(warehouse, [FxRate(date(2026, 11, 1), "USD", "EUR", Decimal("0.9"))])
+    rows = _rows(
+        warehouse,
+        "SELECT day, risk_band, band_rank, reporting_currency, events, amount_reporting, unconverted_events "
+        "FROM v_amounts_daily ORDER BY band_rank DESC",
+    )
+    assert [(*r[:5], float(r[5]) if r[5] is not None else None, r[6]) for r in rows] == [
+        (date(2026, 11, 3), "high", 3, "EUR", 3, 100.0, 1),
+        (date(2026, 11, 3), "low", 1, None, 1, None, 0),
+    ]

@@ -105,3 +105,10 @@ def test_riskctl_fx_load_reads_csv_and_a_bad_line_is_one_line_of_error(
     assert err.count("\n") == 1 and f"riskctl: error: {bad} line 1: rate 0 must be a number above 0" in err
     with warehouse.transaction():
         assert warehouse.scalar("SELECT COUNT(*) FROM fx_rates") == 2
+
+
+def test_an_amount_already_in_the_reporting_currency_needs_no_rate_row(warehouse: Warehouse) -> None:
+    insert_events(warehouse, [event_row("eur", "u1", datetime(2026, 11, 6), 0.1, "low", amount=40, currency="EUR")])
+    assert _amounts(warehouse) == [("eur", None, None)]  # no rates at all: the reporting currency is unknown
+    load_rates(warehouse, [_rate(6, "USD", "0.9")])
+    assert _amounts(warehouse) == [("eur", "EUR", Decimal(40))]
