@@ -6,6 +6,8 @@
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
     riskctl warehouse [--database risk]     # a local PostgreSQL for `make demo ARGS="--dsn ..."`
     riskctl forget    --user-id ID --env prod --bucket B --table T (--workgroup WG | --dsn DSN)
+    riskctl labels load FILE (--workgroup WG | --dsn DSN)   # outcome labels, CSV or JSON Lines
+    riskctl fx load FILE (--workgroup WG | --dsn DSN)       # daily FX rates, CSV or JSON Lines
 
 ``make install`` puts ``riskctl`` in ``.venv/bin``; ``python -m tools.riskctl`` is the same from the
 repository root. Every AWS command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server).
@@ -258,6 +260,57 @@ def cmd_forget(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _connect_warehouse(args: argparse.Namespace) -> Any:
+    from risk.warehouse.connection import connect_dsn, connect_serverless  # noqa: PLC0415
+
+    return connect_dsn(args.dsn) if args.dsn else connect_serverless(args.workgroup, args.database)
+
+
+def cmd_labels_load(args: argparse.Namespace, out: TextIO) -> int:
+    from risk.warehouse.labels import LabelError, load_labels, parse_label  # noqa: PLC0415
+    from tools.cli.errors import OperatorError  # noqa: PLC0415
+    from tools.cli.table_files import read_rows  # noqa: PLC0415
+
+    labels = read_rows(args.file, parse_label, "labels")  # every line checked before the warehouse is asked
+    with _connect_warehouse(args) as warehouse:
+        try:
+            result = load_labels(warehouse, labels)
+        except LabelError as exc:
+            raise OperatorError(f"{args.file}: {exc}; nothing was loaded") from None
+    out.write(
+        f"labels: {result.given} in {args.file}; {result.inserted} loaded ({result.replaced} replacing older "
+        f"reports), {result.unchanged} already loaded or older than what is\n"
+    )
+    return 0
+
+
+def cmd_fx_load(args: argparse.Namespace, out: TextIO) -> int:
+    from risk.warehouse.fx import FxError, load_rates, parse_rate  # noqa: PLC0415
+    from tools.cli.errors import OperatorError  # noqa: PLC0415
+    from tools.cli.table_files import read_rows  # noqa: PLC0415
+
+    rates = read_rows(args.file, parse_rate, "rates")
+    with _connect_warehouse(args) as warehouse:
+        try:
+            result = load_rates(warehouse, rates)
+        except FxError as exc:
+            raise OperatorError(f"{args.file}: {exc}; nothing was loaded") from None
+    out.write(
+        f"fx: {result.given} rates in {args.file}; {result.inserted} loaded ({result.replaced} correcting a "
+        f"loaded rate), {result.unchanged} already loaded\n"
+    )
+    return 0
+
+
+def _warehouse_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workgroup", help="Redshift Serverless workgroup (sign-in with your IAM identity)")
+    where.add_argument("--dsn", help="a PostgreSQL DSN (the local warehouse)")
+    parser.add_argument(
+        "--database", type=_database_name, default="risk", help="with --workgroup (default %(default)s)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OperatorParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
@@ -314,6 +367,24 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--dsn", help="a PostgreSQL DSN (the local warehouse)")
     fg.add_argument("--database", type=_database_name, default="risk", help="with --workgroup (default %(default)s)")
     fg.set_defaults(func=cmd_forget)
+
+    labels = sub.add_parser("labels", help="outcome labels (fraud or legit) in the warehouse")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True)
+    ll = labels_sub.add_parser("load", help="load labels from CSV or JSON Lines (idempotent; newer reports replace)")
+    ll.add_argument(
+        "file", type=input_file, help="labels.csv, or JSON Lines: event_id/user_id, label, source, reported_at"
+    )
+    _warehouse_arguments(ll)
+    ll.set_defaults(func=cmd_labels_load)
+
+    fx = sub.add_parser("fx", help="daily FX rates into the reporting currency, in the warehouse")
+    fx_sub = fx.add_subparsers(dest="fx_command", required=True)
+    fl = fx_sub.add_parser("load", help="load rates from CSV or JSON Lines (idempotent; a changed rate replaces)")
+    fl.add_argument(
+        "file", type=input_file, help="rates.csv, or JSON Lines: rate_date, currency, reporting_currency, rate"
+    )
+    _warehouse_arguments(fl)
+    fl.set_defaults(func=cmd_fx_load)
     return p
 
 

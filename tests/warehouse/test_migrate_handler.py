@@ -43,9 +43,9 @@ def test_create_applies_every_migration_as_the_schema_owner_and_update_applies_n
     created = handler.on_event({"RequestType": "Create"})
     assert created["PhysicalResourceId"] == "risk-warehouse-schema-risk-dev-risk"
     assert created["Data"] == {
-        "AppliedNow": "1,2,3,4,5,6,7,8,9",
-        "Versions": "1,2,3,4,5,6,7,8,9",
-        "LatestVersion": "9",
+        "AppliedNow": "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+        "Versions": "1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16",
+        "LatestVersion": "16",
     }
     updated = handler.on_event({"RequestType": "Update", "PhysicalResourceId": created["PhysicalResourceId"]})
     assert updated["Data"]["AppliedNow"] == ""

@@ -15,7 +15,7 @@ from risk.warehouse.dialect import parse_redshift, split_statements
 from risk.warehouse.migrations import MigrationError, applied_versions, discover, migrate
 from tests.conftest import SCHEMA_DIR
 
-EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
 POSTGRES_TYPES = {
     "text": "character varying",
     "timestamp": "timestamp without time zone",
@@ -126,10 +126,18 @@ def test_risk_events_ddl_matches_the_loader_columns(warehouse: Warehouse) -> Non
 
 
 def test_risk_events_redshift_ddl_declares_every_column_of_columns_py() -> None:
-    (table,) = [s for s in split_statements((SCHEMA_DIR / "V001__risk_events.sql").read_text()) if "risk_events" in s]
-    tree = parse_redshift(table)
-    assert tree is not None
-    declared = [(col.name, col.args["kind"].sql(dialect="redshift")) for col in tree.find_all(exp.ColumnDef)]
+    """CREATE TABLE risk_events, then each migration's ALTER TABLE risk_events ADD COLUMN, in order."""
+    statements = [
+        s
+        for path in sorted(SCHEMA_DIR.glob("V*.sql"))
+        for s in split_statements(path.read_text())
+        if s.startswith(("CREATE TABLE IF NOT EXISTS risk_events (", "ALTER TABLE risk_events ADD COLUMN"))
+    ]
+    declared = []
+    for statement in statements:
+        tree = parse_redshift(statement)
+        assert tree is not None
+        declared += [(col.name, col.args["kind"].sql(dialect="redshift")) for col in tree.find_all(exp.ColumnDef)]
     assert [name for name, _ in declared] == [name for name, _ in RISK_EVENTS_COLUMNS]
     super_columns = [name for name, type_ in declared if type_ == "SUPER"]
     assert super_columns == [name for name, kind in RISK_EVENTS_COLUMNS if kind == "super"]

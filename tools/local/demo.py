@@ -424,6 +424,10 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         run(pipeline, records, None if args.quiet else Progress(out, len(records)))
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
+        if not args.events and args.mix != "heavy":  # generated events: their labels are known
+            from tools.local.labels import outcomes_report, sample_labels  # noqa: PLC0415
+
+            outcomes_report(warehouse, sample_labels(args.count, args.seed), out)
         if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:
             out.write("\n== last handler log lines (all of them: --log FILE)\n")
             out.writelines(f"  {line}\n" for line in list(pipeline.log.lines)[-30:])

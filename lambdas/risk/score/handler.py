@@ -31,7 +31,15 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
-from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
+from risk.common.envelope import (
+    EnvelopeError,
+    encode_item,
+    pack_encoded,
+    source_of,
+    unpack,
+    with_source,
+    with_thresholds,
+)
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.common.redact import log_safe
@@ -40,6 +48,7 @@ from risk.events.reasons import Reason
 from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
+from risk.score.scorers.base import Thresholds
 from risk.score.service import check_finite, score_isolating
 from risk.score.store import DEFAULT_HORIZON_DAYS, DynamoStateStore, StateStore
 
@@ -155,11 +164,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
+    sources: list[dict[str, str] | None] = []  # drill-through: carried to the scored item unchanged
     for mid, items in good:
         for item in items:
             try:  # one item that is not an event fails alone, not its message
                 events.append(RiskEvent.from_dict(item))
                 owners.append(mid)
+                sources.append(source_of(item))
             except Exception as exc:
                 set_aside.append(SetAside(mid, item, f"not an event: {type(exc).__name__}: {exc}"))
     if not events and not set_aside:
@@ -175,12 +186,15 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return _response(failures + [mid for mid, _ in good])
 
     per_message: dict[str, list[bytes]] = {}
+    thresholds = getattr(deps.scorer, "thresholds", None)
     done: list[tuple[str, ScoredEvent]] = []
     for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue
-        item = scored.to_dict()
+        item = with_source(scored.to_dict(), sources[k])
+        if isinstance(thresholds, Thresholds):  # every scorer has them; a test double may not
+            item = with_thresholds(item, thresholds.medium, thresholds.high)
         try:  # each scored event encoded alone: one that cannot travel is set aside
             check_finite(item)
             encoded = encode_item(item)
