@@ -80,7 +80,8 @@ class Probe:
         self.env = lambda_environment(task_root, layer)
 
     def _run(self, code: str, module: str, *flags: str) -> subprocess.CompletedProcess[str]:
-        command = [str(self.python), "-s", *flags, "-c", code, module]
+        # -S: no site-packages of this machine's interpreter (nor its .pth files); the layer is on PYTHONPATH.
+        command = [str(self.python), "-S", *flags, "-c", code, module]
         return subprocess.run(command, env=self.env, capture_output=True, text=True, check=True, cwd="/")
 
     def seconds(self, module: str, *, bytecode: bool = True) -> float:

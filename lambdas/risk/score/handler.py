@@ -27,10 +27,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
+from risk.common.batch import decode_each
 from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
@@ -77,9 +76,9 @@ def dependencies() -> ScoreDependencies:
     )
 
 
-def decode(record: SQSRecord) -> list[dict[str, Any]]:
+def decode(body: str) -> list[dict[str, Any]]:
     """A message's items; a malformed envelope fails the whole message (its items are unknown)."""
-    return unpack(record.body)
+    return unpack(body)
 
 
 @dataclass(frozen=True)
@@ -135,10 +134,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     telemetry.set_environment_dimension(metrics, deps.environment)
     records: list[dict[str, Any]] = event.get("Records", [])
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=records, handler=decode, lambda_context=context):
-        processed = processor.process()
-    malformed = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
+    decoded = decode_each(records, decode)
+    malformed = decoded.failed
     if malformed:
         logger.error(
             "malformed messages fail, with the rest of their groups (DLQ after maxReceiveCount)", message_ids=malformed
@@ -146,11 +143,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(malformed)})
     failures = fifo.with_rest_of_groups(records, malformed)
     held = set(failures)
-    good = [
-        (str(raw["messageId"]), items)
-        for status, items, raw in processed
-        if status == "success" and str(raw["messageId"]) not in held
-    ]
+    good = [(mid, items) for mid, items in decoded.ok if mid not in held]
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
