@@ -3,7 +3,8 @@
 A module imported at module level is paid on every cold start (README, benchmarks: cold start). The
 load handler connects to the warehouse on its first batch, so the driver (redshift-connector, with
 asn1crypto and scramp) is imported there, not at init; the score and load handlers decode their
-batches with ``risk.common.batch``, not Powertools' batch utility (asyncio and every event class).
+batches with ``risk.common.batch``, not Powertools' batch utility (asyncio and every event class);
+the score handler imports the quarantine writer (and with it the parser) only when it sets an event aside.
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def test_a_handlers_cold_start_imports_neither_the_warehouse_driver_nor_powertoo
     loaded = _imported_by(module)
     assert module in loaded
     assert sorted(m for m in loaded if m.startswith(_NOT_AT_COLD_START)) == []
+
+
+def test_the_score_handler_leaves_the_parser_to_its_rare_quarantine_path() -> None:
+    loaded = _imported_by("risk.score.handler")
+    assert sorted(m for m in loaded if m.startswith(("risk.parse", "risk.events.validate", "risk.events.avro"))) == []
 
 
 def test_the_warehouse_driver_is_imported_at_the_first_connection() -> None:

@@ -36,7 +36,6 @@ from risk.common.publish import send_owned
 from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
-from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.service import check_finite, score_isolating
@@ -98,6 +97,8 @@ def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
     """Write the events set aside; return the messages to fail if that write fails (never silent loss)."""
     if not set_aside:
         return set()
+    from risk.parse import quarantine  # noqa: PLC0415 - rare path: the parser and validator stay out of the cold start
+
     at = datetime.now(UTC)
     lines = [
         quarantine.event_line(
