@@ -27,10 +27,9 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
+from risk.common.batch import decode_each
 from risk.common.envelope import (
     EnvelopeError,
     encode_item,
@@ -45,7 +44,6 @@ from risk.common.publish import send_owned
 from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
-from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.scorers.base import Thresholds
@@ -87,9 +85,9 @@ def dependencies() -> ScoreDependencies:
     )
 
 
-def decode(record: SQSRecord) -> list[dict[str, Any]]:
+def decode(body: str) -> list[dict[str, Any]]:
     """A message's items; a malformed envelope fails the whole message (its items are unknown)."""
-    return unpack(record.body)
+    return unpack(body)
 
 
 @dataclass(frozen=True)
@@ -109,6 +107,8 @@ def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
     """Write the events set aside; return the messages to fail if that write fails (never silent loss)."""
     if not set_aside:
         return set()
+    from risk.parse import quarantine  # noqa: PLC0415 - rare path: the parser and validator stay out of the cold start
+
     at = datetime.now(UTC)
     lines = [
         quarantine.event_line(
@@ -145,10 +145,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     telemetry.set_environment_dimension(metrics, deps.environment)
     records: list[dict[str, Any]] = event.get("Records", [])
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=records, handler=decode, lambda_context=context):
-        processed = processor.process()
-    malformed = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
+    decoded = decode_each(records, decode)
+    malformed = decoded.failed
     if malformed:
         logger.error(
             "malformed messages fail, with the rest of their groups (DLQ after maxReceiveCount)", message_ids=malformed
@@ -156,11 +154,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(malformed)})
     failures = fifo.with_rest_of_groups(records, malformed)
     held = set(failures)
-    good = [
-        (str(raw["messageId"]), items)
-        for status, items, raw in processed
-        if status == "success" and str(raw["messageId"]) not in held
-    ]
+    good = [(mid, items) for mid, items in decoded.ok if mid not in held]
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
