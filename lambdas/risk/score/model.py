@@ -38,6 +38,14 @@ class Features:
     velocity_flag: bool
     new_device_flag: bool  # new device together with a high amount
     high_amount_flag: bool
+    # Relative to the user's own behaviour (issue 15). Defaults: a scored message sent before these
+    # existed still decodes (the loader stores NULL for what it did not carry).
+    high_value_count_1h: int | None = None  # events in the hour (this one included) of a high value for the user
+    spend_ratio_1h: float | None = None  # the hour's spend over the user's mean amount before this event
+    velocity_ratio_1m: float | None = None  # events in the minute over the user's usual rate per minute
+    velocity_ratio_1h: float | None = None  # events in the hour over the user's usual rate per hour
+    device_age: int | None = None  # the user's arrivals since this device first came (0: new); None: no device
+    country_age: int | None = None  # the same for the country
 
     def to_dict(self) -> dict[str, Any]:
         # Same output as dataclasses.asdict, ~10x cheaper: asdict deep-copies, and this runs per event.

@@ -53,6 +53,13 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("model_version", "text"),
     ("reason_codes", "super"),
     ("metadata", "super"),
+    # V020: features relative to the user's own behaviour (issue 15), added after the first table.
+    ("high_value_count_1h", "int"),
+    ("spend_ratio_1h", "double"),
+    ("velocity_ratio_1m", "double"),
+    ("velocity_ratio_1h", "double"),
+    ("device_age", "int"),
+    ("country_age", "int"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
