@@ -26,8 +26,8 @@ import numpy as np
 
 from risk.score.scorers.logistic import MODELS_DIR, LogisticModel, LogisticScorer
 from risk.score.state import replay
-from risk.score.vector import FEATURE_NAMES, vectorize
-from tools.generator import generate
+from risk.score.vector import BASE_FEATURES, vectorize
+from tools.generator import V1_PATTERNS, generate
 
 DEFAULT_COUNT = 60_000
 DEFAULT_SEED = 20260105
@@ -46,10 +46,10 @@ class Dataset:
 
 
 def build_dataset(count: int, seed: int) -> Dataset:
-    generated = generate(count, seed)
+    generated = generate(count, seed, patterns=V1_PATTERNS, high_volume_share=0.0)  # lr-v1's data
     events = [g.as_risk_event() for g in generated]
     features, _ = replay(events)
-    x = np.array([vectorize(e, f) for e, f in zip(events, features, strict=True)], dtype=np.float64)
+    x = np.array([vectorize(e, f)[: len(BASE_FEATURES)] for e, f in zip(events, features, strict=True)])
     y = np.array([g.label for g in generated], dtype=np.float64)
     test = np.array([_held_out(e.user_id) for e in events], dtype=bool)
     return Dataset(x, y, test)
@@ -129,7 +129,7 @@ def train(count: int = DEFAULT_COUNT, seed: int = DEFAULT_SEED, version: str = D
     intercept, coef, mean, std = fit(data.x[train_rows], data.y[train_rows])
     model = LogisticModel(
         model_version=version,
-        features=FEATURE_NAMES,
+        features=BASE_FEATURES,
         intercept=_r(intercept),
         coefficients=tuple(_r(c) for c in coef),
         mean=tuple(_r(m) for m in mean),
@@ -160,7 +160,7 @@ def predict(model: LogisticModel, x: np.ndarray) -> np.ndarray:
 
 def model_auc_on_fresh_data(model: LogisticModel, count: int, seed: int) -> float:
     """AUC of a model file on newly generated events, scored through the serving scorer."""
-    generated = generate(count, seed)
+    generated = generate(count, seed, patterns=V1_PATTERNS, high_volume_share=0.0)
     events = [g.as_risk_event() for g in generated]
     features, _ = replay(events)
     scorer = LogisticScorer(model)
