@@ -186,7 +186,7 @@ class RedshiftConfig:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    scorer: str  # rules, logistic or sagemaker
+    scorer: str  # rules, logistic, xgboost or sagemaker
     model_file: str
     sagemaker_endpoint: str | None
     medium_threshold: float
@@ -463,7 +463,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
 
     s = r.child("scoring")
     scoring = ScoringConfig(
-        scorer=s.req_str("scorer", choices=("rules", "logistic", "sagemaker")),
+        scorer=s.req_str("scorer", choices=("rules", "logistic", "xgboost", "sagemaker")),
         model_file=s.req_str("model_file", pattern=re.compile(r"^[\w.-]+\.json$")),
         sagemaker_endpoint=s.text("sagemaker_endpoint", optional=True),
         medium_threshold=s.number("medium_threshold", 0.0, 1.0),

@@ -338,6 +338,21 @@ class _Gen:
             t += interval * rng.uniform(0.7, 1.3)
 
 
+def high_volume_account(
+    count: int, seed: int, start: datetime = DEFAULT_START, *, interval_s: float = 7.0, api: bool = True
+) -> list[GeneratedEvent]:
+    """One legitimate account alone, sending ``count`` events every ``interval_s`` (about): issue 15's
+    steady API client is ``high_volume_account(6_000, seed, interval_s=7.0)`` (12 hours)."""
+    gen = _Gen(seed, start, 0, count * interval_s * 1.3)
+    user = gen._user(0)
+    user.user_id, user.channel, user.devices = f"u-client-{seed}", "api" if api else "web", user.devices[:1]
+    t = gen.start
+    for _ in range(count):
+        gen._emit(user, t, 0, HIGH_VOLUME, event_type=gen.rng.choice(("payment", "payment", "order")))
+        t += interval_s * gen.rng.uniform(0.7, 1.3)
+    return gen.out
+
+
 def _km(a: tuple[str, float, float, str, str, int], b: tuple[str, float, float, str, str, int]) -> float:
     return haversine_km(a[1], a[2], b[1], b[2])
 

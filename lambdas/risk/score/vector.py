@@ -46,8 +46,15 @@ FEATURE_NAMES: tuple[str, ...] = BASE_FEATURES + RELATIVE_FEATURES
 # Features that only carry a default when their input is missing: never named as a reason then.
 AMOUNT_DERIVED = frozenset({"log_amount", "amount_zscore", "log_amount_ratio", "small_amount"})
 GEO_DERIVED = frozenset({"log_speed_kmh", "log_distance_km", "geo_flag"})
-DEVICE_DERIVED = frozenset({"log_device_age"})
-COUNTRY_DERIVED = frozenset({"log_country_age"})
+# A relative feature whose Features value is None carries a default: never a reason then.
+FROM_OPTIONAL: dict[str, str] = {
+    "log_high_value_count_1h": "high_value_count_1h",
+    "log_spend_ratio_1h": "spend_ratio_1h",
+    "log_velocity_ratio_1m": "velocity_ratio_1m",
+    "log_velocity_ratio_1h": "velocity_ratio_1h",
+    "log_device_age": "device_age",
+    "log_country_age": "country_age",
+}
 # Indicators (0 or 1): named as a reason only when set, never for being absent.
 BINARY = frozenset(
     {

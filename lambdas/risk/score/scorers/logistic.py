@@ -124,7 +124,7 @@ class LogisticScorer:
         contrib = self.contributions(x)
         p = sigmoid(self.model.intercept + sum(contrib))
         codes = [r.code for r in fired_rules(event, features)]
-        codes += self._reasons.pick(event, x, contrib)
+        codes += self._reasons.pick(event, features, x, contrib)
         codes += missing_reasons(event)
         return Score(p, self.thresholds.band(p), self.model_version, dedupe(codes))
 

@@ -10,14 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from risk.events.model import RiskEvent
-from risk.score.vector import (
-    AMOUNT_DERIVED,
-    BINARY,
-    COUNTRY_DERIVED,
-    DEVICE_DERIVED,
-    GEO_DERIVED,
-    reason_code,
-)
+from risk.score.model import Features
+from risk.score.vector import AMOUNT_DERIVED, BINARY, FROM_OPTIONAL, GEO_DERIVED, reason_code
 
 TOP_CONTRIBUTIONS = 3  # features named as reasons, by positive contribution
 
@@ -31,20 +25,16 @@ class ReasonPicker:
         self._binary = tuple(k for k, n in enumerate(names) if n in BINARY)
         self._amount = frozenset(k for k, n in enumerate(names) if n in AMOUNT_DERIVED)
         self._geo = frozenset(k for k, n in enumerate(names) if n in GEO_DERIVED)
-        self._device = frozenset(k for k, n in enumerate(names) if n in DEVICE_DERIVED)
-        self._country = frozenset(k for k, n in enumerate(names) if n in COUNTRY_DERIVED)
+        self._optional = tuple((k, FROM_OPTIONAL[n]) for k, n in enumerate(names) if n in FROM_OPTIONAL)
 
-    def pick(self, event: RiskEvent, x: Sequence[float], contrib: Sequence[float]) -> list[str]:
+    def pick(self, event: RiskEvent, features: Features, x: Sequence[float], contrib: Sequence[float]) -> list[str]:
         """Codes of the ``top`` largest positive contributions among the features the event has."""
         skip = {k for k in self._binary if x[k] == 0.0}
         if event.amount is None:
             skip |= self._amount
         if event.geo is None:
             skip |= self._geo
-        if event.device_id is None:
-            skip |= self._device
-        if event.country is None:
-            skip |= self._country
+        skip.update(k for k, attr in self._optional if getattr(features, attr) is None)
         candidates = [k for k in range(len(contrib)) if k not in skip and contrib[k] > 0.0]
         top = sorted(candidates, key=contrib.__getitem__, reverse=True)[: self.top]
         return [self.codes[k] for k in top]
