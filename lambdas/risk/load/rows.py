@@ -59,6 +59,7 @@ def to_record(scored: ScoredEvent, keys: Pseudonymiser, loaded_at: datetime) -> 
         "model_version": score.model_version,
         "reason_codes": list(score.reasons),
         "metadata": event.metadata,
+        "shadow_scores": [s.to_dict() for s in scored.shadows] or None,  # V021: the shadow models' scores
     }
     _check(record)
     return {name: record[name] for name in COLUMN_NAMES}

@@ -40,6 +40,7 @@ from risk.events.reasons import Reason
 from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
+from risk.score.scorers.shadow import ShadowScorer, load_shadows, with_shadows
 from risk.score.service import check_finite, score_isolating
 from risk.score.store import DynamoStateStore, StateStore
 
@@ -57,6 +58,7 @@ class ScoreDependencies:
     scorer: Scorer
     scored_queue_url: str
     environment: str
+    shadows: tuple[ShadowScorer, ...] = ()  # scored beside the champion, stored, never acted on
 
 
 @cache
@@ -74,6 +76,7 @@ def dependencies() -> ScoreDependencies:
         scorer=load_scorer(),
         scored_queue_url=settings.env(settings.SCORED_QUEUE_URL),
         environment=os.environ.get(settings.ENVIRONMENT, "local"),
+        shadows=load_shadows(),
     )
 
 
@@ -175,7 +178,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
     per_message: dict[str, list[bytes]] = {}
     done: list[tuple[str, ScoredEvent]] = []
-    for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
+    for k, (mid, scored) in enumerate(zip(owners, with_shadows(deps.shadows, batch.scored), strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue

@@ -81,14 +81,41 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowScore:
+    """A shadow model's opinion of the event: stored beside the champion's, never acted on."""
+
+    model_version: str
+    score: float
+    risk_band: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, "score": self.score, "risk_band": self.risk_band}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShadowScore:
+        return cls(str(d["model_version"]), float(d["score"]), str(d["risk_band"]))
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredEvent:
     event: RiskEvent
     features: Features
-    score: Score
+    score: Score  # the champion's: bands, alerts and reasons come from it
+    shadows: tuple[ShadowScore, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event.to_dict(), "features": self.features.to_dict(), "score": self.score.to_dict()}
+        return {
+            "event": self.event.to_dict(),
+            "features": self.features.to_dict(),
+            "score": self.score.to_dict(),
+            "shadows": [s.to_dict() for s in self.shadows],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScoredEvent:
-        return cls(RiskEvent.from_dict(d["event"]), Features.from_dict(d["features"]), Score.from_dict(d["score"]))
+        return cls(
+            RiskEvent.from_dict(d["event"]),
+            Features.from_dict(d["features"]),
+            Score.from_dict(d["score"]),
+            tuple(ShadowScore.from_dict(s) for s in d.get("shadows") or ()),  # absent before issue 15
+        )

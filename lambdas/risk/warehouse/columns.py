@@ -60,6 +60,8 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("velocity_ratio_1h", "double"),
     ("device_age", "int"),
     ("country_age", "int"),
+    # V021: the shadow models' scores, [{"model_version", "score", "risk_band"}, ...] (issue 15).
+    ("shadow_scores", "super"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
