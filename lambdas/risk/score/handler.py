@@ -176,6 +176,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return _response(failures + [mid for mid, _ in good])
 
+    take_fallbacks = getattr(deps.scorer, "take_fallbacks", None)  # SageMaker: events its fallback scored
+    if take_fallbacks is not None:
+        _emit(telemetry.SCORER_FALLBACKS, take_fallbacks())
     per_message: dict[str, list[bytes]] = {}
     done: list[tuple[str, ScoredEvent]] = []
     for k, (mid, scored) in enumerate(zip(owners, with_shadows(deps.shadows, batch.scored), strict=True)):

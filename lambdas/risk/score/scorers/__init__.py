@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 
 from risk.common import aws, settings
+from risk.score.scorers import sagemaker as _sagemaker
 from risk.score.scorers.base import Scorer, Thresholds
 from risk.score.scorers.logistic import MODELS_DIR, LogisticModel, LogisticScorer
 from risk.score.scorers.rules import RulesScorer
@@ -67,5 +68,9 @@ def load_scorer(environ: Mapping[str, str] | None = None, sagemaker_client: Any 
     if not endpoint:
         raise ValueError(f"{settings.SCORER}=sagemaker needs {settings.SAGEMAKER_ENDPOINT}")
     if sagemaker_client is None:
-        sagemaker_client = aws.client("sagemaker-runtime")
+        sagemaker_client = aws.client(
+            "sagemaker-runtime",
+            connect_timeout=_sagemaker.CONNECT_TIMEOUT_S,
+            read_timeout=_sagemaker.READ_TIMEOUT_S,
+        )
     return SageMakerScorer(sagemaker_client, endpoint, thresholds, fallback=local)
