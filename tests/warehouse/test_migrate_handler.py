@@ -44,7 +44,7 @@ def test_create_applies_every_migration_as_the_schema_owner_and_update_applies_n
     created = handler.on_event({"RequestType": "Create"})
     assert created["PhysicalResourceId"] == "risk-warehouse-schema-risk-dev-risk"
     versions = sorted(int(p.name[1:].split("__")[0]) for p in SCHEMA_DIR.glob("V*.sql"))  # every file
-    assert versions[:10] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 20]
+    assert versions[:9] == [1, 2, 3, 4, 5, 6, 7, 8, 9] and {20, 21} <= set(versions)
     listed = ",".join(map(str, versions))
     assert created["Data"] == {"AppliedNow": listed, "Versions": listed, "LatestVersion": str(versions[-1])}
     updated = handler.on_event({"RequestType": "Update", "PhysicalResourceId": created["PhysicalResourceId"]})
