@@ -109,6 +109,31 @@ class _Reader:
         return value
 
 
+_MODEL_FILE = re.compile(r"^[\w.-]+\.json$")
+
+
+def _shadows(s: _Reader) -> tuple[ShadowConfig, ...]:
+    """``scoring.shadows``: optional list of {scorer: logistic|xgboost, model_file}; no model twice."""
+    if not s.has("shadows"):
+        return ()
+    items = s.raw("shadows")
+    if not isinstance(items, list):
+        raise ConfigError(f"{s.path}.shadows: expected a list, got {items!r}")
+    out = []
+    for k, item in enumerate(items):
+        r = _Reader(item, f"{s.path}.shadows[{k}]")
+        out.append(
+            ShadowConfig(
+                scorer=r.req_str("scorer", choices=("logistic", "xgboost")),
+                model_file=r.req_str("model_file", pattern=_MODEL_FILE),
+            )
+        )
+    files = [sh.model_file for sh in out] + [s.raw("model_file")]
+    if len(set(files)) != len(files):
+        raise ConfigError(f"{s.path}.shadows: a model file appears twice (or is the champion's)")
+    return tuple(out)
+
+
 def _subscriptions(s: _Reader) -> dict[str, tuple[str, ...]]:
     """Severity -> e-mail addresses; critical alarms must reach at least one."""
     out = {}
@@ -185,12 +210,21 @@ class RedshiftConfig:
 
 
 @dataclass(frozen=True)
+class ShadowConfig:
+    """A bundled model scored beside the champion (issue 15): stored, never acted on."""
+
+    scorer: str  # logistic or xgboost
+    model_file: str
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
-    scorer: str  # rules, logistic or sagemaker
+    scorer: str  # the champion: rules, logistic, xgboost or sagemaker
     model_file: str
     sagemaker_endpoint: str | None
     medium_threshold: float
     high_threshold: float
+    shadows: tuple[ShadowConfig, ...] = ()
 
 
 ALARM_SEVERITIES = ("critical", "warning")
@@ -476,11 +510,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
 
     s = r.child("scoring")
     scoring = ScoringConfig(
-        scorer=s.req_str("scorer", choices=("rules", "logistic", "sagemaker")),
+        scorer=s.req_str("scorer", choices=("rules", "logistic", "xgboost", "sagemaker")),
         model_file=s.req_str("model_file", pattern=re.compile(r"^[\w.-]+\.json$")),
         sagemaker_endpoint=s.text("sagemaker_endpoint", optional=True),
         medium_threshold=s.number("medium_threshold", 0.0, 1.0),
         high_threshold=s.number("high_threshold", 0.0, 1.0),
+        shadows=_shadows(s),
     )
     if scoring.scorer == "sagemaker" and not scoring.sagemaker_endpoint:
         raise ConfigError(f"{s.path}.sagemaker_endpoint: required when scorer is sagemaker")
@@ -647,4 +682,6 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         values[settings.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
         if cfg.scoring.sagemaker_endpoint:
             values[settings.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
+        if cfg.scoring.shadows:
+            values[settings.SHADOW_SCORERS] = ",".join(f"{sh.scorer}:{sh.model_file}" for sh in cfg.scoring.shadows)
     return values

@@ -548,6 +548,22 @@ class PipelineMonitoring(Construct):
                 runbook=STAGE_RUNBOOK[stage],
             )
 
+        if self._cfg.scoring.sagemaker_endpoint:
+            self._alarm(
+                "scorer-fallback",
+                metric=self.product_metric(telemetry.SCORER_FALLBACKS, period=FIVE_MINUTES),
+                threshold=0,
+                comparison=gt,
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                meaning="Events were scored by the bundled fallback model in 2 of 3 five-minute periods: the "
+                f"SageMaker endpoint {self._cfg.scoring.sagemaker_endpoint} fails, times out or answers badly.",
+                first_step="read the score logs ('SageMaker endpoint ... failed') and the endpoint's "
+                "Invocation4XXErrors / ModelLatency metrics.",
+                runbook=RUNBOOK_MODEL_ROLLBACK,
+            )
+
         self._alarm(
             "quarantine-rate",
             metric=self._rate_pct(
@@ -1023,6 +1039,7 @@ class PipelineMonitoring(Construct):
                         m(telemetry.EVENTS_FLAGGED), m(telemetry.EVENTS_SCORED), "Flagged / scored (%)", ONE_MINUTE
                     )
                 ],
+                right=[m(telemetry.SCORER_FALLBACKS, label="scored by the fallback model (SageMaker failed)")],
                 left_y_axis=cw.YAxisProps(min=0, max=100),
                 width=12,
                 height=7,

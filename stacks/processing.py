@@ -184,6 +184,19 @@ class ProcessingStack(Stack):
         self._put_objects(self.score, archive_bucket, archive_key, QUARANTINE_PREFIX)
         self._use_state(self.score.role)
         self._consume("score", self.score, parsed)
+        if cfg.scoring.sagemaker_endpoint:  # exactly the configured endpoint (its ARN names it in lower case)
+            self.score.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:InvokeEndpoint"],
+                    resources=[
+                        self.format_arn(
+                            service="sagemaker",
+                            resource="endpoint",
+                            resource_name=cfg.scoring.sagemaker_endpoint.lower(),
+                        )
+                    ],
+                )
+            )
 
         # load: scored queue -> Redshift (MERGE) + enriched/ in the archive; in the warehouse VPC
         self.load = self._function(

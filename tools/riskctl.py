@@ -3,7 +3,7 @@
     riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200]
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
-    riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
+    riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules|logistic|xgboost]
     riskctl warehouse [--database risk]     # a local PostgreSQL for `make demo ARGS="--dsn ..."`
     riskctl forget    --user-id ID --env prod --bucket B --table T (--workgroup WG | --dsn DSN)
     riskctl labels load FILE (--workgroup WG | --dsn DSN)   # outcome labels, CSV or JSON Lines
@@ -186,8 +186,9 @@ def score_event(raw: bytes, history: Sequence[bytes], scorer_name: str | None, e
     env = runtime_environment(
         load_environment(env_name), "score", {s.SCORED_QUEUE_URL: "-", s.STATE_TABLE: "-", s.ARCHIVE_BUCKET: "-"}
     )
-    if scorer_name:
+    if scorer_name and scorer_name != env.get(s.SCORER):
         env[s.SCORER] = scorer_name
+        env.pop(s.MODEL_FILE, None)  # that kind's bundled model, not the configured champion's file
     score = load_scorer(env).score(event, features)
     return {
         "event": event.to_dict(),
@@ -345,7 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score one event JSON locally (no AWS): features, score, reasons")
     score.add_argument("event", help="the event JSON, or - to read it from stdin")
     score.add_argument("--history", type=input_file, help="JSON Lines of the user's earlier events, oldest first")
-    score.add_argument("--scorer", choices=("rules", "logistic"), help="override the configured scorer")
+    score.add_argument(
+        "--scorer", choices=("rules", "logistic", "xgboost"), help="override the configured scorer (champion)"
+    )
     score.add_argument(
         "--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment: thresholds, model (default dev)"
     )

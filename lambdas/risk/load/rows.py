@@ -75,6 +75,7 @@ def to_record(
         "enriched_key": None,
         "band_medium_threshold": thresholds[0],
         "band_high_threshold": thresholds[1],
+        "shadow_scores": [s.to_dict() for s in scored.shadows] or None,  # V021: the shadow models' scores
     }
     _check(record)
     return {name: record[name] for name in COLUMN_NAMES}

@@ -47,6 +47,7 @@ from risk.events.reasons import Reason
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.scorers.base import Thresholds
+from risk.score.scorers.shadow import ShadowScorer, load_shadows, with_shadows
 from risk.score.service import check_finite, score_isolating
 from risk.score.store import DEFAULT_HORIZON_DAYS, DynamoStateStore, StateStore
 
@@ -64,6 +65,7 @@ class ScoreDependencies:
     scorer: Scorer
     scored_queue_url: str
     environment: str
+    shadows: tuple[ShadowScorer, ...] = ()  # scored beside the champion, stored, never acted on
 
 
 @cache
@@ -82,6 +84,7 @@ def dependencies() -> ScoreDependencies:
         scorer=load_scorer(),
         scored_queue_url=settings.env(settings.SCORED_QUEUE_URL),
         environment=os.environ.get(settings.ENVIRONMENT, "local"),
+        shadows=load_shadows(),
     )
 
 
@@ -179,10 +182,13 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return _response(failures + [mid for mid, _ in good])
 
+    take_fallbacks = getattr(deps.scorer, "take_fallbacks", None)  # SageMaker: events its fallback scored
+    if take_fallbacks is not None:
+        _emit(telemetry.SCORER_FALLBACKS, take_fallbacks())
     per_message: dict[str, list[bytes]] = {}
     thresholds = getattr(deps.scorer, "thresholds", None)
     done: list[tuple[str, ScoredEvent]] = []
-    for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
+    for k, (mid, scored) in enumerate(zip(owners, with_shadows(deps.shadows, batch.scored), strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue

@@ -409,15 +409,41 @@ class UserState:
             rec = self.countries.get(country)
             new_country = rec is None or rec[0] >= seq
 
+        device_age = country_age = None  # arrivals since first seen: 0 for a new one (or the first event)
+        if device is not None:
+            rec = self.devices.get(device)
+            device_age = 0 if new_device or rec is None or rec[0] >= seq else seq - rec[0]
+        if country is not None:
+            rec = self.countries.get(country)
+            country_age = 0 if new_country or rec is None or rec[0] >= seq else seq - rec[0]
+
+        # High-value events of the hour, for this user (the most recent HIGH_VALUE_SCAN entries looked at).
+        hv = fx.high_value_threshold(n_prior, mean_prior)
+        high_value = 0 if amount is None or amount < hv else 1
+        for k in range(max(lo_1h, i - fx.HIGH_VALUE_SCAN), i):
+            a = hist[k][2]
+            if a is not None and a >= hv:
+                high_value += 1
+        # The user's usual rate: earlier events in the 24 h window over the time they cover: 24 h
+        # once the history reaches beyond it, else back to the last folded event or the first one.
+        if lo_24h > 0:
+            span = fx.WINDOW_24H
+        elif self.base_last_ts is not None:
+            span = min(ts - self.base_last_ts, fx.WINDOW_24H)
+        else:
+            span = ts - hist[0][0] if i > 0 else 0.0
+        usual_per_h = fx.usual_rate_per_h(i - lo_24h, span)
+
         count_1m = i - lo_1m + 1
         count_1h = i - lo_1h + 1
+        sum_1h = fx.amount_sum(cum_s[i] - cum_s[lo_1h] + own)
         # Positional, in field order: measurably cheaper than keywords for a frozen dataclass.
         return Features(
             count_1m,
             count_1h,
             i - lo_24h + 1,
             fx.amount_sum(cum_s[i] - cum_s[lo_1m] + own),
-            fx.amount_sum(cum_s[i] - cum_s[lo_1h] + own),
+            sum_1h,
             fx.amount_sum(cum_s[i] - cum_s[lo_24h] + own),
             zscore,
             ratio,
@@ -431,6 +457,12 @@ class UserState:
             fx.is_velocity_flag(count_1m, count_1h),
             fx.is_new_device_flag(new_device, amount, n_prior, mean_prior),
             fx.is_high_amount(amount, ratio),
+            high_value,
+            fx.spend_ratio(sum_1h, n_prior, mean_prior),
+            count_1m * 60.0 / usual_per_h,
+            count_1h / usual_per_h,
+            device_age,
+            country_age,
         )
 
     # ------------------------------------------------------------------------ updates

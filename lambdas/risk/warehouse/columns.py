@@ -60,6 +60,15 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     # The band thresholds the scorer applied (V015): score >= high is high, >= medium is medium.
     ("band_medium_threshold", "double"),
     ("band_high_threshold", "double"),
+    # V020: features relative to the user's own behaviour (issue 15), added after the first table.
+    ("high_value_count_1h", "int"),
+    ("spend_ratio_1h", "double"),
+    ("velocity_ratio_1m", "double"),
+    ("velocity_ratio_1h", "double"),
+    ("device_age", "int"),
+    ("country_age", "int"),
+    # V021: the shadow models' scores, [{"model_version", "score", "risk_band"}, ...] (issue 15).
+    ("shadow_scores", "super"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
