@@ -5,6 +5,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-dev.txt lambdas/requirements.txt | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed
+# checkov in its own venv from requirements-checkov.txt: its exact pins (boto3, packaging, networkx) conflict
+# with requirements*.txt. tests/infra/test_checkov.py (make test) runs it on the templates it synthesizes.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cksum < requirements-checkov.txt | cut -d' ' -f1)
 RISKCTL := $(VENV)/bin/riskctl
 ENVS := dev staging prod
 # The pinned Node 22 (npm package `node`) and CDK CLI come first on PATH: jsii and cdk use them.
@@ -13,7 +17,7 @@ export PYTHONPATH := $(CURDIR)/lambdas:$(CURDIR)
 ARGS ?=
 BASE ?= HEAD
 
-.PHONY: help install test test-runtime demo docs-sample warehouse diff synth cfn-lint lint format typecheck bench cost clean
+.PHONY: help install test test-runtime demo docs-sample warehouse diff synth cfn-lint checkov lint format typecheck bench cost clean
 
 # $(call timed,STEP,COMMAND): print the step, run it (its own output shows progress), then its elapsed
 # time. Setup is where it matters: a first install takes minutes.
@@ -36,9 +40,9 @@ $(RISKCTL): pyproject.toml $(STAMP)
 	$(call timed,riskctl: the project itself into $(VENV)/bin,$(PY) -m pip install --disable-pip-version-check --progress-bar off --no-deps -e .)
 	touch $@
 
-install: $(STAMP) $(NODE_STAMP) $(RISKCTL) ## create .venv (with the riskctl command) and node_modules from the pins
+install: $(STAMP) $(NODE_STAMP) $(RISKCTL) $(CHECKOV_STAMP) ## create .venv (with the riskctl command), .venv-checkov and node_modules from the pins
 
-test: $(STAMP) $(NODE_STAMP) ## run the whole test suite
+test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## run the whole test suite
 	$(PY) -m pytest $(ARGS)
 
 # The Lambda code's tests again, on the deployed Python (cdk.json lambda_runtime), in .venv-lambda:
@@ -77,6 +81,14 @@ synth: $(STAMP) $(NODE_STAMP) ## synthesize every environment into cdk.out/<env>
 
 cfn-lint: $(STAMP) ## lint every synthesized template (run make synth first)
 	$(VENV)/bin/cfn-lint $(foreach e,$(ENVS),cdk.out/$(e)/*.template.json)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || python3 -m venv $(CHECKOV_VENV)
+	$(call timed,checkov in $(CHECKOV_VENV) (its pins conflict with ours),$(CHECKOV_VENV)/bin/python -m pip install --disable-pip-version-check --progress-bar off -r requirements-checkov.txt)
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
+checkov: $(STAMP) $(CHECKOV_STAMP) ## checkov over cdk.out/<env> (run make synth first): no failed check, >= 95% passing per template
+	$(PY) -m tools.checkov $(foreach e,$(ENVS),cdk.out/$(e))
 
 lint: $(STAMP) ## ruff check, ruff format --check and mypy
 	$(VENV)/bin/ruff check .

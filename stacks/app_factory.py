@@ -87,18 +87,6 @@ def build_app(
         archive_key=keys.archive_key,
         **props("Ingest"),
     )
-    entry = EntryStack(  # the other ways in: the S3 inbox (issue 17)
-        app,
-        stack_name(cfg.name, "Entry"),
-        cfg=cfg,
-        packaging=packaging,
-        pipeline_key=keys.pipeline_key,
-        stream=ingest.stream,
-        archive_bucket=archive.bucket,
-        archive_key=keys.archive_key,
-        access_logs=archive.access_logs,
-        **props("Entry"),
-    )
     catalog = CatalogStack(  # Glue Data Catalog + Athena over the archive (issue 17)
         app,
         stack_name(cfg.name, "Catalog"),
@@ -118,6 +106,19 @@ def build_app(
         archive_key=keys.archive_key,
         **props("Warehouse"),
     )
+    entry = EntryStack(  # the other ways in: the S3 inbox (issue 17)
+        app,
+        stack_name(cfg.name, "Entry"),
+        cfg=cfg,
+        packaging=packaging,
+        pipeline_key=keys.pipeline_key,
+        stream=ingest.stream,
+        archive_bucket=archive.bucket,
+        archive_key=keys.archive_key,
+        access_logs=archive.access_logs,
+        async_failures=warehouse.async_failures,
+        **props("Entry"),
+    )
     schema = SchemaStack(
         app,
         stack_name(cfg.name, "Schema"),
@@ -132,6 +133,7 @@ def build_app(
         warehouse_key=keys.warehouse_key,
         retention_security_group=warehouse.retention_sg,
         workgroup_arn=warehouse.workgroup_arn,
+        async_failures=warehouse.async_failures,
         **props("Schema"),
     )
     processing = ProcessingStack(
@@ -151,6 +153,7 @@ def build_app(
             workgroup_host=warehouse.workgroup_host,
             secret_key=keys.warehouse_key,
         ),
+        async_failures=warehouse.async_failures,
         **props("Processing"),
     )
     # The loader writes risk_events: the schema must be in place before it can consume.
@@ -169,6 +172,7 @@ def build_app(
             state_table=processing.state_table,
             redshift_namespace_name=warehouse.namespace.namespace_name,
             redshift_workgroup_name=warehouse.workgroup.workgroup_name,
+            async_failures=warehouse.async_failures,
         ),
         **props("Monitoring"),
     )

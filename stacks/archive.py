@@ -5,7 +5,8 @@ the archive key (bucket key on, to keep KMS request costs flat), TLS-only, never
 object lock is enabled in environments that must keep immutable audit copies (prod), with a default
 retention in governance mode (cdk.json's archive.object_lock_retention_days) so each version is locked.
 Server access logs go to a separate bucket: S3 cannot deliver access logs to an SSE-KMS
-bucket, so that one uses SSE-S3 and keeps logs for a year.
+bucket, so that one uses SSE-S3 and keeps logs for a year; its own access logs go into itself
+(``access-logs/``), so reads and deletions of the archive's access logs are recorded too.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX, QUARANTINE_PREFIX, RAW_PREFIX
 from stacks.config import EnvironmentConfig
-from stacks.guards import acknowledge, removal_policy
+from stacks.guards import removal_policy
 
 # Lifecycle of the archive (days after creation): raw events are read by replays in the first
 # weeks, then kept cold for audits until they expire (per environment, cdk.json's archive.*_expiry_days;
@@ -29,6 +30,7 @@ RAW_TO_INFREQUENT_ACCESS_DAYS = 30
 RAW_TO_GLACIER_DAYS = 90
 NONCURRENT_EXPIRY_DAYS = 90
 ACCESS_LOG_EXPIRY_DAYS = 365
+SELF_ACCESS_LOGS_PREFIX = "access-logs/"  # the access-log bucket's own access logs, in itself
 
 
 class ArchiveStack(Stack):
@@ -44,6 +46,10 @@ class ArchiveStack(Stack):
             enforce_ssl=True,
             versioned=True,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            # Its own accesses (someone reading or deleting the archive's access logs) are logged into itself,
+            # under their own prefix. S3 then also logs its log deliveries (AWS: "a small increase in storage
+            # billing", about one small object per delivery), which expire with the rest.
+            server_access_logs_prefix=SELF_ACCESS_LOGS_PREFIX,
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-access-logs",
@@ -52,12 +58,6 @@ class ArchiveStack(Stack):
                 )
             ],
             removal_policy=removal_policy(cfg),
-        )
-        acknowledge(
-            self.access_logs,
-            "AwsSolutions-S1",
-            "This is the access-log target of the archive; logging it to itself would loop and to "
-            "a third bucket would only move the question.",
         )
 
         self.bucket = s3.Bucket(

@@ -109,6 +109,31 @@ class _Reader:
         return value
 
 
+_MODEL_FILE = re.compile(r"^[\w.-]+\.json$")
+
+
+def _shadows(s: _Reader) -> tuple[ShadowConfig, ...]:
+    """``scoring.shadows``: optional list of {scorer: logistic|xgboost, model_file}; no model twice."""
+    if not s.has("shadows"):
+        return ()
+    items = s.raw("shadows")
+    if not isinstance(items, list):
+        raise ConfigError(f"{s.path}.shadows: expected a list, got {items!r}")
+    out = []
+    for k, item in enumerate(items):
+        r = _Reader(item, f"{s.path}.shadows[{k}]")
+        out.append(
+            ShadowConfig(
+                scorer=r.req_str("scorer", choices=("logistic", "xgboost")),
+                model_file=r.req_str("model_file", pattern=_MODEL_FILE),
+            )
+        )
+    files = [sh.model_file for sh in out] + [s.raw("model_file")]
+    if len(set(files)) != len(files):
+        raise ConfigError(f"{s.path}.shadows: a model file appears twice (or is the champion's)")
+    return tuple(out)
+
+
 def _subscriptions(s: _Reader) -> dict[str, tuple[str, ...]]:
     """Severity -> e-mail addresses; critical alarms must reach at least one."""
     out = {}
@@ -185,12 +210,21 @@ class RedshiftConfig:
 
 
 @dataclass(frozen=True)
+class ShadowConfig:
+    """A bundled model scored beside the champion (issue 15): stored, never acted on."""
+
+    scorer: str  # logistic or xgboost
+    model_file: str
+
+
+@dataclass(frozen=True)
 class ScoringConfig:
-    scorer: str  # rules, logistic or sagemaker
+    scorer: str  # the champion: rules, logistic, xgboost or sagemaker
     model_file: str
     sagemaker_endpoint: str | None
     medium_threshold: float
     high_threshold: float
+    shadows: tuple[ShadowConfig, ...] = ()
 
 
 ALARM_SEVERITIES = ("critical", "warning")
@@ -246,7 +280,6 @@ class EnvironmentConfig:
     region: str
     availability_zones: tuple[str, ...]
     vpc_cidr: str
-    s3_prefix_list_id: str  # the region's AWS-managed S3 prefix list: the in-VPC functions' only egress to S3
     kinesis: KinesisConfig
     kinesis_source: KinesisSourceConfig
     parse: FunctionConfig
@@ -256,6 +289,9 @@ class EnvironmentConfig:
     redshift: RedshiftConfig
     scoring: ScoringConfig
     state_ttl_days: int
+    # An event id is recognised as a duplicate this long after it was folded out of the 24 h history:
+    # at least as long as SQS (queue and DLQ) and Kinesis can bring an event back (checked here).
+    state_dedupe_horizon_days: int
     clock_skew_tolerance_s: int  # parse: occurred_at may be this far after arrival (else future_timestamp)
     log_retention_days: int
     removal_policy: str  # retain or destroy
@@ -349,6 +385,17 @@ def _sqs_function(r: _Reader) -> FunctionConfig:
     if cfg.batch_size > 10 and cfg.batching_window_s == 0:
         raise ConfigError(f"{r.path}.batching_window_s: SQS batch sizes above 10 need a batching window")
     return cfg
+
+
+def _dedupe_horizon(r: Any, queues: QueueConfig, kinesis: KinesisConfig) -> int:
+    horizon: int = r.req_int("state_dedupe_horizon_days", 1, 365)
+    needed = max(queues.retention_days, queues.dlq_retention_days, -(-kinesis.retention_hours // 24))
+    if horizon < needed:
+        raise ConfigError(
+            f"{r.path}.state_dedupe_horizon_days: {horizon} days is shorter than SQS and Kinesis can bring an "
+            f"event back ({needed} days: the queues', the DLQs' and the stream's retention)"
+        )
+    return horizon
 
 
 def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
@@ -463,11 +510,12 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
 
     s = r.child("scoring")
     scoring = ScoringConfig(
-        scorer=s.req_str("scorer", choices=("rules", "logistic", "sagemaker")),
+        scorer=s.req_str("scorer", choices=("rules", "logistic", "xgboost", "sagemaker")),
         model_file=s.req_str("model_file", pattern=re.compile(r"^[\w.-]+\.json$")),
         sagemaker_endpoint=s.text("sagemaker_endpoint", optional=True),
         medium_threshold=s.number("medium_threshold", 0.0, 1.0),
         high_threshold=s.number("high_threshold", 0.0, 1.0),
+        shadows=_shadows(s),
     )
     if scoring.scorer == "sagemaker" and not scoring.sagemaker_endpoint:
         raise ConfigError(f"{s.path}.sagemaker_endpoint: required when scorer is sagemaker")
@@ -533,7 +581,6 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         region=region,
         availability_zones=tuple(azs_raw),
         vpc_cidr=r.req_str("vpc_cidr", pattern=re.compile(r"^\d+\.\d+\.\d+\.\d+/\d+$")),
-        s3_prefix_list_id=r.req_str("s3_prefix_list_id", pattern=re.compile(r"^pl-[0-9a-f]{8,17}$")),
         kinesis=kinesis,
         kinesis_source=kinesis_source,
         parse=parse,
@@ -543,6 +590,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         redshift=redshift,
         scoring=scoring,
         state_ttl_days=r.req_int("state_ttl_days", 1, 3650),
+        state_dedupe_horizon_days=_dedupe_horizon(r, queues, kinesis),
         clock_skew_tolerance_s=r.req_int("clock_skew_tolerance_s", 0, 86_400),
         log_retention_days=retention,
         removal_policy=removal,
@@ -629,10 +677,13 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         values[settings.PARSED_MESSAGE_GROUPS] = str(cfg.queues.parsed_message_groups)
     if stage == "score":
         values[settings.STATE_TTL_DAYS] = str(cfg.state_ttl_days)
+        values[settings.STATE_DEDUPE_HORIZON_DAYS] = str(cfg.state_dedupe_horizon_days)
         values[settings.SCORER] = cfg.scoring.scorer
         values[settings.MODEL_FILE] = cfg.scoring.model_file
         values[settings.MEDIUM_THRESHOLD] = str(cfg.scoring.medium_threshold)
         values[settings.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
         if cfg.scoring.sagemaker_endpoint:
             values[settings.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
+        if cfg.scoring.shadows:
+            values[settings.SHADOW_SCORERS] = ",".join(f"{sh.scorer}:{sh.model_file}" for sh in cfg.scoring.shadows)
     return values

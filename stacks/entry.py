@@ -61,6 +61,7 @@ class EntryStack(Stack):
         archive_bucket: s3.IBucket,
         archive_key: kms.IKey,
         access_logs: s3.IBucket,
+        async_failures: sqs.IQueue,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -216,6 +217,8 @@ class EntryStack(Stack):
                 },
             ),
             log_key=pipeline_key,
+            async_failures=async_failures,
+            reserved_concurrency=files.max_concurrency,  # the mapping's maximum, as score and load
         )
         role = self.ingest.role
         self.ingest.function.add_event_source(

@@ -1,6 +1,6 @@
 """Ingest: the Kinesis Data Stream producers write to, and Firehose archiving it to raw/.
 
-The stream is the one entry point: Firehose keeps an untouched GZIP copy of every record in
+The stream is the one entry point: Firehose keeps an untouched GZIP copy of every record, one a line, in
 the archive (replays and audits), while the parse function reads the same stream. Capacity
 mode, shard count and retention come from config (prod is provisioned and keeps 7 days).
 """
@@ -159,6 +159,12 @@ class IngestStack(Stack):
                 prefix=FIREHOSE_RAW_PREFIX,
                 error_output_prefix=FIREHOSE_ERROR_PREFIX,
                 compression_format="GZIP",
+                # A newline after every record: raw/ objects are newline-delimited, so Athena (and
+                # `riskctl replay`) read them line by line instead of splitting records by structure.
+                processing_configuration=firehose.CfnDeliveryStream.ProcessingConfigurationProperty(
+                    enabled=True,
+                    processors=[firehose.CfnDeliveryStream.ProcessorProperty(type="AppendDelimiterToRecord")],
+                ),
                 buffering_hints=firehose.CfnDeliveryStream.BufferingHintsProperty(
                     interval_in_seconds=FIREHOSE_BUFFER_INTERVAL_S, size_in_m_bs=FIREHOSE_BUFFER_MB
                 ),

@@ -10,6 +10,25 @@ function/service role is granted exactly the key it needs through its own policy
 ``grant*`` calls in the stacks that own the roles). Service principals that act without a
 role of ours are named here with conditions pinning them to this account and region:
 CloudWatch Logs (encrypted log groups) and CloudWatch alarms (publishing to the topic).
+
+The encryption context each service sets on its KMS calls, which the roles' key statements pin
+(``kms:EncryptionContext:<key>``; a wrong key would deny the service in production):
+
+- Kinesis Data Streams: ``aws:kinesis:arn`` = the stream's ARN, on all its KMS calls
+  (https://docs.aws.amazon.com/streams/latest/dev/permissions-user-key-KMS.html, "encryption context").
+- CloudWatch Logs: ``aws:logs:arn`` = the log group's ARN
+  (https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/encrypt-log-data-kms.html).
+- SQS: ``aws:sqs:arn`` = the queue's ARN
+  (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+- S3 with a bucket key: ``aws:s3:arn`` = the bucket's ARN, not the object's
+  (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucket-key.html, "encryption context").
+- DynamoDB: ``aws:dynamodb:tableName`` and ``aws:dynamodb:subscriberId`` (the account); the statements
+  pin the table name (https://docs.aws.amazon.com/kms/latest/developerguide/services-dynamodb.html).
+- Secrets Manager: ``SecretARN`` and ``SecretVersionId``; the statements pin the secret's ARN
+  (https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html).
+- Lambda environment variables (every function's, under the pipeline key): Lambda decrypts them through a
+  grant it creates at deploy, so no role holds a key statement for them
+  (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars-encryption.html).
 """
 
 from __future__ import annotations

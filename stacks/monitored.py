@@ -21,3 +21,5 @@ class MonitoredResources:
     state_table: dynamodb.ITable
     redshift_namespace_name: str
     redshift_workgroup_name: str
+    # Where Lambda puts an asynchronous invocation's event after its retries (the scheduled jobs, CDK's handlers).
+    async_failures: sqs.IQueue | None = None

@@ -6,8 +6,8 @@
   5-minute periods), where is it stuck (queue ages, each stream consumer's iterator age), is anything
   lost (DLQ depth and age, failures by stage and cause, quarantine), lag per event, score distribution;
 * the **Stage health** dashboard: the per-service sections of cdk-monitoring-constructs (Lambda, Kinesis,
-  SQS with DLQ, DynamoDB) plus custom sections where the library has nothing (Firehose delivery from a
-  Kinesis source, Redshift Serverless, the loader);
+  SQS, DynamoDB) plus custom sections where the library has nothing or counts wrong (each DLQ by depth,
+  Firehose delivery from a Kinesis source, Redshift Serverless, the loader);
 * the alarms, each with a description that says what it means, what to do first and its runbook. Child
   alarms have no actions of their own: ``pipeline-critical`` (any critical child) pages once per
   incident, ``pipeline-unhealthy`` (any warning child) mails the warning topic and is suppressed while
@@ -26,6 +26,7 @@ local run evaluates the same synthesized definitions (``tools.local.alarms``). T
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -33,16 +34,18 @@ import cdk_monitoring_constructs as cmc
 from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
-from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from risk.common import telemetry
 from risk.events.reasons import Reason
 from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig
+from stacks.ingest import FIREHOSE_BUFFER_INTERVAL_S
 from stacks.monitored import MonitoredResources
 
 STAGES = ("parse", "score", "load")
+STATE_STORE_OPERATIONS = ("BatchGetItem", "PutItem")  # what risk.score.store.DynamoStateStore calls
 ONE_MINUTE = Duration.minutes(1)
 FIVE_MINUTES = Duration.minutes(5)
 BUDGET_WARNING_SHARE = 0.8  # warn before the Redshift usage limit acts
@@ -61,6 +64,27 @@ def parse_iterator_threshold_ms(cfg: EnvironmentConfig) -> int:
 def firehose_behind_threshold_ms(cfg: EnvironmentConfig) -> int:
     """Firehose has no record-age limit of its own: its horizon is the stream's retention."""
     return int(cfg.kinesis.retention_hours * 3600 * HORIZON_SHARE * 1000)
+
+
+# Firehose: S3 delivery is retried for this long, then the records are dropped (fixed by the service).
+FIREHOSE_S3_RETRY_HOURS = 24
+# Firehose read vs delivered: compare over periods of this many buffer intervals; alarm below this share.
+FIREHOSE_COMPARE_BUFFERS = 15
+FIREHOSE_DELIVERED_MIN_PCT = 50
+
+
+def firehose_compare_period() -> Duration:
+    """Many buffer intervals, so that the buffers in flight at a period's edges are a small share of it."""
+    return Duration.minutes(max(5, math.ceil(FIREHOSE_COMPARE_BUFFERS * FIREHOSE_BUFFER_INTERVAL_S / 60)))
+
+
+def firehose_undelivered_threshold_s() -> int:
+    return int(FIREHOSE_S3_RETRY_HOURS * 3600 * HORIZON_SHARE)
+
+
+def work_queue_age_threshold_s(cfg: EnvironmentConfig) -> int:
+    """A work queue deletes messages ``queues.retention_days`` after they were sent: page at the horizon share."""
+    return int(cfg.queues.retention_days * 86400 * HORIZON_SHARE)
 
 
 def dlq_age_threshold_s(cfg: EnvironmentConfig) -> int:
@@ -341,6 +365,47 @@ class PipelineMonitoring(Construct):
                 direct_action=True,  # the escalation: the composite is already in ALARM and will not re-notify
             )
 
+        if self._res.async_failures is not None:
+            # No retention clock of its own to beat: anything here is an invocation that already failed.
+            self._alarm(
+                "async-failures-not-empty",
+                metric=self._res.async_failures.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=0,
+                comparison=gt,
+                missing=cw.TreatMissingData.IGNORE,
+                meaning="An asynchronous invocation (the daily retention job, a deploy-time handler) failed all "
+                "its retries; its event is in the async-failures queue.",
+                first_step="read the message (it names the function and the error), fix the cause, and re-run the "
+                "function by hand if its work is still needed.",
+                runbook=RUNBOOK_DLQ,
+                severity=WARNING,
+            )
+
+        # Work queues: a stalled consumer pages once (scored-waiting-nothing-loaded, the composite stays on);
+        # this escalates, by itself, before the queue's retention deletes what waits there.
+        queue_horizon_s = work_queue_age_threshold_s(cfg)
+        for spec in WORK_QUEUES:
+            self._alarm(
+                f"{spec.key}-near-expiry",
+                metric=self._res.queues[spec.key].metric_approximate_age_of_oldest_message(
+                    period=FIVE_MINUTES, statistic="Maximum"
+                ),
+                threshold=queue_horizon_s,
+                comparison=gt,
+                missing=not_breaching,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                meaning=f"A message has waited in the {spec.key} queue for more than {queue_horizon_s // 3600} h; "
+                f"the queue deletes messages after {cfg.queues.retention_days} days (queues.retention_days).",
+                first_step=f"bring the {spec.consumer} stage back now (its runbook); what expires is still in the raw "
+                "archive: replay that time range afterwards (stuck-iterator.md).",
+                runbook=STAGE_RUNBOOK[spec.consumer],
+                severity=CRITICAL,
+                direct_action=True,  # the escalation: the composite is already in ALARM since the stall
+            )
+
         self._alarm(
             "kinesis-iterator-age",
             metric=self._res.stream.metric_get_records_iterator_age_milliseconds(
@@ -402,6 +467,44 @@ class PipelineMonitoring(Construct):
             first_step="read the delivery stream's error logs; compare records read with records delivered.",
             runbook=RUNBOOK_STUCK_ITERATOR,
         )
+        # Read but not delivered. Over a period of many buffer intervals Firehose delivers about what it read
+        # (only the buffers straddling the period's edges differ: 2 of FIREHOSE_COMPARE_BUFFERS), so less than
+        # FIREHOSE_DELIVERED_MIN_PCT in two periods running is records held back or sent to raw-errors/, not
+        # buffering. Idle periods (nothing read) count as 100%: no traffic is the silent producer's business.
+        compare = firehose_compare_period()
+        self._alarm(
+            "firehose-read-not-delivered",
+            metric=self.firehose_delivered_pct(),
+            threshold=FIREHOSE_DELIVERED_MIN_PCT,
+            comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD,
+            missing=not_breaching,
+            evaluation_periods=2,
+            datapoints_to_alarm=2,
+            meaning=f"Firehose read records from the stream but delivered less than {FIREHOSE_DELIVERED_MIN_PCT}% "
+            f"of them to S3 in two {int(compare.to_minutes())}-minute periods running: the raw archive is "
+            "missing what parse already processed.",
+            first_step="read the delivery stream's error logs and the raw-errors/ prefix; check the archive "
+            "key's policy and the delivery role.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+        )
+        # Firehose retries a failing S3 delivery for FIREHOSE_S3_RETRY_HOURS, then drops the records: the oldest
+        # undelivered record's age (DataFreshness) is a data-loss horizon like the iterator ages above.
+        undelivered_s = firehose_undelivered_threshold_s()
+        self._alarm(
+            "firehose-undelivered-near-expiry",
+            metric=self._firehose_metric("DeliveryToS3.DataFreshness", "Maximum", "Data freshness (s)"),
+            threshold=undelivered_s,
+            comparison=gt,
+            missing=not_breaching,
+            evaluation_periods=3,
+            datapoints_to_alarm=2,
+            meaning=f"A record has waited in Firehose for more than {undelivered_s // 3600} h; Firehose gives up "
+            f"on S3 delivery after {FIREHOSE_S3_RETRY_HOURS} h and the raw archive would then miss it.",
+            first_step="fix the S3 delivery (error logs, bucket policy, archive key, delivery role) now; after "
+            "the horizon, replay the missing range onto the stream from the producers or the warehouse.",
+            runbook=RUNBOOK_STUCK_ITERATOR,
+            severity=CRITICAL,
+        )
 
     def _add_failure_alarms(self) -> None:
         """Failures the handlers hand back (partial batch responses): Lambda's Errors does not see them."""
@@ -445,6 +548,22 @@ class PipelineMonitoring(Construct):
                 runbook=STAGE_RUNBOOK[stage],
             )
 
+        if self._cfg.scoring.sagemaker_endpoint:
+            self._alarm(
+                "scorer-fallback",
+                metric=self.product_metric(telemetry.SCORER_FALLBACKS, period=FIVE_MINUTES),
+                threshold=0,
+                comparison=gt,
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                meaning="Events were scored by the bundled fallback model in 2 of 3 five-minute periods: the "
+                f"SageMaker endpoint {self._cfg.scoring.sagemaker_endpoint} fails, times out or answers badly.",
+                first_step="read the score logs ('SageMaker endpoint ... failed') and the endpoint's "
+                "Invocation4XXErrors / ModelLatency metrics.",
+                runbook=RUNBOOK_MODEL_ROLLBACK,
+            )
+
         self._alarm(
             "quarantine-rate",
             metric=self._rate_pct(
@@ -480,6 +599,19 @@ class PipelineMonitoring(Construct):
                 runbook=RUNBOOK_STUCK_ITERATOR,
             )
 
+    def firehose_delivered_pct(self) -> cw.MathExpression:
+        """Records delivered to S3 per 100 read from Kinesis over a comparison period; 100 when none were read."""
+        compare = firehose_compare_period()
+        return cw.MathExpression(
+            expression="IF(FILL(read, 0) > 0, 100 * FILL(delivered, 0) / read, 100)",
+            using_metrics={
+                "read": self._firehose_metric("DataReadFromKinesisStream.Records", "Sum", "read", compare),
+                "delivered": self._firehose_metric("DeliveryToS3.Records", "Sum", "delivered", compare),
+            },
+            label="records delivered to S3 / records read from Kinesis (%)",
+            period=compare,
+        )
+
     def waiting(self, key: str) -> cw.Metric:
         """Messages visible (not yet received) in a work queue, per minute."""
         return self._res.queues[key].metric_approximate_number_of_messages_visible(
@@ -492,19 +624,35 @@ class PipelineMonitoring(Construct):
         gt = cw.ComparisonOperator.GREATER_THAN_THRESHOLD
         threshold_ms = a.end_to_end_lag_s * 1000
         for spec in WORK_QUEUES:
+            # Stuck, not merely old: the oldest message is past the threshold AND the consumer deleted no
+            # message in that minute. One poison message also ages the queue, but while the rest flows
+            # (deletes > 0) it is only retried, one visibility timeout apart, until maxReceiveCount moves
+            # it to the DLQ, whose alarms own it; in the FIFO parsed queue it holds back only its group.
+            # Deletes are whole messages, so "near zero" is zero: a consumer that deletes anything in a
+            # minute is moving. A consumer that is merely slow is load-lag's (arrival-to-load p90).
+            queue = self._res.queues[spec.key]
             self._alarm(
                 f"{spec.key}-oldest-message",
-                metric=self._res.queues[spec.key].metric_approximate_age_of_oldest_message(
-                    period=ONE_MINUTE, statistic="Maximum"
+                metric=cw.MathExpression(
+                    expression="IF(FILL(deleted, 0) > 0, 0, age)",
+                    using_metrics={
+                        "age": queue.metric_approximate_age_of_oldest_message(period=ONE_MINUTE, statistic="Maximum"),
+                        "deleted": queue.metric_number_of_messages_deleted(period=ONE_MINUTE, statistic="Sum"),
+                    },
+                    label=f"age of the oldest message in {spec.key} (s) in minutes when none was deleted",
+                    period=ONE_MINUTE,
                 ),
                 threshold=a.queue_oldest_message_s,
                 comparison=gt,
                 missing=cw.TreatMissingData.NOT_BREACHING,
                 evaluation_periods=3,
                 datapoints_to_alarm=3,
-                meaning=f"The oldest message in the {spec.key} queue is older than {a.queue_oldest_message_s} s: "
-                f"the {spec.consumer} function is not keeping up, keeps failing, or one message is being retried.",
-                first_step=f"check the {spec.consumer} function's failures by cause, throttles and concurrency.",
+                meaning=f"The oldest message in the {spec.key} queue is older than {a.queue_oldest_message_s} s "
+                f"and the {spec.consumer} function deleted no message for 3 minutes: the queue is stuck (mapping "
+                "disabled, every batch failing, no concurrency). One poison message while the rest flows does "
+                "not fire it (the DLQ alarms do).",
+                first_step=f"check the {spec.consumer} mapping is enabled, then its failures by cause, throttles "
+                "and concurrency.",
                 runbook=STAGE_RUNBOOK[spec.consumer],
             )
         # While messages wait in "scored", a minute without any load counts as a breaching lag: a stalled
@@ -629,16 +777,24 @@ class PipelineMonitoring(Construct):
             first_step="check score-failing (state_store) and the table's consumed capacity by operation.",
             runbook=RUNBOOK_MODEL_ROLLBACK,
         )
+        # FILL each operation: a plain sum (what metric_system_errors_for_operations builds) has no datapoint
+        # in a minute when any one operation published none, so it could never breach. BatchGetItem and
+        # PutItem are the calls the score function's state store makes.
         self._throttle_alarm(
             "state-system-errors",
-            metric=table.metric_system_errors_for_operations(
-                operations=[
-                    dynamodb.Operation.BATCH_GET_ITEM,
-                    dynamodb.Operation.GET_ITEM,
-                    dynamodb.Operation.PUT_ITEM,
-                    dynamodb.Operation.UPDATE_ITEM,
-                ],
-                period=ONE_MINUTE,
+            metric=self._sum(
+                {
+                    op.lower(): cw.Metric(
+                        namespace="AWS/DynamoDB",
+                        metric_name="SystemErrors",
+                        dimensions_map={"TableName": table.table_name, "Operation": op},
+                        statistic="Sum",
+                        period=ONE_MINUTE,
+                    )
+                    for op in STATE_STORE_OPERATIONS
+                },
+                "state table system errors",
+                ONE_MINUTE,
             ),
             meaning="DynamoDB returned internal errors (HTTP 500) for the feature-state table in "
             f"{a.failing_minutes} of {a.failing_window_minutes} minutes.",
@@ -883,6 +1039,7 @@ class PipelineMonitoring(Construct):
                         m(telemetry.EVENTS_FLAGGED), m(telemetry.EVENTS_SCORED), "Flagged / scored (%)", ONE_MINUTE
                     )
                 ],
+                right=[m(telemetry.SCORER_FALLBACKS, label="scored by the fallback model (SageMaker failed)")],
                 left_y_axis=cw.YAxisProps(min=0, max=100),
                 width=12,
                 height=7,
@@ -966,6 +1123,39 @@ class PipelineMonitoring(Construct):
             ),
         ]
 
+    def _dead_letter_groups(self, dlq: sqs.IQueue) -> list[cmc.CustomMetricGroup]:
+        """A DLQ's depth, what moved into it, and its oldest message.
+
+        Not ``NumberOfMessagesSent`` (the library's "incoming"): SQS moves a message to the DLQ of its own
+        redrive policy after maxReceiveCount failed receives, and that move is no SendMessage, so the
+        metric stays 0 while the DLQ fills. The depth counts them; its rise per minute is what came in
+        (a redrive or an expiry shows as a fall, clipped here: the depth line shows it).
+        """
+        visible = dlq.metric_approximate_number_of_messages_visible(
+            period=ONE_MINUTE, statistic="Maximum", label="visible"
+        )
+        return [
+            cmc.CustomMetricGroup(
+                title="Dead letters: depth and moved in per minute",
+                metrics=[
+                    visible,
+                    cw.MathExpression(
+                        expression="IF(DIFF(visible) > 0, DIFF(visible), 0)",
+                        using_metrics={"visible": visible},
+                        label="moved in (rise of the depth)",
+                        period=ONE_MINUTE,
+                    ),
+                ],
+            ),
+            cmc.CustomMetricGroup(
+                title="Dead letters: oldest message (s)",
+                metrics=[dlq.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES, statistic="Maximum")],
+                horizontal_annotations=[
+                    cw.HorizontalAnnotation(value=dlq_age_threshold_s(self._cfg), label="age alarm")
+                ],
+            ),
+        ]
+
     def _section_text(self, title: str, body: str, runbooks: Sequence[str]) -> cmc.SingleWidgetDashboardSegment:
         links = ", ".join(self._runbook(r) for r in runbooks)
         return cmc.SingleWidgetDashboardSegment(
@@ -1021,11 +1211,15 @@ class PipelineMonitoring(Construct):
             )
         )
         for spec in WORK_QUEUES:
-            facade.monitor_sqs_queue_with_dlq(
+            facade.monitor_sqs_queue(
                 queue=res.queues[spec.key],
-                dead_letter_queue=res.dead_letter_queues[spec.dlq_key],
                 human_readable_name=f"{spec.key} queue ({spec.producer} -> {spec.consumer})",
                 alarm_friendly_name=f"{prefix}-{spec.key}",
+            )
+            facade.monitor_custom(
+                human_readable_name=f"{spec.dlq_key} (dead letters of {spec.key})",
+                alarm_friendly_name=f"{prefix}-{spec.dlq_key}",
+                metric_groups=self._dead_letter_groups(res.dead_letter_queues[spec.dlq_key]),
             )
         facade.monitor_sqs_queue(
             queue=res.dead_letter_queues[PARSE_FAILURES_QUEUE],
@@ -1055,6 +1249,13 @@ class PipelineMonitoring(Construct):
                     metrics=[
                         self._firehose_metric("DataReadFromKinesisStream.Records", "Sum", "read from Kinesis"),
                         self._firehose_metric("DeliveryToS3.Records", "Sum", "delivered to S3"),
+                    ],
+                ),
+                cmc.CustomMetricGroup(
+                    title="Delivered / read (%), as firehose-read-not-delivered reads it",
+                    metrics=[self.firehose_delivered_pct()],
+                    horizontal_annotations=[
+                        cw.HorizontalAnnotation(value=FIREHOSE_DELIVERED_MIN_PCT, label="alarm threshold")
                     ],
                 ),
             ],

@@ -71,11 +71,13 @@ class ProcessingStack(Stack):
         archive_bucket: s3.IBucket,
         archive_key: kms.IKey,
         warehouse: WarehouseAccess,
+        async_failures: sqs.IQueue,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
         self.cfg = cfg
         self.pipeline_key = pipeline_key
+        self.async_failures = async_failures  # an asynchronous invocation's failed event (none of the mappings')
 
         # Queues: work queues with their DLQs, and the parse function's on-failure queue.
         self.dead_letter_queues: dict[str, sqs.Queue] = {}
@@ -182,6 +184,19 @@ class ProcessingStack(Stack):
         self._put_objects(self.score, archive_bucket, archive_key, QUARANTINE_PREFIX)
         self._use_state(self.score.role)
         self._consume("score", self.score, parsed)
+        if cfg.scoring.sagemaker_endpoint:  # exactly the configured endpoint (its ARN names it in lower case)
+            self.score.role.add_to_principal_policy(
+                iam.PolicyStatement(
+                    actions=["sagemaker:InvokeEndpoint"],
+                    resources=[
+                        self.format_arn(
+                            service="sagemaker",
+                            resource="endpoint",
+                            resource_name=cfg.scoring.sagemaker_endpoint.lower(),
+                        )
+                    ],
+                )
+            )
 
         # load: scored queue -> Redshift (MERGE) + enriched/ in the archive; in the warehouse VPC
         self.load = self._function(
@@ -287,6 +302,9 @@ class ProcessingStack(Stack):
             log_key=self.pipeline_key,
             vpc=vpc,
             security_group=security_group,
+            async_failures=self.async_failures,
+            # The SQS mappings' maximum concurrency, reserved: the cap and a guarantee (parse: shards x factor).
+            reserved_concurrency=fn_cfg.max_concurrency,
         )
 
     def _consume(self, stage: str, fn: RiskFunction, queue: sqs.Queue) -> None:

@@ -19,14 +19,16 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from risk.common import settings
 from stacks.bundling import SCHEMA_ROOT, Packaging
 from stacks.config import EnvironmentConfig, runtime_environment
-from stacks.function import RiskFunction
+from stacks.function import ONE_AT_A_TIME, RiskFunction, allow_async_failures
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
 MIGRATE_HANDLER = "risk.migrate.handler.on_event"
@@ -64,6 +66,7 @@ class SchemaStack(Stack):
         warehouse_key: kms.IKey,
         retention_security_group: ec2.ISecurityGroup,
         workgroup_arn: str,
+        async_failures: sqs.IQueue,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, id, **kwargs)
@@ -90,6 +93,8 @@ class SchemaStack(Stack):
             log_key=log_key,
             vpc=vpc,
             security_group=security_group,
+            async_failures=async_failures,
+            reserved_concurrency=ONE_AT_A_TIME,
         )
         # Migrations CREATE ROLE and masking policies: they run as the schema owner, the admin
         # user whose password Redshift rotates in Secrets Manager. Only this function reads it.
@@ -150,9 +155,15 @@ class SchemaStack(Stack):
             on_event_handler=self.migrator.function,
             framework_on_event_role=provider_role,
             log_group=provider_logs,
+            provider_function_env_encryption=log_key,
         )
+        # CloudFormation invokes the framework's function asynchronously: a failed event goes to async-failures.
+        framework = self.provider.node.find_child("framework-onEvent").node.default_child
+        assert isinstance(framework, lambda_.CfnFunction)
+        framework.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(target_arn=async_failures.queue_arn)
+        framework.reserved_concurrent_executions = ONE_AT_A_TIME
+        allow_async_failures(provider_role, async_failures, log_key)
         for finding, reason in (
-            ("Serverless-LambdaDLQ", "CloudFormation invokes the provider synchronously and receives its errors."),
             (
                 "Serverless-LambdaTracing",
                 "CDK's provider framework function; the migration function it calls is traced.",
@@ -201,6 +212,8 @@ class SchemaStack(Stack):
             log_key=log_key,
             vpc=vpc,
             security_group=retention_security_group,
+            async_failures=async_failures,
+            reserved_concurrency=ONE_AT_A_TIME,
         )
         self.retention.role.add_to_principal_policy(
             iam.PolicyStatement(
@@ -222,10 +235,4 @@ class SchemaStack(Stack):
             "Serverless-EventBusDLQ",
             "A missed daily purge is caught by the retention-not-run alarm, and the next run deletes everything "
             "past the cutoff anyway: a DLQ would hold only a scheduled event with no data.",
-        )
-        acknowledge(
-            self.retention.function,
-            "Serverless-LambdaDLQ",
-            "Invoked by its daily schedule; a failed run is retried by EventBridge and raises the retention "
-            "alarms, and the next day's run deletes what this one did not.",
         )

@@ -14,22 +14,32 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Token, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_redshiftserverless as redshift
 from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX
 from stacks.config import EnvironmentConfig
+from stacks.function import ONE_AT_A_TIME, allow_async_failures, async_failure_statements
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
 
 # The construct id CDK gives the singleton function of every AwsCustomResource in a stack.
 SDK_PROVIDER_ID = "AWS679f53fac002430cb0da5b7982bd2287"
+# Its AwsCustomResources (the usage limit, the S3 prefix list lookup) may run at once during a deploy.
+SDK_PROVIDER_CONCURRENCY = 2
+# The provider CDK adds for ``restrict_default_security_group``; it runs once per VPC change.
+RESTRICT_DEFAULT_SG_PROVIDER_ID = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
+ASYNC_FAILURES_QUEUE = "async-failures"
+# The region's AWS-managed prefix list of S3, the gateway endpoint's route (its id differs per region).
+S3_PREFIX_LIST_NAME = "com.amazonaws.{region}.s3"
 
 REDSHIFT_PORT = 5439
 SUBNET_MASK = 24
@@ -121,7 +131,56 @@ class WarehouseStack(Stack):
                 subnets=ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED),
             )
 
-        self._s3_prefix_list = ec2.Peer.prefix_list(cfg.s3_prefix_list_id)
+        # The dead-letter queue of every function invoked asynchronously (by CloudFormation, EventBridge or an
+        # operator): the lowest stack that all function stacks depend on, so each can name it.
+        self.async_failures = sqs.Queue(
+            self,
+            "AsyncFailures",
+            queue_name=cfg.queue_name(ASYNC_FAILURES_QUEUE),
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=log_key,
+            data_key_reuse=Duration.minutes(15),
+            enforce_ssl=True,
+            retention_period=Duration.days(cfg.queues.dlq_retention_days),
+            removal_policy=removal_policy(cfg),
+        )
+        acknowledge(
+            self.async_failures,
+            "AwsSolutions-SQS3",
+            "async-failures is itself a dead-letter destination (of asynchronous Lambda invocations), read only "
+            "by operators.",
+        )
+        acknowledge(
+            self.async_failures,
+            "Serverless-SQSRedrivePolicy",
+            "async-failures is a dead-letter destination itself; operators read it, no function consumes it.",
+        )
+        self._log_key = log_key
+        self._sdk_logs = logs.LogGroup(
+            self,
+            "UsageLimitLogs",
+            retention=log_retention(cfg),
+            encryption_key=log_key,
+            removal_policy=removal_policy(cfg),
+        )
+        self._sdk_role = iam.Role(  # our own: no AWS managed policy, logs only to its own group
+            self,
+            "UsageLimitRole",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"{cfg.prefix}: the AwsCustomResource calls (usage limit, S3 prefix list lookup)",
+            inline_policies={
+                "logs": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            actions=["logs:CreateLogStream", "logs:PutLogEvents"],
+                            resources=[self._sdk_logs.log_group_arn],
+                        )
+                    ]
+                )
+            },
+        )
+        self._s3_prefix_list = ec2.Peer.prefix_list(self._s3_prefix_list_id())
+        self._configure_restrict_default_sg_provider()
         # Clients of the warehouse: the loader (Processing) and the migration function (Schema).
         self.workgroup_sg = ec2.SecurityGroup(
             self,
@@ -215,10 +274,10 @@ class WarehouseStack(Stack):
         )
         self.workgroup.add_resource_dependency(self.namespace)
         self.workgroup.apply_removal_policy(removal_policy(cfg))
-        self.usage_limit = self._usage_limit(cfg, log_key)
+        self.usage_limit = self._usage_limit(cfg)
         self._endpoint_policies(cfg, archive_bucket, (warehouse_key, archive_key, log_key))
 
-    def _usage_limit(self, cfg: EnvironmentConfig, log_key: kms.IKey) -> cr.AwsCustomResource:
+    def _usage_limit(self, cfg: EnvironmentConfig) -> cr.AwsCustomResource:
         """A daily RPU-hours limit on the workgroup (CloudFormation has no resource for it, so an SDK call).
 
         ``deactivate`` stops queries at the limit (loads then wait in the scored queue, see
@@ -227,28 +286,6 @@ class WarehouseStack(Stack):
         workgroup_arn = self.workgroup.attr_workgroup_workgroup_arn
         limit = {"amount": cfg.redshift.rpu_hours_per_day, "breachAction": cfg.redshift.usage_limit_breach_action}
         limit_id = cr.PhysicalResourceId.from_response("usageLimit.usageLimitId")
-        sdk_logs = logs.LogGroup(
-            self,
-            "UsageLimitLogs",
-            retention=log_retention(cfg),
-            encryption_key=log_key,
-            removal_policy=removal_policy(cfg),
-        )
-        sdk_role = iam.Role(  # our own: no AWS managed policy, logs only to its own group
-            self,
-            "UsageLimitRole",
-            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-            description=f"{cfg.prefix}: sets the workgroup's daily usage limit (AwsCustomResource)",
-            inline_policies={
-                "logs": iam.PolicyDocument(
-                    statements=[
-                        iam.PolicyStatement(
-                            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[sdk_logs.log_group_arn]
-                        )
-                    ]
-                )
-            },
-        )
         usage_limit = cr.AwsCustomResource(
             self,
             "UsageLimit",
@@ -290,8 +327,8 @@ class WarehouseStack(Stack):
                 ]
             ),
             install_latest_aws_sdk=False,
-            role=sdk_role,
-            log_group=sdk_logs,
+            role=self._sdk_role,
+            log_group=self._sdk_logs,
         )
         account = "<AWS::AccountId>" if Token.is_unresolved(self.account) else self.account
         acknowledge(
@@ -299,14 +336,67 @@ class WarehouseStack(Stack):
             f"AwsSolutions-IAM5[Resource::arn:{self.partition}:redshift-serverless:{self.region}:{account}:usagelimit/*]",
             "Update and delete name the usage limit by the id CreateUsageLimit returns; it is not known before.",
         )
-        provider = self.node.find_child(SDK_PROVIDER_ID)  # the singleton Lambda behind AwsCustomResource
+        return usage_limit
+
+    def _s3_prefix_list_id(self) -> str:
+        """The id of the region's S3 prefix list, looked up at deploy time (``DescribeManagedPrefixLists`` by
+        name): it differs per region and partition, so no id is typed anywhere."""
+        name = S3_PREFIX_LIST_NAME.format(region=self.region)
+        lookup = cr.AwsSdkCall(
+            service="EC2",
+            action="DescribeManagedPrefixLists",
+            parameters={"Filters": [{"Name": "prefix-list-name", "Values": [name]}]},
+            physical_resource_id=cr.PhysicalResourceId.of(name),
+            output_paths=["PrefixLists.0.PrefixListId"],
+        )
+        prefix_list = cr.AwsCustomResource(
+            self,
+            "S3PrefixList",
+            on_create=lookup,
+            on_update=lookup,
+            policy=cr.AwsCustomResourcePolicy.from_statements(
+                [iam.PolicyStatement(actions=["ec2:DescribeManagedPrefixLists"], resources=["*"])]
+            ),
+            install_latest_aws_sdk=False,
+            role=self._sdk_role,
+            log_group=self._sdk_logs,
+        )
+        acknowledge(
+            prefix_list,
+            "AwsSolutions-IAM5[Resource::*]",
+            "ec2:DescribeManagedPrefixLists is a List/Describe action with no resource-level permissions.",
+        )
+        self._configure_sdk_provider()
+        return prefix_list.get_response_field("PrefixLists.0.PrefixListId")
+
+    def _configure_restrict_default_sg_provider(self) -> None:
+        """CDK's handler that empties the VPC's default security group (``restrict_default_security_group``):
+        CloudFormation invokes it asynchronously as well; same dead-letter queue and cap, written onto CDK's
+        raw resources (they have no construct props for it)."""
+        provider = self.node.find_child(RESTRICT_DEFAULT_SG_PROVIDER_ID)
+        handler, role = provider.node.find_child("Handler"), provider.node.find_child("Role")
+        assert isinstance(handler, CfnResource) and isinstance(role, CfnResource)
+        handler.add_property_override("DeadLetterConfig", {"TargetArn": self.async_failures.queue_arn})
+        handler.add_property_override("ReservedConcurrentExecutions", ONE_AT_A_TIME)
+        send = iam.PolicyDocument(statements=async_failure_statements(self.async_failures, self._log_key, self.region))
+        role.add_property_override("Policies.1", {"PolicyName": "async-failures", "PolicyDocument": send.to_json()})
+
+    def _configure_sdk_provider(self) -> None:
+        """The singleton Lambda behind every AwsCustomResource: CloudFormation invokes it asynchronously, so a
+        failed event goes to the async-failures queue; its concurrency is capped (it runs a few calls per deploy)."""
+        provider = self.node.find_child(SDK_PROVIDER_ID)
+        function = provider.node.default_child
+        assert isinstance(function, lambda_.CfnFunction)
+        function.dead_letter_config = lambda_.CfnFunction.DeadLetterConfigProperty(
+            target_arn=self.async_failures.queue_arn
+        )
+        function.reserved_concurrent_executions = SDK_PROVIDER_CONCURRENCY
+        allow_async_failures(self._sdk_role, self.async_failures, self._log_key)
         for finding, reason in (
-            ("Serverless-LambdaDLQ", "CloudFormation invokes the provider synchronously and receives its errors."),
             ("Serverless-LambdaTracing", "One SDK call per deploy; CloudFormation events record it."),
             ("Serverless-LambdaDefaultMemorySize", "One SDK call per deploy; 128 MB is ample."),
         ):
             acknowledge(provider, finding, reason)
-        return usage_limit
 
     def _accept_the_managed_secret_attribute(self) -> None:
         """Fn::GetAtt Namespace.AdminPasswordSecretArn is documented by CloudFormation but missing from the

@@ -128,7 +128,8 @@ def test_the_docs_have_markers_for_the_generated_tables() -> None:
 
 def test_levers_change_only_what_they_name() -> None:
     steps = cost.levers(DEPLOYMENT, MEASURED, PRICES, 1_000)
-    assert [label for label, _ in steps[1:]] == [label for label, _, _ in cost.LEVERS]
+    assert [label for label, _ in steps[1:]] == [label for label, *_ in cost.LEVERS]
+    assert all(reason for *_, reason in cost.LEVERS)  # each lever says why prod does not take it
     today, state = steps[0][1], steps[1][1]
     # Only the DynamoDB line moves: 2 -> 1 write unit and 0.5 -> 1 read unit per event ($1 and $10 a unit).
     assert (today - state) / 1e6 * 1_000 == pytest.approx(1_000 * ((2 - 1) * 1 + (0.5 - 1) * 10))

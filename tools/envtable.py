@@ -44,8 +44,18 @@ def render() -> str:
         _row("load", cfgs, fn("load")),
         _row("maxReceiveCount", cfgs, lambda c: c.queues.max_receive_count),
         _row("parsed FIFO message groups", cfgs, lambda c: c.queues.parsed_message_groups),
+        _row(
+            "state TTL / duplicate horizon", cfgs, lambda c: f"{c.state_ttl_days} d / {c.state_dedupe_horizon_days} d"
+        ),
         _row("Redshift RPU", cfgs, lambda c: f"{c.redshift.base_rpu}-{c.redshift.max_rpu}"),
-        _row("scorer", cfgs, lambda c: c.scoring.scorer),
+        _row(
+            "scorer (champion; shadows)",
+            cfgs,
+            lambda c: (
+                f"{c.scoring.scorer} {c.scoring.model_file}; "
+                + (", ".join(sh.model_file for sh in c.scoring.shadows) or "none")
+            ),
+        ),
         _row("log retention", cfgs, lambda c: f"{c.log_retention_days} d"),
         _row("removal policy", cfgs, lambda c: c.removal_policy),
         _row(

@@ -2,14 +2,17 @@
 
 Many users with a home city, a few devices and a typical spend act over a simulated day;
 fraud incidents are injected with labels: velocity bursts, impossible travel, new device
-with a high amount and card testing. The same seed always gives the same events, so the
-model training, the local demo, the producer tool and the benchmarks can share it::
+with a high amount, card testing, spend ramp-up (several high-value orders within an hour)
+and account takeover (three variants); legitimate high-volume accounts (API clients and
+marketplaces sending every few seconds) are part of the normal traffic. The same seed always
+gives the same events, so the model training, the local demo, the producer tool and the
+benchmarks can share it::
 
     from tools.generator import generate
     for g in generate(1000, seed=7):
         g.event   # the dict a producer sends (no label in it)
         g.label   # 1 for fraud, 0 otherwise
-        g.pattern # "normal", "velocity_burst", "impossible_travel", "new_device_high_amount", "card_testing"
+        g.pattern # NORMAL, HIGH_VOLUME (legitimate, label 0) or one of PATTERNS
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ from risk.score.features import haversine_km
 DEFAULT_START = datetime(2026, 1, 5, tzinfo=UTC)
 DAY_S = 86_400.0
 NORMAL = "normal"
-PATTERNS = ("velocity_burst", "impossible_travel", "new_device_high_amount", "card_testing")
+HIGH_VOLUME = "high_volume"  # legitimate accounts sending every few seconds: label 0
+# The patterns before issue 15: what lr-v1 was trained on (``patterns=V1_PATTERNS, high_volume_share=0``).
+V1_PATTERNS = ("velocity_burst", "impossible_travel", "new_device_high_amount", "card_testing")
+PATTERNS = (*V1_PATTERNS, "spend_ramp_up", "account_takeover")
+DEFAULT_HIGH_VOLUME_SHARE = 0.02
 
 # name, lat, lon, country, currency, UTC offset in minutes
 CITIES: tuple[tuple[str, float, float, str, str, int], ...] = (
@@ -268,6 +275,83 @@ class _Gen:
             )
         return n
 
+    def spend_ramp_up(self, budget: int) -> int:
+        """The user's own device and place, several orders within an hour, growing to many times their usual."""
+        rng = self.rng
+        user, t0 = self._pick_user(), self._time()
+        n = min(budget, rng.randrange(3, 8))
+        span = rng.uniform(600.0, 3_300.0)
+        start, end = rng.uniform(1.2, 3.0), rng.uniform(4.0, 15.0)
+        device = rng.choice(user.devices)
+        for k in range(n):
+            amount = user.typical * (start + (end - start) * k / max(n - 1, 1)) * rng.uniform(0.85, 1.15)
+            t = t0 + span * k / n + rng.uniform(0.0, 60.0)
+            self._emit(user, t, 1, "spend_ramp_up", event_type=rng.choice(("order", "payment")), amount=amount,
+                       device=device)  # fmt: skip
+        return n
+
+    def account_takeover(self, budget: int) -> int:
+        """Someone else in the account, three ways: a new device in the user's own country that signs in
+        then pays out moderate amounts; a small test payment first, then growing ones; or a new device
+        and a neighbouring country (a proxy) reached late enough not to be impossible travel."""
+        rng = self.rng
+        user, t0 = self._pick_user(), self._time()
+        device, ip = self._id("dev"), f"203.0.113.{rng.randrange(1, 255)}"
+        variant = rng.randrange(3)
+        city = user.city
+        if variant == 2:
+            home = CITIES[user.city]
+            near = [i for i, c in enumerate(CITIES) if c[3] != home[3] and 200.0 < _km(home, c) < 2_500.0]
+            city = rng.choice(near) if near else rng.randrange(len(CITIES))
+            t0 += rng.uniform(10_800.0, 21_600.0)  # hours after the user's last place: not impossible
+        n = 0
+        t = t0
+        if budget > 1 and rng.random() < 0.7:
+            self._emit(user, t, 1, "account_takeover", event_type="login", city=city, device=device, ip=ip)
+            n += 1
+            t += rng.uniform(30.0, 900.0)
+        steps = min(budget - n, rng.randrange(1, 5))
+        for k in range(steps):
+            if variant == 1 and k == 0:
+                amount = rng.uniform(0.5, 5.0)
+            else:
+                amount = user.typical * rng.uniform(1.5, 6.0) * (1.0 + 0.5 * k)
+            self._emit(user, t, 1, "account_takeover", event_type=rng.choice(("payout", "payment", "order")),
+                       amount=amount, city=city, device=device, ip=ip)  # fmt: skip
+            n += 1
+            t += rng.uniform(20.0, 1_200.0)
+        return n
+
+    def high_volume(self, count: int, k: int) -> None:
+        """A legitimate account sending every few seconds (API client or marketplace): label 0."""
+        rng = self.rng
+        api = rng.random() < 0.6
+        user = self._user(len(self.users) + k)
+        user.user_id = f"u-hv-{k:03d}"
+        user.channel = "api" if api else "web"
+        user.devices = user.devices[:1]
+        user.merchants = [f"m-{rng.randrange(5000):04d}" for _ in range(rng.randrange(5, 40))]
+        interval = rng.uniform(3.0, 15.0)
+        t = self.start + rng.uniform(0.0, max(self.duration - count * interval, 0.0))
+        for _ in range(count):
+            self._emit(user, t, 0, HIGH_VOLUME, event_type=rng.choice(("payment", "payment", "order")))
+            t += interval * rng.uniform(0.7, 1.3)
+
+
+def high_volume_account(
+    count: int, seed: int, start: datetime = DEFAULT_START, *, interval_s: float = 7.0, api: bool = True
+) -> list[GeneratedEvent]:
+    """One legitimate account alone, sending ``count`` events every ``interval_s`` (about): issue 15's
+    steady API client is ``high_volume_account(6_000, seed, interval_s=7.0)`` (12 hours)."""
+    gen = _Gen(seed, start, 0, count * interval_s * 1.3)
+    user = gen._user(0)
+    user.user_id, user.channel, user.devices = f"u-client-{seed}", "api" if api else "web", user.devices[:1]
+    t = gen.start
+    for _ in range(count):
+        gen._emit(user, t, 0, HIGH_VOLUME, event_type=gen.rng.choice(("payment", "payment", "order")))
+        t += interval_s * gen.rng.uniform(0.7, 1.3)
+    return gen.out
+
 
 def _km(a: tuple[str, float, float, str, str, int], b: tuple[str, float, float, str, str, int]) -> float:
     return haversine_km(a[1], a[2], b[1], b[2])
@@ -281,12 +365,22 @@ def generate(
     fraud_rate: float = 0.05,
     users: int | None = None,
     duration_s: float = DAY_S,
+    patterns: tuple[str, ...] = PATTERNS,
+    high_volume_share: float = DEFAULT_HIGH_VOLUME_SHARE,
 ) -> list[GeneratedEvent]:
-    """``count`` events over ``duration_s`` from ``start``, sorted by time; about ``fraud_rate`` fraudulent."""
-    if count < 0 or not 0.0 <= fraud_rate <= 1.0:
-        raise ValueError("count must be >= 0 and fraud_rate in [0, 1]")
+    """``count`` events over ``duration_s`` from ``start``, sorted by time; about ``fraud_rate`` fraudulent
+    (incidents drawn from ``patterns``) and about ``high_volume_share`` from legitimate high-volume accounts."""
+    if count < 0 or not 0.0 <= fraud_rate <= 1.0 or not 0.0 <= high_volume_share <= 1.0:
+        raise ValueError("count must be >= 0, fraud_rate and high_volume_share in [0, 1]")
+    unknown = set(patterns) - set(PATTERNS)
+    if unknown or (not patterns and fraud_rate > 0.0):
+        raise ValueError(f"unknown patterns {sorted(unknown)}: expected some of {', '.join(PATTERNS)}")
     gen = _Gen(seed, start, users or max(20, count // 25), duration_s)
-    incidents = (gen.velocity_burst, gen.impossible_travel, gen.new_device_high_amount, gen.card_testing)
+    incidents = tuple(getattr(gen, name) for name in patterns)
+    high_volume = round(count * high_volume_share)
+    accounts = min(max(1, high_volume // 1_500), 8) if high_volume else 0
+    for k in range(accounts):  # each account sends its share at its own steady pace
+        gen.high_volume(high_volume // accounts, k)
     fraud_budget = round(count * fraud_rate)
     while fraud_budget > 0 and len(gen.out) < count:
         before = len(gen.out)

@@ -3,9 +3,11 @@
     riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200] [--aggregate]
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
-    riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules]
+    riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules|logistic|xgboost]
     riskctl warehouse [--database risk]     # a local PostgreSQL for `make demo ARGS="--dsn ..."`
     riskctl forget    --user-id ID --env prod --bucket B --table T (--workgroup WG | --dsn DSN)
+    riskctl labels load FILE (--workgroup WG | --dsn DSN)   # outcome labels, CSV or JSON Lines
+    riskctl fx load FILE (--workgroup WG | --dsn DSN)       # daily FX rates, CSV or JSON Lines
 
 ``make install`` puts ``riskctl`` in ``.venv/bin``; ``python -m tools.riskctl`` is the same from the
 repository root. Every AWS command takes ``--region`` and ``--endpoint-url`` (e.g. a moto server).
@@ -196,8 +198,9 @@ def score_event(raw: bytes, history: Sequence[bytes], scorer_name: str | None, e
     env = runtime_environment(
         load_environment(env_name), "score", {s.SCORED_QUEUE_URL: "-", s.STATE_TABLE: "-", s.ARCHIVE_BUCKET: "-"}
     )
-    if scorer_name:
+    if scorer_name and scorer_name != env.get(s.SCORER):
         env[s.SCORER] = scorer_name
+        env.pop(s.MODEL_FILE, None)  # that kind's bundled model, not the configured champion's file
     score = load_scorer(env).score(event, features)
     return {
         "event": event.to_dict(),
@@ -270,6 +273,57 @@ def cmd_forget(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def _connect_warehouse(args: argparse.Namespace) -> Any:
+    from risk.warehouse.connection import connect_dsn, connect_serverless  # noqa: PLC0415
+
+    return connect_dsn(args.dsn) if args.dsn else connect_serverless(args.workgroup, args.database)
+
+
+def cmd_labels_load(args: argparse.Namespace, out: TextIO) -> int:
+    from risk.warehouse.labels import LabelError, load_labels, parse_label  # noqa: PLC0415
+    from tools.cli.errors import OperatorError  # noqa: PLC0415
+    from tools.cli.table_files import read_rows  # noqa: PLC0415
+
+    labels = read_rows(args.file, parse_label, "labels")  # every line checked before the warehouse is asked
+    with _connect_warehouse(args) as warehouse:
+        try:
+            result = load_labels(warehouse, labels)
+        except LabelError as exc:
+            raise OperatorError(f"{args.file}: {exc}; nothing was loaded") from None
+    out.write(
+        f"labels: {result.given} in {args.file}; {result.inserted} loaded ({result.replaced} replacing older "
+        f"reports), {result.unchanged} already loaded or older than what is\n"
+    )
+    return 0
+
+
+def cmd_fx_load(args: argparse.Namespace, out: TextIO) -> int:
+    from risk.warehouse.fx import FxError, load_rates, parse_rate  # noqa: PLC0415
+    from tools.cli.errors import OperatorError  # noqa: PLC0415
+    from tools.cli.table_files import read_rows  # noqa: PLC0415
+
+    rates = read_rows(args.file, parse_rate, "rates")
+    with _connect_warehouse(args) as warehouse:
+        try:
+            result = load_rates(warehouse, rates)
+        except FxError as exc:
+            raise OperatorError(f"{args.file}: {exc}; nothing was loaded") from None
+    out.write(
+        f"fx: {result.given} rates in {args.file}; {result.inserted} loaded ({result.replaced} correcting a "
+        f"loaded rate), {result.unchanged} already loaded\n"
+    )
+    return 0
+
+
+def _warehouse_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group(required=True)
+    where.add_argument("--workgroup", help="Redshift Serverless workgroup (sign-in with your IAM identity)")
+    where.add_argument("--dsn", help="a PostgreSQL DSN (the local warehouse)")
+    parser.add_argument(
+        "--database", type=_database_name, default="risk", help="with --workgroup (default %(default)s)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OperatorParser(prog="riskctl", description="Operate the risk-scoring pipeline.")
     p.add_argument("--region", help="AWS region (default: your AWS configuration)")
@@ -307,7 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score one event JSON locally (no AWS): features, score, reasons")
     score.add_argument("event", help="the event JSON, or - to read it from stdin")
     score.add_argument("--history", type=input_file, help="JSON Lines of the user's earlier events, oldest first")
-    score.add_argument("--scorer", choices=("rules", "logistic"), help="override the configured scorer")
+    score.add_argument(
+        "--scorer", choices=("rules", "logistic", "xgboost"), help="override the configured scorer (champion)"
+    )
     score.add_argument(
         "--env", choices=ENVIRONMENT_NAMES, default="dev", help="config environment: thresholds, model (default dev)"
     )
@@ -329,6 +385,24 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--dsn", help="a PostgreSQL DSN (the local warehouse)")
     fg.add_argument("--database", type=_database_name, default="risk", help="with --workgroup (default %(default)s)")
     fg.set_defaults(func=cmd_forget)
+
+    labels = sub.add_parser("labels", help="outcome labels (fraud or legit) in the warehouse")
+    labels_sub = labels.add_subparsers(dest="labels_command", required=True)
+    ll = labels_sub.add_parser("load", help="load labels from CSV or JSON Lines (idempotent; newer reports replace)")
+    ll.add_argument(
+        "file", type=input_file, help="labels.csv, or JSON Lines: event_id/user_id, label, source, reported_at"
+    )
+    _warehouse_arguments(ll)
+    ll.set_defaults(func=cmd_labels_load)
+
+    fx = sub.add_parser("fx", help="daily FX rates into the reporting currency, in the warehouse")
+    fx_sub = fx.add_subparsers(dest="fx_command", required=True)
+    fl = fx_sub.add_parser("load", help="load rates from CSV or JSON Lines (idempotent; a changed rate replaces)")
+    fl.add_argument(
+        "file", type=input_file, help="rates.csv, or JSON Lines: rate_date, currency, reporting_currency, rate"
+    )
+    _warehouse_arguments(fl)
+    fl.set_defaults(func=cmd_fx_load)
     return p
 
 

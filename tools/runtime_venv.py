@@ -10,6 +10,9 @@ and pgserver, which publishes no wheel for every Python (``tools.pg`` then start
 PostgreSQL binaries, or uses ``WAREHOUSE_TEST_DSN``). Wheels only: a pin without a wheel for the
 runtime fails here instead of compiling. Rebuilt only when the interpreter or a pin changes.
 
+The interpreter is found by ``stacks.runtime_python`` (the bundling step compiles the assets'
+bytecode with the same one).
+
 Usage: ``python -m tools.runtime_venv .venv-lambda`` (prints the venv's interpreter).
 """
 
@@ -18,23 +21,20 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from stacks.config import REPO_ROOT, lambda_python_version
+from stacks.runtime_python import MissingInterpreter, find_interpreter, minor_version
 
 LAMBDA_REQUIREMENTS = REPO_ROOT / "lambdas" / "requirements.txt"
 DEV_REQUIREMENTS = REPO_ROOT / "requirements-dev.txt"
 # Tooling-only pins (the linters run on 3.11) and pins with no wheel for every Python.
 EXCLUDED = frozenset({"ruff", "mypy", "cfn-lint", "pgserver"})
 _NAME = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)")
-
-
-class MissingInterpreter(SystemExit):
-    """No interpreter of the runtime's minor version on this machine (one line for make to print)."""
+__all__ = ["MissingInterpreter", "dev_pins", "ensure_venv", "find_interpreter"]
 
 
 def _canonical(name: str) -> str:
@@ -54,45 +54,6 @@ def dev_pins(dev_text: str) -> list[str]:
     return kept
 
 
-def _minor(python: Path) -> str | None:
-    """``3.13`` for a working interpreter; None for a broken one (e.g. a pyenv shim of another version)."""
-    try:
-        out = subprocess.run(
-            [str(python), "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip()
-
-
-def candidates(version: str) -> list[Path]:
-    """``python3.13`` on PATH first, then pyenv's installs of 3.13.x, newest patch first."""
-    found = [Path(p) for p in [shutil.which(f"python{version}")] if p]
-    root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
-    installs = root.glob(f"versions/{version}.*/bin/python{version}")
-
-    def patch(path: Path) -> tuple[int, ...]:
-        tail = path.parent.parent.name.removeprefix(f"{version}.")
-        return tuple(int(part) for part in re.findall(r"\d+", tail)) or (-1,)
-
-    found += sorted(installs, key=patch, reverse=True)
-    return found
-
-
-def find_interpreter(version: str) -> Path:
-    for python in candidates(version):
-        if _minor(python) == version:
-            return python
-    raise MissingInterpreter(
-        f"no Python {version} (cdk.json lambda_runtime) here: put python{version} on PATH "
-        f"or install it with `pyenv install {version}`"
-    )
-
-
 def ensure_venv(target: Path, version: str | None = None) -> Path:
     """Create or refresh ``target`` on the runtime's Python; return its interpreter."""
     version = version or lambda_python_version()
@@ -102,7 +63,7 @@ def ensure_venv(target: Path, version: str | None = None) -> Path:
     key = hashlib.sha256(inputs.encode()).hexdigest()[:16]
     python = target / "bin" / "python"
     stamp = target / f".installed-{key}"
-    if stamp.exists() and _minor(python) == version:
+    if stamp.exists() and minor_version(python) == version:
         return python
     subprocess.run([str(interpreter), "-m", "venv", "--clear", str(target)], check=True)
     requirements = target / "requirements-test.txt"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -93,9 +91,10 @@ def test_asset_sizes_of_the_code_and_a_missing_layer(tmp_path: Path) -> None:
     code = next(f for n, f in by_name.items() if n.startswith("code asset parse/score/load"))
     assert code.value > 0
     assert any(n.startswith("dependencies layer: not built") for n in by_name)
-    names = {arcname for _, arcname in assets._files(assets.LAMBDA_ROOT)}
+    names = {arcname for _, arcname in assets._bundled(tmp_path / "code", include_schema=False)}
     assert {"risk/parse/handler.py", "risk/score/handler.py", "risk/load/handler.py"} <= names
-    assert not any("__pycache__" in n or n.endswith(("requirements.txt", ".pyc")) for n in names)
+    assert "risk/score/__pycache__/handler.cpython-313.pyc" in names  # what Lambda's Python reads
+    assert not any(n.endswith("requirements.txt") for n in names)
 
 
 def test_json_report_round_trips(tmp_path: Path) -> None:
@@ -136,18 +135,21 @@ def test_fake_table_refuses_a_stale_version() -> None:
     assert table.calls == {"PutItem": 2, "BatchGetItem": 1} and table.read_units == 2 and table.write_units == 2
 
 
-def test_coldstart_probes_compile_our_modules_as_lambda_does(tmp_path: Path) -> None:
-    from tools.bench import coldstart  # noqa: PLC0415 (stacks.config: only this test needs it)
+def test_coldstart_probes_count_what_the_runtime_compiles_over_task_root_and_layer(tmp_path: Path) -> None:
+    from stacks.bundling import compile_bytecode, runtime_python  # noqa: PLC0415 (the CDK: only this test needs it)
+    from tools.bench import coldstart  # noqa: PLC0415
 
-    env = coldstart.lambda_environment(str(tmp_path))
-    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
-    script = "import importlib._bootstrap_external as be, json, boto3; print(be.cache_from_source(json.__file__))"
-    out = subprocess.run(
-        [sys.executable, "-c", coldstart._NO_PYC + script], env=env, capture_output=True, text=True, check=True
-    )
-    assert "__pycache__" in out.stdout  # the standard library is read compiled, as Lambda's runtime ships it
-    probe = (
-        coldstart._NO_PYC + "import importlib._bootstrap_external as be, boto3; be.cache_from_source(boto3.__file__)"
-    )
-    ours = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=False)
-    assert ours.returncode != 0 and "NotImplementedError" in ours.stderr  # site-packages: no .pyc looked up
+    task, layer = tmp_path / "task", tmp_path / "layer"
+    (task / "fn").mkdir(parents=True)
+    (task / "fn" / "__init__.py").write_text("import dep\n")
+    (layer / "python" / "dep").mkdir(parents=True)
+    (layer / "python" / "dep" / "__init__.py").write_text("X = 1\n")
+    probe = coldstart.Probe(runtime_python(), task, layer)
+    assert probe.env["PYTHONDONTWRITEBYTECODE"] == "1" and probe.env["LAMBDA_TASK_ROOT"] == str(task)
+    assert probe.compiled("fn") == 2  # the standard library is read compiled, as Lambda's runtime ships it
+    assert not list(tmp_path.rglob("*.pyc"))  # read-only as in Lambda: nothing compiled is kept
+    compile_bytecode(layer, "/opt", runtime_python())
+    assert probe.compiled("fn") == 1
+    compile_bytecode(task, "/var/task", runtime_python())
+    assert probe.compiled("fn") == 0
+    assert probe.seconds("fn", bytecode=False) >= 0.0  # runs with every .pyc outside the stdlib ignored

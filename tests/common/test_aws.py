@@ -97,6 +97,7 @@ def test_the_functions_clients_are_built_with_the_settings(monkeypatch: pytest.M
         settings.SCORED_QUEUE_URL: "https://sqs/scored",
         settings.STATE_TABLE: "state",
         settings.SCORER: "logistic",
+        settings.MODEL_FILE: "lr-v1.json",
     }.items():
         monkeypatch.setenv(name, value)
     parse = ParseDependencies.from_environment()

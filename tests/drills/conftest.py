@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from risk.score.state import UserState
+from risk.score.store import DynamoStateStore
 from risk.warehouse.connection import Warehouse, connect_dsn
 from stacks.config import EnvironmentConfig
 from tools.generator import generate
@@ -47,12 +48,13 @@ def warehouse_ids(dsn: str) -> list[str]:
 def stored_states(resources: LocalResources) -> dict[str, UserState]:
     """The per-user feature state the score function left in DynamoDB."""
     dynamodb = boto3.client("dynamodb", region_name=resources.region)
-    states: dict[str, UserState] = {}
-    for page in dynamodb.get_paginator("scan").paginate(TableName=resources.state_table):
-        for item in page["Items"]:
-            uid = item["user_id"]["S"]
-            states[uid] = UserState.from_bytes(uid, item["state"]["B"], int(item["version"]["N"]))
-    return states
+    heads = [
+        item["user_id"]["S"]
+        for page in dynamodb.get_paginator("scan").paginate(TableName=resources.state_table)
+        for item in page["Items"]
+        if "version" in item  # a head; chunks and id segments are read through it
+    ]
+    return DynamoStateStore(dynamodb, resources.state_table, ttl_days=30).load(heads)
 
 
 def queue_depth(pipeline: LocalPipeline, key: str) -> int:

@@ -78,6 +78,8 @@ def _broken(env: str, path: tuple[str, ...], value: object) -> dict[str, object]
         (("alarms", "failing_window_minutes"), 7, "environments.dev.alarms.failing_window_minutes"),
         (("alarms", "runbook_base_url"), "git.example.com/x", "environments.dev.alarms.runbook_base_url"),
         (("archive", "raw_expiry_days"), 0, "environments.dev.archive.raw_expiry_days"),
+        # shorter than the DLQs keep a message (14 days): a redriven duplicate would count twice
+        (("state_dedupe_horizon_days",), 7, "environments.dev.state_dedupe_horizon_days"),
         (("archive", "object_lock_retention_days"), 7, "environments.dev.archive.object_lock_retention_days"),
     ],
 )

@@ -34,6 +34,8 @@ def test_every_skip_applies_to_a_resource_of_its_type_and_nothing_else(each_env:
 
 
 def test_no_check_is_skipped_for_storage_keys_or_network(each_env: Synth) -> None:
-    """Skips are limited to Lambda invocation settings, the ENI actions and the access-log bucket."""
+    """Skips are limited to Lambda placement and concurrency settings and the VPC ENI actions."""
     types = {each_env.raw[part]["Resources"][logical_id]["Type"] for (_, part, logical_id) in _skipped(each_env)}
-    assert types == {"AWS::Lambda::Function", "AWS::IAM::Role", "AWS::S3::Bucket"}
+    assert types == {"AWS::Lambda::Function", "AWS::IAM::Role"}
+    checks = {check for (check, _, _) in _skipped(each_env)}
+    assert checks == {"CKV_AWS_115", "CKV_AWS_117", "CKV_AWS_111"}

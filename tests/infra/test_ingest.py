@@ -44,6 +44,12 @@ def test_firehose_archives_the_stream_to_raw_gzip_with_the_archive_key(each_env:
     assert logging["LogGroupName"] == {"Ref": group_id}
 
 
+def test_firehose_writes_raw_newline_delimited(each_env: Synth) -> None:
+    (delivery,) = each_env.resources("Ingest", "AWS::KinesisFirehose::DeliveryStream").values()
+    processing = delivery["Properties"]["ExtendedS3DestinationConfiguration"]["ProcessingConfiguration"]
+    assert processing == {"Enabled": True, "Processors": [{"Type": "AppendDelimiterToRecord"}]}
+
+
 def test_firehose_role_can_write_raw_but_never_delete(dev: Synth) -> None:
     ingest = dev.risk_app.stacks["Ingest"]
     role = dev.resources("Ingest", "AWS::IAM::Role")[dev.logical_id(ingest.delivery_role)]

@@ -7,6 +7,7 @@ from typing import Any
 
 from aws_cdk.assertions import Match
 
+from stacks.config import REPO_ROOT
 from tests.infra.conftest import Synth
 
 
@@ -154,3 +155,53 @@ def test_no_pipeline_role_can_decrypt_logs_or_the_alarm_topic(each_env: Synth) -
     for part, logical_id, statement in _kms_statements(each_env):
         via = json.dumps(statement["Condition"]["StringEquals"]["kms:ViaService"])
         assert not any(f"{service}." in via for service in ("logs", "sns")), (part, logical_id, via)
+
+
+def test_every_function_environment_is_encrypted_with_the_pipeline_key(each_env: Synth) -> None:
+    """Lambda decrypts it through a grant it creates at deploy: no role needs a key statement for it."""
+    with_environment = [
+        (part, logical_id, fn)
+        for part, logical_id, fn in each_env.all_resources("AWS::Lambda::Function")
+        if fn["Properties"].get("Environment")
+    ]
+    assert len(with_environment) >= 6
+    for part, logical_id, fn in with_environment:
+        key = json.dumps(fn["Properties"]["KmsKeyArn"])
+        assert "Fn::ImportValue" in key and "Pipeline" in key, (part, logical_id, key)
+
+
+# Each IAM role of the templates (logical id prefix) -> its row in docs/infrastructure.md "Security model".
+SECURITY_MODEL_ROWS = {
+    "DeliveryRole": "Firehose delivery role",
+    "ParseRole": "parse function",
+    "ScoreRole": "score function",
+    "LoadRole": "load function (VPC)",
+    "CopyRole": "COPY role (namespace default)",
+    "MigrateRole": "migration function (VPC)",
+    "RetentionRole": "retention function (VPC, daily)",
+    "ProviderRole": "schema provider framework",
+    "UsageLimitRole": "SDK custom resources (usage limit, S3 prefix-list lookup)",
+    "CustomVpcRestrictDefaultSGCustomResourceProviderRole": "default-SG handler (CDK)",
+    "FlowLogRole": "VPC flow-logs delivery role",
+}
+
+
+def _security_model_rows() -> set[str]:
+    text = (REPO_ROOT / "docs" / "infrastructure.md").read_text()
+    section = text.split("## Security model", 1)[1].split("\n## ", 1)[0]
+    return {
+        line.split("|")[1].strip().strip("`")
+        for line in section.splitlines()
+        if line.startswith("| ") and not line.startswith("| principal") and not line.startswith("|---")
+    }
+
+
+def test_every_iam_role_of_the_templates_has_its_row_in_the_security_model(each_env: Synth) -> None:
+    roles = [logical_id for _, logical_id, _ in each_env.all_resources("AWS::IAM::Role")]
+    documented = {
+        prefix for prefix in SECURITY_MODEL_ROWS if any(logical_id.startswith(prefix) for logical_id in roles)
+    }
+    undocumented = [r for r in roles if not any(r.startswith(prefix) for prefix in SECURITY_MODEL_ROWS)]
+    assert undocumented == []
+    assert documented == set(SECURITY_MODEL_ROWS)  # no row for a role that no longer exists
+    assert set(SECURITY_MODEL_ROWS.values()) <= _security_model_rows()

@@ -27,6 +27,7 @@ from cdk_nag import AwsSolutionsChecks, ServerlessChecks
 from risk.common import telemetry
 from risk.events.reasons import Reason
 from stacks.config import EnvironmentConfig, load_environment
+from stacks.ingest import FIREHOSE_BUFFER_INTERVAL_S
 from stacks.monitored import MonitoredResources
 from stacks.observability import PipelineMonitoring
 from tests.infra.monitoring import monitor_imported
@@ -219,13 +220,30 @@ def test_kinesis_iterator_age_alarm(obs: Synth) -> None:
 
 
 @pytest.mark.parametrize("queue_key", ["parsed", "scored"])
-def test_oldest_message_age_alarm_per_work_queue(obs: Synth, queue_key: str) -> None:
+def test_oldest_message_alarm_fires_only_when_the_queue_is_old_and_nothing_is_deleted(
+    obs: Synth, queue_key: str
+) -> None:
     props = obs.alarm(f"{queue_key}-oldest-message")
-    metric = single_metric(props)
+    expression, inputs = math_alarm(props)
     queue = obs.stack.node.find_child(f"{queue_key}Queue")
-    assert (metric["namespace"], metric["name"]) == ("AWS/SQS", "ApproximateAgeOfOldestMessage")
-    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [obs.logical_id(queue), "QueueName"]}}
+    queue_name = {"QueueName": {"Fn::GetAtt": [obs.logical_id(queue), "QueueName"]}}
+    assert expression == "IF(FILL(deleted, 0) > 0, 0, age)"
+    age, deleted = inputs["age"], inputs["deleted"]
+    assert (age["namespace"], age["name"], age["statistic"], age["period"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+        60,
+    )
+    assert (deleted["namespace"], deleted["name"], deleted["statistic"], deleted["period"]) == (
+        "AWS/SQS",
+        "NumberOfMessagesDeleted",
+        "Sum",
+        60,
+    )
+    assert age["dimensions"] == deleted["dimensions"] == queue_name
     assert props["Threshold"] == obs.cfg.alarms.queue_oldest_message_s
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (3, 3)
     assert props["ComparisonOperator"] == GT
     assert props["TreatMissingData"] == "notBreaching"
 
@@ -363,6 +381,35 @@ def test_firehose_is_paged_well_before_the_stream_drops_its_records(obs: Synth) 
     assert obs.alarm("firehose-delivery-failing")["ComparisonOperator"] == "LessThanThreshold"
 
 
+def test_firehose_reading_but_not_delivering_alarms_over_periods_of_many_buffers(obs: Synth) -> None:
+    props = obs.alarm("firehose-read-not-delivered")
+    expression, inputs = math_alarm(props)
+    assert expression == "IF(FILL(read, 0) > 0, 100 * FILL(delivered, 0) / read, 100)"
+    assert (inputs["read"]["name"], inputs["delivered"]["name"]) == (
+        "DataReadFromKinesisStream.Records",
+        "DeliveryToS3.Records",
+    )
+    for metric in inputs.values():
+        assert (metric["namespace"], metric["statistic"]) == ("AWS/Firehose", "Sum")
+        assert metric["dimensions"] == {"DeliveryStreamName": "raw-archive"}
+        assert metric["period"] >= 10 * FIREHOSE_BUFFER_INTERVAL_S  # buffering at the edges is a small share
+    assert (props["Threshold"], props["ComparisonOperator"]) == (50, "LessThanThreshold")
+    assert (props["EvaluationPeriods"], props["DatapointsToAlarm"], props["TreatMissingData"]) == (2, 2, "notBreaching")
+
+
+def test_firehose_undelivered_records_page_well_before_firehose_drops_them(obs: Synth) -> None:
+    props = obs.alarm("firehose-undelivered-near-expiry")
+    metric = single_metric(props)
+    assert (metric["namespace"], metric["name"], metric["statistic"]) == (
+        "AWS/Firehose",
+        "DeliveryToS3.DataFreshness",
+        "Maximum",
+    )
+    assert props["Threshold"] == 24 * 3600 // 4  # Firehose retries S3 delivery for 24 h
+    assert props["Threshold"] > obs.cfg.alarms.firehose_freshness_s  # the lateness warning comes first
+    assert obs.monitoring.alarms["firehose-undelivered-near-expiry"].severity == "critical"
+
+
 @pytest.mark.parametrize("queue_key", ["parsed-dlq", "scored-dlq", "parse-failures"])
 def test_dlq_age_alarm_escalates_well_before_the_messages_expire(obs: Synth, queue_key: str) -> None:
     name = queue_key if queue_key.endswith("-dlq") else f"{queue_key}-dlq"
@@ -374,6 +421,22 @@ def test_dlq_age_alarm_escalates_well_before_the_messages_expire(obs: Synth, que
     assert props["Threshold"] <= (q.dlq_retention_days - q.retention_days) * 86400 / 2
     assert props["TreatMissingData"] == "ignore"
     assert props["AlarmActions"] == [ref(obs.topic_id)]  # its own page: the composite is already on
+
+
+@pytest.mark.parametrize("queue_key", ["parsed", "scored"])
+def test_a_stalled_work_queue_pages_again_well_before_its_messages_expire(obs: Synth, queue_key: str) -> None:
+    props = obs.alarm(f"{queue_key}-near-expiry")
+    metric = single_metric(props)
+    queue = obs.stack.node.find_child(f"{queue_key}Queue")
+    assert (metric["namespace"], metric["name"], metric["statistic"]) == (
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "Maximum",
+    )
+    assert metric["dimensions"] == {"QueueName": {"Fn::GetAtt": [obs.logical_id(queue), "QueueName"]}}
+    assert props["Threshold"] == obs.cfg.queues.retention_days * 86400 // 4
+    assert props["AlarmActions"] == [ref(obs.topic_id)]  # its own page: the composite is on since the stall
+    assert obs.monitoring.alarms[f"{queue_key}-near-expiry"].severity == "critical"
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -397,9 +460,12 @@ def test_state_table_throttles_and_system_errors(obs: Synth) -> None:
     expression, inputs = math_alarm(obs.alarm("state-throttles"))
     assert {m["name"] for m in inputs.values()} == {"ReadThrottleEvents", "WriteThrottleEvents"}
     assert expression == "FILL(r, 0) + FILL(w, 0)"
-    _, inputs = math_alarm(obs.alarm("state-system-errors"))
+    expression, inputs = math_alarm(obs.alarm("state-system-errors"))
     assert {m["name"] for m in inputs.values()} == {"SystemErrors"}
-    assert len(inputs) == 4  # one per operation the score function calls
+    # one per operation the score function's store calls, each FILLed: a plain sum of four operations had no
+    # datapoint in any minute one of them was not called (GetItem never is), so it could never fire
+    assert {m["dimensions"]["Operation"] for m in inputs.values()} == {"BatchGetItem", "PutItem"}
+    assert expression == " + ".join(f"FILL({k}, 0)" for k in inputs)
 
 
 def test_kinesis_throughput_and_failed_puts(obs: Synth) -> None:
@@ -428,12 +494,16 @@ EXPECTED_ALARMS = {
     "firehose-behind",
     "firehose-delivery-failing",
     "firehose-freshness",
+    "firehose-read-not-delivered",
+    "firehose-undelivered-near-expiry",
     *(f"{s}-{kind}" for s in STAGES for kind in ("failing", "error-rate", "throttles", "near-timeout")),
     "score-at-max-concurrency",
     "load-at-max-concurrency",
     "quarantine-rate",
     "parsed-oldest-message",
     "scored-oldest-message",
+    "parsed-near-expiry",
+    "scored-near-expiry",
     "load-lag",
     "scored-waiting-nothing-loaded",
     "state-throttles",
@@ -447,10 +517,43 @@ EXPECTED_ALARMS = {
 def test_every_alarm_is_tested_and_documented(obs: Synth) -> None:
     keys = set(obs.monitoring.alarms)
     optional = {"silent-producer"} if obs.cfg.alarms.silent_producer_minutes else set()
+    optional |= {"scorer-fallback"} if obs.cfg.scoring.sagemaker_endpoint else set()
     assert keys == EXPECTED_ALARMS | optional
     doc = (REPO_ROOT / "docs" / "observability.md").read_text()
     for key in keys | {"pipeline-critical", "pipeline-unhealthy"}:
         assert f"`{key}`" in doc, f"docs/observability.md does not document {key}"
+
+
+def test_every_alarm_of_the_prod_templates_has_a_row_in_the_docs_naming_its_runbook(prod: Any) -> None:
+    """The real app's prod templates (every stack), not only this construct: retention alarms and composites too."""
+    doc = (REPO_ROOT / "docs" / "observability.md").read_text()
+    rows = [line for line in doc.splitlines() if line.startswith("| ")]
+    prefix = f"{prod.cfg.prefix}-"
+    names = [
+        r["Properties"].get("AlarmName") or r["Properties"]["CompositeAlarmName"]
+        for template in prod.raw.values()
+        for r in template["Resources"].values()
+        if r["Type"] in ("AWS::CloudWatch::Alarm", "AWS::CloudWatch::CompositeAlarm")
+    ]
+    assert len(names) >= len(EXPECTED_ALARMS) + 2
+    for name in names:
+        key = name.removeprefix(prefix)
+        documented = [row for row in rows if f"`{key}`" in row]
+        assert documented, f"docs/observability.md has no table row for {key}"
+        # a row of the alarm table: six cells, the last one naming the runbook
+        alarm_rows = [row for row in documented if row.count(" | ") >= 5]
+        assert any(".md" in row.rstrip(" |").rsplit("|", 1)[-1] for row in alarm_rows), f"{key}: no runbook"
+
+
+def test_every_runbook_the_observability_docs_name_exists() -> None:
+    doc = (REPO_ROOT / "docs" / "observability.md").read_text()
+    links = re.findall(r"\]\(([^)#\s]+\.md)(?:#[^)]*)?\)", doc)
+    named = re.findall(r"`([\w-]+\.md)`", doc)
+    assert links and named
+    for link in links:
+        assert (REPO_ROOT / "docs" / link).is_file(), link
+    for runbook in named:
+        assert (REPO_ROOT / "docs" / "runbooks" / runbook).is_file(), runbook
 
 
 def test_silent_producer_alarm_in_prod_treats_missing_data_as_breaching(obs_prod: Synth) -> None:
@@ -483,6 +586,8 @@ def test_children_notify_only_through_their_composite_except_escalations(obs: Sy
         "parsed-dlq-age",
         "scored-dlq-age",
         "parse-failures-dlq-age",
+        "parsed-near-expiry",
+        "scored-near-expiry",
     }
     for props in obs.resources("AWS::CloudWatch::CompositeAlarm").values():
         assert props["AlarmActions"] == topic and props["OKActions"] == topic
@@ -697,6 +802,44 @@ def test_stage_health_graphs_what_ops_need(obs: Synth) -> None:
         if isinstance(m[0], str) and m[1] == "Duration"
     }
     assert {"p50", "p99"} <= latency
+
+
+def named_tokens_body(body: Any) -> dict[str, Any]:
+    """A DashboardBody as JSON, each ``Fn::GetAtt``/``Ref`` token written as ``<logical id>``."""
+    if isinstance(body, dict) and "Fn::Join" in body:
+        separator, parts = body["Fn::Join"]
+
+        def name(part: Any) -> str:
+            if isinstance(part, str):
+                return part
+            target = part.get("Fn::GetAtt", [part.get("Ref")])[0]
+            return f"<{target}>"
+
+        body = separator.join(name(p) for p in parts)
+    return json.loads(body)  # type: ignore[no-any-return]
+
+
+def test_stage_health_counts_dead_letters_by_depth_not_by_messages_sent(obs: Synth) -> None:
+    (props,) = [
+        p
+        for p in obs.resources("AWS::CloudWatch::Dashboard").values()
+        if p["DashboardName"] == f"{obs.cfg.prefix}-stage-health"
+    ]
+    body = named_tokens_body(props["DashboardBody"])
+    for key in ("parsed-dlq", "scored-dlq"):
+        dlq = f"<{obs.logical_id(obs.stack.node.find_child(f'{key}Queue'))}>"
+        metrics = [m for w in body["widgets"] for m in w["properties"].get("metrics", [])]
+        on_dlq = [m for m in metrics if isinstance(m[0], str) and dlq in m]
+        # a redrive policy's move is no SendMessage: NumberOfMessagesSent stays 0 while the DLQ fills
+        assert "NumberOfMessagesSent" not in {m[1] for m in on_dlq}, key
+        assert {"ApproximateNumberOfMessagesVisible", "ApproximateAgeOfOldestMessage"} <= {m[1] for m in on_dlq}
+        visible_ids = {m[-1].get("id") for m in on_dlq if m[1] == "ApproximateNumberOfMessagesVisible"}
+        moved_in = [
+            m[0]["expression"]
+            for m in metrics
+            if isinstance(m[0], dict) and m[0].get("expression", "").startswith("IF(DIFF(")
+        ]
+        assert any(f"IF(DIFF({v}) > 0, DIFF({v}), 0)" == e for v in visible_ids for e in moved_in), key
 
 
 def test_each_dashboard_links_every_runbook(obs: Synth) -> None:

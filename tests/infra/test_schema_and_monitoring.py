@@ -66,6 +66,9 @@ CRITICAL_ALARMS = {
     *(f"{q}-{kind}" for q in ("parsed-dlq", "scored-dlq", "parse-failures-dlq") for kind in ("not-empty", "age")),
     "parse-iterator-near-expiry",
     "firehose-behind",
+    "firehose-undelivered-near-expiry",
+    "parsed-near-expiry",
+    "scored-near-expiry",
     "parse-failing",
     "score-failing",
     "load-failing",
@@ -86,7 +89,7 @@ def test_alarms_go_to_the_topic_of_their_severity(each_env: Synth) -> None:
     prefix = f"{each_env.cfg.prefix}-"
     assert {name.removeprefix(prefix) for name in alarms} >= CRITICAL_ALARMS
     for name, props in alarms.items():
-        if name.endswith("-dlq-age"):  # the escalation before expiry pages by itself
+        if name.endswith(("-dlq-age", "-parsed-near-expiry", "-scored-near-expiry")):  # escalations page by themselves
             assert props["AlarmActions"] == [critical] and "OKActions" not in props, name
         elif name.endswith(("-retention-failed", "-retention-not-run")):
             # A daily job, outside the pipeline composites: it mails the warning topic by itself, once.

@@ -7,6 +7,18 @@ from typing import Any
 
 from tests.infra.conftest import Synth
 
+PREFIX_LIST_ID = "PrefixLists.0.PrefixListId"
+
+
+def _prefix_list_lookup(synth: Synth) -> tuple[str, dict[str, Any]]:
+    """The logical id and properties of the custom resource that looks the S3 prefix list up."""
+    (found,) = [
+        (logical_id, r["Properties"])
+        for logical_id, r in synth.resources("Warehouse", "Custom::AWS").items()
+        if "DescribeManagedPrefixLists" in json.dumps(r)
+    ]
+    return found
+
 
 def _one(synth: Synth, type_: str) -> dict[str, Any]:
     (resource,) = synth.resources("Warehouse", type_).values()
@@ -213,13 +225,14 @@ def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_
         egress = {
             (
                 r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
-                or r["Properties"].get("DestinationPrefixListId"),
+                or json.dumps(r["Properties"].get("DestinationPrefixListId")),
                 r["Properties"]["FromPort"],
             )
             for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
             if r["Properties"]["GroupId"] == {"Fn::GetAtt": [client_id, "GroupId"]}
         }
-        assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (each_env.cfg.s3_prefix_list_id, 443)}
+        prefix_list = {"Fn::GetAtt": [_prefix_list_lookup(each_env)[0], PREFIX_LIST_ID]}
+        assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (json.dumps(prefix_list), 443)}
     for _, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroupEgress"):
         assert "CidrIp" not in sg["Properties"], logical_id
 
@@ -240,3 +253,83 @@ def test_every_role_a_service_other_than_lambda_assumes_is_pinned_to_this_accoun
             ) == {"Ref": "AWS::AccountId"}, (part, logical_id, services)
             checked += 1
     assert checked == 4  # COPY, Firehose delivery, flow logs, the event bus rule (Entry)
+
+
+def test_the_s3_prefix_list_is_looked_up_by_the_regions_name_at_deploy_time(each_env: Synth) -> None:
+    """Its id differs per region: DescribeManagedPrefixLists by name, with that one action allowed."""
+    _, lookup = _prefix_list_lookup(each_env)
+    for event in ("Create", "Update"):
+        call = json.loads(lookup[event])
+        assert (call["service"], call["action"]) == ("EC2", "DescribeManagedPrefixLists")
+        name = f"com.amazonaws.{each_env.cfg.region}.s3"
+        assert call["parameters"] == {"Filters": [{"Name": "prefix-list-name", "Values": [name]}]}
+        assert call["outputPaths"] == [PREFIX_LIST_ID]
+    assert "Delete" not in lookup  # a lookup: nothing to undo
+    policies = [
+        p["Properties"]["PolicyDocument"]["Statement"]
+        for p in each_env.resources("Warehouse", "AWS::IAM::Policy").values()
+        if "DescribeManagedPrefixLists" in json.dumps(p)
+    ]
+    assert policies == [[{"Action": "ec2:DescribeManagedPrefixLists", "Effect": "Allow", "Resource": "*"}]]
+    assert "pl-" not in json.dumps(each_env.raw["Warehouse"])
+
+
+def test_the_migration_function_reads_the_redshift_managed_secret_through_the_namespace_attribute(
+    each_env: Synth,
+) -> None:
+    """One deploy: the Warehouse stack exports Fn::GetAtt Namespace.AdminPasswordSecretArn and the Schema
+    stack's function, its secret read and its decrypt use that export (no secret of ours, no second step)."""
+    namespace = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].namespace)
+    exports = {output["Export"]["Name"]: output["Value"] for output in each_env.raw["Warehouse"]["Outputs"].values()}
+    managed_secret = {"Fn::GetAtt": [namespace, "Namespace.AdminPasswordSecretArn"]}
+    (secret_export,) = [name for name, value in exports.items() if value == managed_secret]
+    imported = {"Fn::ImportValue": secret_export}
+    schema = each_env.risk_app.stacks["Schema"]
+    fn = each_env.resources("Schema", "AWS::Lambda::Function")[each_env.logical_id(schema.migrator.function)]
+    assert fn["Properties"]["Environment"]["Variables"]["REDSHIFT_ADMIN_SECRET_ARN"] == imported
+    statements = {
+        s.get("Sid"): s
+        for p in each_env.resources("Schema", "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    }
+    assert statements["ReadSchemaOwnerSecret"]["Resource"] == imported
+    decrypt = statements["DecryptSchemaOwnerSecret"]["Condition"]["StringEquals"]
+    assert decrypt["kms:EncryptionContext:SecretARN"] == imported
+    assert not each_env.resources("Warehouse", "AWS::SecretsManager::Secret")
+
+
+def test_every_function_sends_a_failed_asynchronous_event_to_the_async_failures_queue(each_env: Synth) -> None:
+    """Every Lambda function of every stack (ours and CDK's custom-resource handlers): DeadLetterConfig is the
+    async-failures queue, which is encrypted with the pipeline key and, like every queue, TLS-only."""
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    queue_id = each_env.logical_id(warehouse.async_failures)
+    queue = each_env.resources("Warehouse", "AWS::SQS::Queue")[queue_id]["Properties"]
+    assert queue["QueueName"] == each_env.cfg.queue_name("async-failures")
+    key = json.dumps(queue["KmsMasterKeyId"])
+    assert "Fn::ImportValue" in key and "Pipeline" in key
+    functions = each_env.all_resources("AWS::Lambda::Function")
+    assert len(functions) >= 8
+    for part, logical_id, fn in functions:
+        target = fn["Properties"]["DeadLetterConfig"]["TargetArn"]
+        if part == "Warehouse":
+            assert target == {"Fn::GetAtt": [queue_id, "Arn"]}, logical_id
+        else:
+            assert "Fn::ImportValue" in target and "AsyncFailures" in target["Fn::ImportValue"], (part, logical_id)
+
+
+def test_reserved_concurrency_is_the_mappings_maximum_or_one_for_the_jobs(each_env: Synth) -> None:
+    """score and load reserve their SQS mappings' maximum concurrency; migrations, the retention purge and
+    the provider framework run one at a time; parse (Kinesis: shards x factor) reserves none."""
+    reserved = {
+        logical_id: fn["Properties"].get("ReservedConcurrentExecutions")
+        for _, logical_id, fn in each_env.all_resources("AWS::Lambda::Function")
+    }
+    processing = each_env.risk_app.stacks["Processing"]
+    for stage in ("score", "load"):
+        fn_id = each_env.logical_id(processing.functions[stage])
+        assert reserved[fn_id] == each_env.cfg.function(stage).max_concurrency
+    assert reserved[each_env.logical_id(processing.functions["parse"])] is None
+    schema = each_env.risk_app.stacks["Schema"]
+    for fn in (schema.migrator.function, schema.retention.function):
+        assert reserved[each_env.logical_id(fn)] == 1
+    assert sorted(v for k, v in reserved.items() if k.startswith("ProviderframeworkonEvent")) == [1]

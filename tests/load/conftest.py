@@ -14,7 +14,7 @@ from risk.common.envelope import pack
 from risk.events.model import Geo, RiskEvent
 from risk.load.pseudonymise import Pseudonymiser
 from risk.load.rows import to_record, to_row
-from risk.score.model import Features, Score, ScoredEvent
+from risk.score.model import Features, Score, ScoredEvent, ShadowScore
 from risk.warehouse.connection import Warehouse
 from tools.local.context import FakeLambdaContext
 
@@ -67,10 +67,19 @@ def make_scored(event_id: str = "evt-1", *, user_id: str = "user-1", score: floa
         velocity_flag=False,
         new_device_flag=False,
         high_amount_flag=True,
+        high_value_count_1h=2,
+        spend_ratio_1h=4.5,
+        velocity_ratio_1m=3.0,
+        velocity_ratio_1h=1.25,
+        device_age=12,
+        country_age=0,
     )
     band = "high" if score >= 0.7 else "medium" if score >= 0.3 else "low"
     return ScoredEvent(
-        replace(base, **event), features, Score(score, band, "lr-v1", ("high_amount_flag", "new_country"))
+        replace(base, **event),
+        features,
+        Score(score, band, "lr-v1", ("high_amount_flag", "new_country")),
+        (ShadowScore("xgb-v1", 0.125, "low"),),
     )
 
 

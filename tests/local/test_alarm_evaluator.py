@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from tools.local.alarms import AlarmDefinition, MetricInput, evaluate, evaluate_expression, statistic
+from tools.local.alarms import AlarmDefinition, MetricInput, definitions, evaluate, evaluate_expression, statistic
 from tools.local.pipeline import series_key
 
 FAILURES = MetricInput("RiskScoring", "ProcessingFailures", {"stage": "load"}, "Sum", 60)
@@ -57,3 +57,64 @@ def test_statistics() -> None:
     assert statistic(values, "p90") == 90 and statistic(values, "p50") == 50 and statistic(values, "p99") == 99
     assert statistic([1.0, 3.0], "Average") == 2 and statistic([1.0, 3.0], "Sum") == 4
     assert math.isclose(statistic([5.0], "p99"), 5)
+
+
+# ---------------------------------------------------------------- the synthesized definitions on written series
+
+
+@pytest.fixture(scope="module")
+def dev_alarms() -> dict[str, AlarmDefinition]:
+    from stacks.config import load_environment  # noqa: PLC0415
+
+    return {a.key: a for a in definitions(load_environment("dev"))}
+
+
+def sqs_series(queue: str, age_s: dict[int, float], deleted: dict[int, float]) -> dict:  # type: ignore[type-arg]
+    dims = {"QueueName": queue}
+    return {
+        series_key("AWS/SQS", "ApproximateAgeOfOldestMessage", dims): {t: [v] for t, v in age_s.items()},
+        series_key("AWS/SQS", "NumberOfMessagesDeleted", dims): {t: [v] for t, v in deleted.items()},
+    }
+
+
+@pytest.mark.synth
+def test_a_queue_old_while_messages_are_deleted_is_quiet_old_with_none_deleted_fires(
+    dev_alarms: dict[str, AlarmDefinition],
+) -> None:
+    from stacks.config import load_environment  # noqa: PLC0415
+
+    alarm = dev_alarms["scored-oldest-message"]
+    queue = load_environment("dev").queue_name("scored")
+    old = {t: alarm.threshold + 60.0 * t for t in range(1, 11)}  # a poison message ageing for ten minutes
+    flowing = sqs_series(queue, old, {t: 25.0 for t in range(1, 11)})  # ...while 25 messages a minute leave
+    assert evaluate(alarm, flowing, 10, local_only=False).fired_at is None
+    stuck = sqs_series(queue, old, {t: 25.0 for t in range(1, 4)})  # deletes stop after minute 3
+    assert evaluate(alarm, stuck, 10, local_only=False).fired_at == 6  # minutes 4, 5, 6 with none deleted
+    young = sqs_series(queue, {t: alarm.threshold - 1 for t in range(1, 11)}, {})
+    assert evaluate(alarm, young, 10, local_only=False).fired_at is None
+    assert not evaluate(alarm, stuck, 10).evaluated  # no local source: reported as not evaluated, never OK
+
+
+@pytest.mark.synth
+def test_firehose_reading_without_delivering_fires_buffering_does_not(
+    dev_alarms: dict[str, AlarmDefinition],
+) -> None:
+    from stacks.config import load_environment  # noqa: PLC0415
+
+    alarm = dev_alarms["firehose-read-not-delivered"]
+    dims = {"DeliveryStreamName": f"{load_environment('dev').prefix}-raw"}
+    width = alarm.inputs["read"].period_s // 60
+    minutes = 4 * width
+
+    def firehose(delivered_share: float, from_minute: int) -> dict:  # type: ignore[type-arg]
+        read = {t: [100.0] for t in range(1, minutes + 1)}
+        delivered = {t: [100.0 * (delivered_share if t >= from_minute else 1.0)] for t in range(2, minutes + 1)}
+        return {
+            series_key("AWS/Firehose", "DataReadFromKinesisStream.Records", dims): read,
+            series_key("AWS/Firehose", "DeliveryToS3.Records", dims): delivered,
+        }
+
+    # one buffer interval behind (nothing delivered in the first minute): buffering, quiet
+    assert evaluate(alarm, firehose(1.0, 1), minutes, local_only=False).fired_at is None
+    # delivery stops after the first period: the second and third periods deliver nothing
+    assert evaluate(alarm, firehose(0.0, width + 1), minutes, local_only=False).fired_at == 3 * width

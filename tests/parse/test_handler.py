@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from risk.common.archive import read_jsonl
-from risk.common.envelope import unpack
+from risk.common.envelope import SOURCE_KEY, unpack
 from risk.common.telemetry import (
     EVENTS_PARSED,
     EVENTS_QUARANTINED,
@@ -67,7 +67,9 @@ def test_a_mixed_batch(aws: Aws, capsys: pytest.CaptureFixture[str], log_stream:
     events = _events(aws)
     assert [e["event_id"] for e in events] == ["evt-json", "evt-avro"]
     assert events[1]["country"] == "FR"
-    assert RiskEvent.from_dict(events[0]).to_dict() == events[0]  # the wire form the score stage reads
+    # The wire form the score stage reads, and where the record entered (carried on to the load).
+    assert RiskEvent.from_dict(events[0]).to_dict() == {k: v for k, v in events[0].items() if k != SOURCE_KEY}
+    assert events[0][SOURCE_KEY] == {"shard_id": SHARD, "sequence_number": sequence_number(0)}
 
     (key,) = aws.quarantine_keys()
     assert key == f"quarantine/date=2024-05-01/{SHARD}-{sequence_number(0)}-{sequence_number(4)}.jsonl"

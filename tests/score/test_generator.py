@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from datetime import datetime
 
 from risk.events.limits import MAX_ID_LENGTH
 from risk.events.model import CHANNELS, EVENT_TYPES
-from tools.generator import NORMAL, PATTERNS, generate
+from tools.generator import HIGH_VOLUME, NORMAL, PATTERNS, V1_PATTERNS, generate
 
 REQUIRED = ("event_id", "user_id", "event_type", "occurred_at")
 OPTIONAL = {"schema_version", "amount", "currency", "ip", "geo", "country", "device_id", "merchant_id", "channel",
             "email", "metadata"}  # fmt: skip
+V1_FIRST_ID, V1_LAST_ID = "a8585b95-1bde-4319-a5e3-69b37858b307", "a55364f9-b3dd-4e10-88e8-488164009c84"
 
 
 def test_same_seed_same_events_other_seed_other_events() -> None:
@@ -47,9 +49,29 @@ def test_events_follow_the_contract() -> None:
 def test_every_fraud_pattern_is_injected_and_labelled() -> None:
     events = generate(20_000, seed=2, fraud_rate=0.05)
     by_pattern = Counter(g.pattern for g in events)
-    assert set(by_pattern) == {NORMAL, *PATTERNS}
-    assert all(g.label == (g.pattern != NORMAL) for g in events)
+    assert set(by_pattern) == {NORMAL, HIGH_VOLUME, *PATTERNS}
+    assert all(g.label == (g.pattern not in (NORMAL, HIGH_VOLUME)) for g in events)
     fraud_share = sum(g.label for g in events) / len(events)
     assert 0.04 <= fraud_share <= 0.06
     assert generate(500, seed=2, fraud_rate=0.0) and not any(g.label for g in generate(500, seed=2, fraud_rate=0.0))
     assert generate(0) == []
+
+
+def test_high_volume_accounts_send_their_share_at_a_steady_pace_of_a_few_seconds() -> None:
+    events = generate(20_000, seed=3, high_volume_share=0.05)
+    accounts: dict[str, list[float]] = {}
+    for g in events:
+        if g.pattern == HIGH_VOLUME:
+            accounts.setdefault(g.event["user_id"], []).append(g.ts)
+    assert sum(len(ts) for ts in accounts.values()) == 1_000 and len(accounts) == 1
+    for ts in accounts.values():
+        gaps = [b - a for a, b in itertools.pairwise(ts)]
+        assert min(gaps) >= 3.0 * 0.7 and max(gaps) <= 15.0 * 1.3  # every few seconds, never a burst
+    assert not any(g.pattern == HIGH_VOLUME for g in generate(2_000, seed=3, high_volume_share=0.0))
+
+
+def test_the_v1_patterns_without_high_volume_accounts_give_the_events_lr_v1_was_trained_on() -> None:
+    # Pinned from the generator before issue 15 (commit f299cc2): lr-v1's reproduction depends on it.
+    events = generate(2_000, seed=5, patterns=V1_PATTERNS, high_volume_share=0.0)
+    assert {g.pattern for g in events} == {NORMAL, *V1_PATTERNS}
+    assert events[0].event["event_id"] == V1_FIRST_ID and events[-1].event["event_id"] == V1_LAST_ID

@@ -58,6 +58,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             settings.ARCHIVE_BUCKET: BUCKET,
             settings.SCORER: "logistic",
             settings.MODEL_FILE: "lr-v1.json",
+            settings.SHADOW_SCORERS: "",  # none (tests/score/test_shadows.py sets some)
             settings.MEDIUM_THRESHOLD: "0.3",
             settings.HIGH_THRESHOLD: "0.7",
             settings.ENVIRONMENT: "test",

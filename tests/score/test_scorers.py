@@ -74,7 +74,8 @@ def test_logistic_probability_equals_a_manual_computation_from_the_file() -> Non
     doc = json.loads(MODEL_FILE.read_text())
     ev = event(amount=480.0)
     f = replace(QUIET, new_device=True, new_device_flag=True, amount_zscore=3.2, amount_ratio=6.0)
-    x = vectorize(ev, f)
+    named = dict(zip(FEATURE_NAMES, vectorize(ev, f), strict=True))
+    x = [named[n] for n in doc["features"]]  # the features the file names, from the full vector
     logit = doc["intercept"] + sum(
         c * (v - m) / s
         for c, v, m, s in zip(doc["coefficients"], x, doc["scaling"]["mean"], doc["scaling"]["std"], strict=True)
@@ -132,9 +133,10 @@ def test_an_unset_indicator_is_never_a_reason() -> None:
 
 def test_model_file_must_match_the_feature_vector(tmp_path: Path) -> None:
     doc = json.loads(MODEL_FILE.read_text())
-    bad = dict(doc, features=doc["features"][::-1])
+    with pytest.raises(ModelFileError, match="must follow the code's order"):
+        LogisticModel.from_dict(dict(doc, features=doc["features"][::-1]))
     with pytest.raises(ModelFileError, match="trained on features"):
-        LogisticModel.from_dict(bad)
+        LogisticModel.from_dict(dict(doc, features=[*doc["features"][:-1], "log_unknown_feature"]))
     with pytest.raises(ModelFileError, match="lengths"):
         LogisticModel.from_dict(dict(doc, coefficients=doc["coefficients"][:-1]))
     with pytest.raises(ModelFileError, match="malformed"):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import random
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from risk.events.model import RiskEvent
+from risk.score import layout
 from risk.score import state as state_mod
 from risk.score.features import SPEED_CAP_KMH
 from risk.score.model import Features
+from risk.score.service import update_state
 from risk.score.state import HISTORY_SECONDS, UserState, apply_batch, replay
+from risk.score.store import InMemoryStateStore
 from tests.score.conftest import LONDON, PARIS, T0, event
 
 
@@ -52,7 +56,8 @@ def test_distance_speed_and_impossible_travel() -> None:
             event(1_800, geo=LONDON),  # 343.56 km in 30 min: a fast train, not impossible
             event(2_400, geo=None),  # no location: skipped when looking for the last one
             event(2_400 + 1_200, geo=PARIS),  # back to Paris 30 min after London: 687 km/h
-            event(3_600 + 600, geo=LONDON),  # and London again 10 min later: 2061 km/h
+            # and London again 10 min later: 2061 km/h (ids fixed: at one instant, (time, id key) orders them)
+            event(3_600 + 600, geo=LONDON, event_id="london-again"),
             event(4_200, geo=PARIS, event_id="same-instant"),  # same instant, other city: capped
         ]
     )
@@ -96,8 +101,12 @@ def test_first_seen_is_by_stream_order_and_a_redelivery_keeps_its_first_answer()
     earlier = event(300, device="dev-b")  # earlier in time, but after on the stream
     feats_earlier, states = run([earlier], states)
     assert not feats_earlier[0].new_device  # dev-b arrived before it
-    recomputed, _ = run([later, earlier], states)
-    assert recomputed == [feats[1], feats_earlier[0]]  # as of their arrival, not of the state now
+    recomputed, _ = run([earlier], states)  # an SQS redelivery: of the user's last batch
+    assert recomputed == feats_earlier  # as of its arrival, not of the state now
+    resent = apply_batch(states, [later, earlier])  # a producer's re-send of an older batch's event
+    assert resent.duplicates == [True, True] and resent.states == {}
+    assert resent.features[1] == feats_earlier[0]
+    assert resent.features[0].count_24h == 3  # scored as of now: not counted, flagged a duplicate
 
 
 def test_duplicates_do_not_count_twice_and_get_identical_features() -> None:
@@ -179,21 +188,39 @@ def fifo_deliveries(draw: st.DrawFn) -> tuple[list[RiskEvent], list[tuple[list[R
 def test_same_stream_order_gives_the_same_features_whatever_batches_and_redeliveries(
     case: tuple[list[RiskEvent], list[tuple[list[RiskEvent], int]]],
 ) -> None:
+    """Through the real layout (chunks and id segments of two entries, so both are exercised): every
+    event's features are those of one-at-a-time delivery, and a crash's redelivery gets the features
+    first sent. A producer's re-send is flagged a duplicate (its features are as of now; the loader
+    keeps the first row of an event)."""
     stream, batches = case
     expected_features, expected_states = replay(stream, batch_size=1)
-    states: dict[str, UserState] = {}
-    redeliver: list[tuple[RiskEvent, Any]] = []  # the tail of the last batch, with the features first sent
+    seen: set[str] = set()
+    resent = []  # per stream position: the event id came earlier on the stream
+    for e in stream:
+        resent.append(e.event_id in seen)
+        seen.add(e.event_id)
+    store = InMemoryStateStore()
+    redeliver: list[tuple[RiskEvent, Any, bool]] = []  # the tail of the last batch: features first sent
     position = 0
-    for batch, crashed in batches:
-        expected = [f for _, f in redeliver] + expected_features[position : position + len(batch)]
-        position += len(batch)
-        delivered = [e for e, _ in redeliver] + batch
-        result = apply_batch(states, delivered)
-        assert result.features == expected
-        states.update({uid: UserState.from_bytes(uid, s.to_bytes(), s.version) for uid, s in result.states.items()})
-        sent = list(zip(batch, result.features[len(redeliver) :], strict=True))
-        redeliver = sent[len(sent) - crashed :]
-    assert states == expected_states
+    with patch.object(layout, "CHUNK_ENTRIES", 2), patch.object(layout, "ID_SEGMENT", 2):
+        for batch, crashed in batches:
+            expected = [(f, r) for _, f, r in redeliver] + [
+                (expected_features[position + k], resent[position + k]) for k in range(len(batch))
+            ]
+            flags = resent[position : position + len(batch)]
+            position += len(batch)
+            delivered = [e for e, _, _ in redeliver] + batch
+            features, dups, _, _ = update_state(store, delivered)
+            for got, dup, (want, was_resent) in zip(features, dups, expected, strict=True):
+                if was_resent:
+                    assert dup
+                else:
+                    assert got == want
+            assert dups[: len(redeliver)] == [True] * len(redeliver)
+            sent = list(zip(batch, features[len(redeliver) :], flags, strict=True))
+            redeliver = sent[len(sent) - crashed :]
+        final = store.load({e.user_id for e in stream})
+    assert final == expected_states
 
 
 def test_in_order_single_delivery_equals_one_big_batch() -> None:
@@ -269,7 +296,7 @@ def test_serialisation_round_trip_and_ttl() -> None:
     assert back == st_ and back.version == 7
     # Cumulative sums are rebuilt relative to a new origin: the differences are what count.
     assert [c - back.cum_s[0] for c in back.cum_s] == [c - st_.cum_s[0] for c in st_.cum_s]
-    assert back.folded_set == st_.folded_set
+    assert back.fold_set == st_.fold_set and back.fold_front == st_.fold_front
     assert st_.expires_at(30) == int(T0.timestamp() + HISTORY_SECONDS + 60 + 30 * 86_400)
     with pytest.raises(ValueError, match="format"):
         UserState.from_bytes("u-1", b'{"v": 99}', 1)

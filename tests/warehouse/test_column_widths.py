@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from risk.events.limits import COLUMN_BYTES
-from risk.warehouse.columns import PSEUDONYMISED_COLUMNS, RISK_EVENTS_COLUMNS, TEXT_COLUMN_BYTES
+from risk.warehouse.columns import DRILL_THROUGH_BYTES, PSEUDONYMISED_COLUMNS, RISK_EVENTS_COLUMNS, TEXT_COLUMN_BYTES
 
 SCHEMA = Path(__file__).resolve().parents[2] / "redshift_schema"
 _VARCHAR_COLUMN = re.compile(r"^\s*(?:ADD\s+COLUMN\s+)?(\w+)\s+VARCHAR\((\d+)\)", re.IGNORECASE | re.MULTILINE)
@@ -27,8 +27,9 @@ def test_every_varchar_column_has_the_contract_width_in_bytes() -> None:
     assert set(declared) == {name for name, kind in RISK_EVENTS_COLUMNS if kind == "text"}
 
 
-def test_every_width_the_contract_declares_is_a_column() -> None:
-    assert set(COLUMN_BYTES) == set(TEXT_COLUMN_BYTES)
+def test_every_width_the_contract_or_the_drill_through_declares_is_a_column_once() -> None:
+    assert set(COLUMN_BYTES) | set(DRILL_THROUGH_BYTES) == set(TEXT_COLUMN_BYTES)
+    assert not set(COLUMN_BYTES) & set(DRILL_THROUGH_BYTES)
 
 
 def test_the_masking_policy_takes_the_pseudonym_width() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import threading
 from pathlib import Path
@@ -15,7 +16,7 @@ from risk.warehouse.dialect import parse_redshift, split_statements
 from risk.warehouse.migrations import MigrationError, applied_versions, discover, migrate
 from tests.conftest import SCHEMA_DIR
 
-EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22]
 POSTGRES_TYPES = {
     "text": "character varying",
     "timestamp": "timestamp without time zone",
@@ -126,10 +127,19 @@ def test_risk_events_ddl_matches_the_loader_columns(warehouse: Warehouse) -> Non
 
 
 def test_risk_events_redshift_ddl_declares_every_column_of_columns_py() -> None:
+    """V001 creates the table; later migrations add columns (ALTER TABLE ... ADD COLUMN), in file order."""
     (table,) = [s for s in split_statements((SCHEMA_DIR / "V001__risk_events.sql").read_text()) if "risk_events" in s]
-    tree = parse_redshift(table)
-    assert tree is not None
-    declared = [(col.name, col.args["kind"].sql(dialect="redshift")) for col in tree.find_all(exp.ColumnDef)]
+    added = [
+        s
+        for f in sorted(SCHEMA_DIR.glob("V*.sql"), key=lambda p: int(p.name[1:].split("__")[0]))
+        for s in split_statements(f.read_text())
+        if re.search(r"\bALTER\s+TABLE\s+risk_events\s+ADD\s+COLUMN\b", s, re.IGNORECASE)
+    ]
+    declared = []
+    for statement in [table, *added]:
+        tree = parse_redshift(statement)
+        assert tree is not None
+        declared += [(col.name, col.args["kind"].sql(dialect="redshift")) for col in tree.find_all(exp.ColumnDef)]
     assert [name for name, _ in declared] == [name for name, _ in RISK_EVENTS_COLUMNS]
     super_columns = [name for name, type_ in declared if type_ == "SUPER"]
     assert super_columns == [name for name, kind in RISK_EVENTS_COLUMNS if kind == "super"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import redshift_connector
 from botocore.stub import Stubber
 
 from risk.common import aws
@@ -34,7 +35,7 @@ def signin(monkeypatch: pytest.MonkeyPatch) -> tuple[Any, dict[str, Any]]:
         raise _ConnectedError
 
     monkeypatch.setattr(connection_module.aws, "client", lambda service: client)
-    monkeypatch.setattr(connection_module.redshift_connector, "connect", fake_connect)
+    monkeypatch.setattr(redshift_connector, "connect", fake_connect)  # the driver, imported at the first connect
     return client, seen
 
 

@@ -4,50 +4,28 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import redshift_connector
 
-from risk.warehouse.columns import COLUMN_NAMES
 from risk.warehouse.connection import Warehouse
+from tests.warehouse.rows import event_row, insert_events
 
 NOW = datetime.now(UTC).replace(microsecond=0, tzinfo=None)
 HOUR = NOW.replace(minute=0, second=0) - timedelta(hours=3)
 
 
-def _row(event_id: str, user_id: str, occurred_at: datetime, score: float, band: str, **extra: Any) -> dict[str, Any]:
-    row: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
-    row.update(
-        event_id=event_id, user_id=user_id, event_type="payment", schema_version=1, occurred_at=occurred_at,
-        ingested_at=occurred_at, loaded_at=occurred_at, count_1m=1, count_1h=1, count_24h=1, amount_sum_1m=0,
-        amount_sum_1h=0, amount_sum_24h=0, new_device=False, new_country=False, hour_of_day=occurred_at.hour,
-        geo_flag=False, velocity_flag=False, new_device_flag=False, high_amount_flag=False, score=score,
-        risk_band=band, model_version="lr-1", reason_codes=json.dumps([f"reason_{event_id}"]), metadata="{}",
-    )  # fmt: skip
-    row.update(extra)
-    return row
-
-
-def _insert(warehouse: Warehouse, rows: list[dict[str, Any]]) -> None:
-    columns = ", ".join(COLUMN_NAMES)
-    values = ", ".join("JSON_PARSE(%s)" if name in ("reason_codes", "metadata") else "%s" for name in COLUMN_NAMES)
-    with warehouse.transaction():
-        for row in rows:
-            warehouse.execute(f"INSERT INTO risk_events ({columns}) VALUES ({values})", [row[c] for c in COLUMN_NAMES])
-
-
 @pytest.fixture
 def events(warehouse: Warehouse) -> Warehouse:
-    _insert(
+    insert_events(
         warehouse,
         [
-            _row("e1", "u1", NOW - timedelta(hours=1), 0.9, "high", amount=250, currency="EUR"),
-            _row("e2", "u1", NOW - timedelta(hours=2), 0.5, "medium"),
-            _row("e3", "u1", NOW - timedelta(hours=30), 0.95, "high"),  # flagged, but too old
-            _row("e4", "u2", NOW - timedelta(minutes=5), 0.1, "low"),  # recent, not flagged
-            _row("h1", "u3", HOUR + timedelta(minutes=1), 0.2, "low", model_version="lr-2"),
-            _row("h2", "u3", HOUR + timedelta(minutes=2), 0.8, "high", model_version="lr-2"),
+            event_row("e1", "u1", NOW - timedelta(hours=1), 0.9, "high", amount=250, currency="EUR"),
+            event_row("e2", "u1", NOW - timedelta(hours=2), 0.5, "medium"),
+            event_row("e3", "u1", NOW - timedelta(hours=30), 0.95, "high"),  # flagged, but too old
+            event_row("e4", "u2", NOW - timedelta(minutes=5), 0.1, "low"),  # recent, not flagged
+            event_row("h1", "u3", HOUR + timedelta(minutes=1), 0.2, "low", model_version="lr-2"),
+            event_row("h2", "u3", HOUR + timedelta(minutes=2), 0.8, "high", model_version="lr-2"),
         ],
     )
     return warehouse

@@ -34,6 +34,12 @@ STATE_WRITE = ("dynamodb", "PutItem")
 STAGES = ("parse", "score", "load")
 
 
+def _conditional(params: Any) -> bool:
+    """Whether a PutItem request is conditional: the state's head writes are, its immutable items are not."""
+    body = (params or {}).get("body", b"")
+    return b"ConditionExpression" in (body if isinstance(body, bytes) else str(body).encode())
+
+
 @dataclass
 class CallLog:
     """Calls by (stage, service, operation); state writes and users per score invocation."""
@@ -43,13 +49,13 @@ class CallLog:
     invocation_writes: int = 0
     writes_and_users: list[tuple[int, int]] = field(default_factory=list)  # per score invocation
 
-    def before_call(self, model: Any, **_: Any) -> None:
+    def before_call(self, model: Any, params: Any = None, **_: Any) -> None:
         if self.stage is None:
             return
         key = (self.stage, model.service_model.service_name, model.name)
         self.calls[key] += 1
-        if key[1:] == STATE_WRITE:
-            self.invocation_writes += 1
+        if key[1:] == STATE_WRITE and _conditional(params):
+            self.invocation_writes += 1  # a head; a chunk or an id segment is written once, unconditionally
 
     def per_service(self) -> Counter[str]:
         out: Counter[str] = Counter()

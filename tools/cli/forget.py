@@ -129,6 +129,16 @@ def erase_state(dynamodb: Any, table: str, user_id: str) -> int:
             ConsistentRead=True,
         )
         items = [item for page in pages for item in page["Items"]]
+        if len(key_names) == 1:  # the state's chunks and id segments are "<user>#...": all of them, listed or not
+            prefixed = dynamodb.get_paginator("scan").paginate(
+                TableName=table,
+                FilterExpression="begins_with(#p0, :prefix)",
+                ExpressionAttributeNames={"#p0": partition},
+                ExpressionAttributeValues={":prefix": {"S": f"{user_id}#"}},
+                ProjectionExpression="#p0",
+                ConsistentRead=True,
+            )
+            items += [item for page in prefixed for item in page["Items"]]
     else:
         items = [item for item in _scan_keys(dynamodb, table, key_names) if _belongs(item[partition], user_id)]
     for item in items:

@@ -8,11 +8,13 @@ per event id. Replaying an hour that was already loaded is therefore harmless (o
 Objects under ``raw/year=/month=/day=/hour=`` (by arrival hour) are gzip and hold either
 
 * the local runner's lines (``{"data_b64": ..., "approximate_arrival": ...}``, one per record), or
-* what Firehose writes in AWS: the records' bytes back to back, with no delimiter. They are split
-  here by their own structure: a JSON value ends where its outermost brace closes, an Avro
-  single-object record where its schema's reader stops. From the first byte that is neither (a
-  malformed record), the rest of the object is replayed as one record, which the parser
-  quarantines: fix such records from the quarantine/ copies instead.
+* what Firehose writes in AWS: each record's bytes followed by a newline (its
+  AppendDelimiterToRecord processor, stacks/ingest.py; objects written before it have no
+  delimiter). Records are split here by their own structure, so a newline inside a binary Avro
+  record cannot cut it and objects of either kind read alike: a JSON value ends where its
+  outermost brace closes, an Avro single-object record where its schema's reader stops. From the
+  first byte that is neither (a malformed record), the rest of the object is replayed as one
+  record, which the parser quarantines: fix such records from the quarantine/ copies instead.
 """
 
 from __future__ import annotations

@@ -34,6 +34,8 @@ from risk.warehouse.connection import Warehouse, connect_dsn
 from risk.warehouse.migrations import default_directory, migrate
 from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from tools.cli.errors import OperatorError, OperatorParser, guarded, input_file, output_file, positive_int
+from tools.local.alarms import QUIET_MINUTES
+from tools.local.drills import DRILLS, demo_drill
 from tools.local.entry import PATHS, EventBusPath, InboxPath
 from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
@@ -44,7 +46,6 @@ from tools.local.unusual import unusual_records
 DEFAULT_COUNT = 3000
 MALFORMED_SHARE = 0.02
 DUPLICATE_SHARE = 0.01
-QUIET_MINUTES = 6  # idle rounds after the run before the alarms are evaluated: silence must read OK
 
 
 @dataclass(frozen=True)
@@ -342,6 +343,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--metrics-out", type=output_file, help="write the run's per-minute metrics here (python -m tools.local.alarms)"
     )
     p.add_argument(
+        "--drill",
+        choices=tuple(DRILLS),
+        help="run that failure drill instead (tools/local/drills.py) and print which alarms would have fired",
+    )
+    p.add_argument(
         "--delivery-seed",
         type=int,
         help="vary SQS delivery reproducibly: batch sizes, order (FIFO: groups interleaved), 5%% redelivered",
@@ -398,6 +404,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 def demo(args: argparse.Namespace, out: TextIO) -> int:
     """The run itself, once the arguments are known to be good."""
+    if args.drill:
+        return demo_drill(args.drill, load_environment(args.env), args.dsn, out)
     if args.dsn:
         check_dsn(args.dsn)
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # moto needs some; never real ones
@@ -462,6 +470,10 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             )
         rec = reconcile(pipeline, warehouse, fresh_warehouse=fresh)
         report(rec, out)
+        if not args.events and args.mix != "heavy":  # generated events: their labels are known
+            from tools.local.labels import outcomes_report, sample_labels  # noqa: PLC0415
+
+            outcomes_report(warehouse, sample_labels(args.count, args.seed), out)
         if not rec.ok and isinstance(pipeline.log, HandlerLog) and pipeline.log.lines:
             out.write("\n== last handler log lines (all of them: --log FILE)\n")
             out.writelines(f"  {line}\n" for line in list(pipeline.log.lines)[-30:])

@@ -81,6 +81,48 @@ def _body(chunk: list[bytes]) -> str:
     return (b'{"v":1,"items":[' + b",".join(chunk) + b"]}").decode()
 
 
+# Drill-through: where an event entered the pipeline, carried unchanged parse -> score -> load in
+# each item under SOURCE_KEY (the stages' own dicts ignore the key), so a warehouse row can name
+# its Kinesis shard and sequence number and be found in the raw archive.
+SOURCE_KEY = "src"
+
+
+def with_source(item: dict[str, Any], source: dict[str, str] | None) -> dict[str, Any]:
+    """``item`` carrying ``source`` (``{"shard_id": ..., "sequence_number": ...}``); unchanged for None."""
+    return item if source is None else {**item, SOURCE_KEY: source}
+
+
+def source_of(item: dict[str, Any]) -> dict[str, str] | None:
+    """The source an item carries, or None (an item from before drill-through, or from a test)."""
+    source = item.get(SOURCE_KEY)
+    if not isinstance(source, dict):
+        return None
+    return {key: value for key, value in source.items() if isinstance(key, str) and isinstance(value, str)}
+
+
+# The band thresholds the scorer applied (``{"medium": m, "high": h}``), added by the score stage
+# beside the scored event, so each warehouse row keeps the thresholds in force when it was scored.
+THRESHOLDS_KEY = "thr"
+
+
+def with_thresholds(item: dict[str, Any], medium: float, high: float) -> dict[str, Any]:
+    """``item`` carrying the band thresholds it was scored with."""
+    return {**item, THRESHOLDS_KEY: {"medium": medium, "high": high}}
+
+
+def thresholds_of(item: dict[str, Any]) -> tuple[float | None, float | None]:
+    """(medium, high) an item carries; (None, None) when it carries none."""
+    thresholds = item.get(THRESHOLDS_KEY)
+    if not isinstance(thresholds, dict):
+        return None, None
+    medium, high = thresholds.get("medium"), thresholds.get("high")
+    number = (int, float)
+    return (
+        float(medium) if isinstance(medium, number) and not isinstance(medium, bool) else None,
+        float(high) if isinstance(high, number) and not isinstance(high, bool) else None,
+    )
+
+
 def unpack(body: str | bytes) -> list[dict[str, Any]]:
     try:
         doc = orjson.loads(body)

@@ -41,6 +41,8 @@ SCORED_BY_BAND = MetricSpec("ScoredByBand", "Count", "score", ("risk_band", "mod
 DUPLICATE_EVENTS_SKIPPED = MetricSpec("DuplicateEventsSkipped", "Count", "score")
 # events the score stage set aside alone (failed to score or to encode), written to quarantine/
 SCORE_EVENTS_QUARANTINED = MetricSpec("ScoreEventsQuarantined", "Count", "score")
+# events scored by the bundled model because the SageMaker endpoint failed (issue 15)
+SCORER_FALLBACKS = MetricSpec("ScorerFallbacks", "Count", "score")
 # load
 EVENTS_LOADED = MetricSpec("EventsLoaded", "Count", "load")
 ROWS_MERGED = MetricSpec("RowsMerged", "Count", "load")
@@ -83,6 +85,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     SCORED_BY_BAND,
     DUPLICATE_EVENTS_SKIPPED,
     SCORE_EVENTS_QUARANTINED,
+    SCORER_FALLBACKS,
     EVENTS_LOADED,
     ROWS_MERGED,
     DUPLICATES_SUPPRESSED,

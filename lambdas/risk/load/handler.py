@@ -1,7 +1,7 @@
 """Lambda entry point of the load stage (SQS "scored" queue -> S3 enriched/ + Redshift).
 
 Thin on purpose: decoding, archiving and loading live in :mod:`risk.load.service`. The event source
-mapping reports batch item failures. A malformed message fails alone (Powertools' BatchProcessor
+mapping reports batch item failures. A malformed message fails alone (``risk.common.batch``
 does the per-message bookkeeping); so does a message whose data the warehouse refuses (the service
 splits the load to find it). Any other load failure reports every message of the batch failed: it
 comes back from SQS (then the DLQ after ``max_receive_count``). Nothing is acknowledged before the
@@ -17,11 +17,10 @@ from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from botocore.exceptions import ClientError
 
 from risk.common import telemetry
+from risk.common.batch import decode_each
 from risk.common.failures import emit_failures
 from risk.common.redact import log_safe
 from risk.common.settings import ENVIRONMENT
@@ -48,8 +47,8 @@ def _emit(spec: telemetry.MetricSpec, value: float) -> None:
 
 
 def _decoder(keys: Pseudonymiser, loaded_at: datetime) -> Any:
-    def decode(record: SQSRecord) -> list[Record]:
-        return decode_message(record.body, keys, loaded_at)
+    def decode(body: str) -> list[Record]:
+        return decode_message(body, keys, loaded_at)
 
     return decode
 
@@ -74,15 +73,11 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     deps = dependencies()
     loaded_at = load_time()
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=records, handler=_decoder(deps.keys, loaded_at), lambda_context=context):
-        processed = processor.process()
-    messages: list[tuple[str, list[Record]]] = [
-        (raw["messageId"], result) for status, result, raw in processed if status == "success" and result
-    ]
-    failures = list(processor.response()["batchItemFailures"])
-    if processor.fail_messages:
-        emit_failures("load", environment, {telemetry.Cause.POISON: len(processor.fail_messages)})
+    decoded = decode_each(records, _decoder(deps.keys, loaded_at))
+    messages: list[tuple[str, list[Record]]] = [(mid, result) for mid, result in decoded.ok if result]
+    failures = [{"itemIdentifier": mid} for mid in decoded.failed]
+    if decoded.failed:
+        emit_failures("load", environment, {telemetry.Cause.POISON: len(decoded.failed)})
     if not messages:
         _emit(telemetry.EVENTS_LOADED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return {"batchItemFailures": failures}
@@ -92,7 +87,7 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         outcome = archive_and_load(messages, deps)
     except Exception as exc:
         logger.exception("load failed: every message of the batch goes back to the queue", messages=len(records))
-        emit_failures("load", environment, {_cause(exc): len(records) - len(processor.fail_messages)})
+        emit_failures("load", environment, {_cause(exc): len(records) - len(decoded.failed)})
         _emit(telemetry.EVENTS_LOADED, 0)
         return _all_failed(records)
 

@@ -32,8 +32,19 @@ class RowError(ValueError):
     """A scored event that cannot become a row (it fails its own message, not the batch)."""
 
 
-def to_record(scored: ScoredEvent, keys: Pseudonymiser, loaded_at: datetime) -> Record:
-    """The pseudonymised record of one scored event, in column order."""
+def to_record(
+    scored: ScoredEvent,
+    keys: Pseudonymiser,
+    loaded_at: datetime,
+    source: dict[str, str] | None = None,
+    thresholds: tuple[float | None, float | None] = (None, None),
+) -> Record:
+    """The pseudonymised record of one scored event, in column order.
+
+    ``source`` is where the event entered (``risk.common.envelope.source_of``), ``thresholds`` the
+    (medium, high) band thresholds it was scored with (``thresholds_of``); ``enriched_key`` is set
+    by the load once it knows the object the record goes to (``risk.load.service``).
+    """
     event, features, score = scored.event, scored.features, scored.score
     record: Record = {
         "event_id": event.event_id,
@@ -59,6 +70,12 @@ def to_record(scored: ScoredEvent, keys: Pseudonymiser, loaded_at: datetime) -> 
         "model_version": score.model_version,
         "reason_codes": list(score.reasons),
         "metadata": event.metadata,
+        "kinesis_shard_id": None if source is None else source.get("shard_id"),
+        "kinesis_sequence_number": None if source is None else source.get("sequence_number"),
+        "enriched_key": None,
+        "band_medium_threshold": thresholds[0],
+        "band_high_threshold": thresholds[1],
+        "shadow_scores": [s.to_dict() for s in scored.shadows] or None,  # V021: the shadow models' scores
     }
     _check(record)
     return {name: record[name] for name in COLUMN_NAMES}

@@ -31,7 +31,7 @@ import boto3
 
 from risk.common import aws
 from risk.common.archive import enriched_key, jsonl
-from risk.common.envelope import unpack
+from risk.common.envelope import source_of, thresholds_of, unpack
 from risk.common.settings import (
     ARCHIVE_BUCKET,
     BULK_LOAD_MIN_ROWS,
@@ -75,7 +75,7 @@ def decode_message(body: str, keys: Pseudonymiser, loaded_at: datetime) -> list[
             scored = ScoredEvent.from_dict(item)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise RowError(f"not a scored event: {type(exc).__name__}: {exc}") from exc
-        records.append(to_record(scored, keys, loaded_at))
+        records.append(to_record(scored, keys, loaded_at, source_of(item), thresholds_of(item)))
     return records
 
 
@@ -97,10 +97,15 @@ def first_copies(records: Iterable[Record]) -> list[Record]:
 
 
 def enriched_objects(records: Sequence[Record], batch: str) -> dict[str, bytes]:
-    """S3 key -> JSON Lines body: one object per event date, events in event_id order."""
+    """S3 key -> JSON Lines body: one object per event date, events in event_id order.
+
+    Sets each record's ``enriched_key`` to its object's key (the row then leads to the object).
+    """
+    for record in records:
+        record["enriched_key"] = enriched_key(event_date(record), batch)
     by_date: dict[str, list[Record]] = {}
     for record in sorted(first_copies(records), key=lambda r: r["event_id"]):
-        by_date.setdefault(enriched_key(event_date(record), batch), []).append(record)
+        by_date.setdefault(record["enriched_key"], []).append(record)
     return {key: jsonl(to_enriched(r) for r in group) for key, group in sorted(by_date.items())}
 
 

@@ -36,7 +36,7 @@ from typing import Any
 import orjson
 
 from risk.common import aws, fifo, publish
-from risk.common.envelope import EnvelopeError, encode_item, pack_encoded
+from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, with_source
 from risk.common.settings import (
     ARCHIVE_BUCKET,
     CLOCK_SKEW_TOLERANCE_S,
@@ -59,6 +59,13 @@ class KinesisRecord:
     partition_key: str | None
     shard_id: str | None
     arrival: datetime
+
+    @property
+    def source(self) -> dict[str, str] | None:
+        """Where the record entered (risk.common.envelope.SOURCE_KEY), for drill-through from a row."""
+        if self.shard_id is None:
+            return None
+        return {"shard_id": self.shard_id, "sequence_number": self.sequence_number}
 
     @classmethod
     def from_event(cls, record: dict[str, Any]) -> KinesisRecord:
@@ -167,7 +174,7 @@ def process_batch(
                 continue
             source = UserRecord(record, parsed.raw, parsed.sub_sequence_number, partition_key)
             try:  # each event encoded alone: one that cannot travel is set aside, not its neighbours
-                events.append((source, encode_item(result.to_dict())))
+                events.append((source, encode_item(with_source(result.to_dict(), record.source))))
                 keys.append((fifo.message_group(result.user_id, deps.message_groups), result.event_id))
             except EnvelopeError as exc:
                 bad.append(_unpublishable(source, result.event_id, str(exc)))

@@ -30,6 +30,12 @@ HIGH_AMOUNT_RATIO = 5.0  # ... and this many times the user's mean, above NOTABL
 NOTABLE_AMOUNT = 100.0
 NEW_DEVICE_AMOUNT_RATIO = 2.0  # "above the user's typical amount" for the new-device flag
 ZSCORE_CAP = 50.0
+# Relative features (issue 15): what is high or fast *for this user*.
+HIGH_VALUE_RATIO = 3.0  # an amount at least this many times the user's prior mean is high-value for them
+HIGH_VALUE_FLOOR = 20.0  # ... and at least this much (a user paying 2 then 6 has not spent much)
+HIGH_VALUE_SCAN = 64  # the hour's most recent entries looked at: bounded cost for a high-volume account
+RATE_MIN_SPAN_S = 600.0  # a usual rate is measured over at least 10 minutes
+RATE_FLOOR_PER_H = 1.0  # nobody's usual rate is taken as below one event an hour
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -136,3 +142,26 @@ def is_new_device_flag(new_device: bool, amount: float | None, n_prior: int, mea
         return False
     typical = mean_prior if n_prior > 0 else NOTABLE_AMOUNT / NEW_DEVICE_AMOUNT_RATIO
     return amount >= max(typical * NEW_DEVICE_AMOUNT_RATIO, 1.0)
+
+
+def high_value_threshold(n_prior: int, mean_prior: float) -> float:
+    """The amount from which an event is high-value for this user (absolute without history)."""
+    if n_prior == 0:
+        return NOTABLE_AMOUNT
+    return max(HIGH_VALUE_RATIO * mean_prior, HIGH_VALUE_FLOOR)
+
+
+def usual_rate_per_h(prior: int, span_s: float) -> float:
+    """The user's usual events per hour: ``prior`` events over ``span_s`` seconds, with floors.
+
+    A steady API client sending every 7 s has a usual rate of ~500/h, so 500 events in its hour
+    are normal for it; a user of a few events a day is at the floor, so a burst stands out.
+    """
+    return max(prior * 3_600.0 / max(span_s, RATE_MIN_SPAN_S), RATE_FLOOR_PER_H)
+
+
+def spend_ratio(sum_1h: float, n_prior: int, mean_prior: float) -> float | None:
+    """The hour's spend over the user's mean amount; None without prior amounts."""
+    if n_prior < 1 or mean_prior <= 0.0:
+        return None
+    return sum_1h / mean_prior

@@ -27,21 +27,29 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from risk.common import aws, fifo, settings, telemetry
-from risk.common.envelope import EnvelopeError, encode_item, pack_encoded, unpack
+from risk.common.batch import decode_each
+from risk.common.envelope import (
+    EnvelopeError,
+    encode_item,
+    pack_encoded,
+    source_of,
+    unpack,
+    with_source,
+    with_thresholds,
+)
 from risk.common.failures import emit_failures
 from risk.common.publish import send_owned
 from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
-from risk.parse import quarantine
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
+from risk.score.scorers.base import Thresholds
+from risk.score.scorers.shadow import ShadowScorer, load_shadows, with_shadows
 from risk.score.service import check_finite, score_isolating
-from risk.score.store import DynamoStateStore, StateStore
+from risk.score.store import DEFAULT_HORIZON_DAYS, DynamoStateStore, StateStore
 
 logger = Logger(service=telemetry.SERVICE)
 metrics = Metrics(namespace=telemetry.NAMESPACE, service=telemetry.SERVICE)
@@ -57,6 +65,7 @@ class ScoreDependencies:
     scorer: Scorer
     scored_queue_url: str
     environment: str
+    shadows: tuple[ShadowScorer, ...] = ()  # scored beside the champion, stored, never acted on
 
 
 @cache
@@ -70,16 +79,18 @@ def dependencies() -> ScoreDependencies:
             aws.client("dynamodb"),
             settings.env(settings.STATE_TABLE),
             int(settings.env(settings.STATE_TTL_DAYS, "30")),
+            horizon_days=int(settings.env(settings.STATE_DEDUPE_HORIZON_DAYS, str(DEFAULT_HORIZON_DAYS))),
         ),
         scorer=load_scorer(),
         scored_queue_url=settings.env(settings.SCORED_QUEUE_URL),
         environment=os.environ.get(settings.ENVIRONMENT, "local"),
+        shadows=load_shadows(),
     )
 
 
-def decode(record: SQSRecord) -> list[dict[str, Any]]:
+def decode(body: str) -> list[dict[str, Any]]:
     """A message's items; a malformed envelope fails the whole message (its items are unknown)."""
-    return unpack(record.body)
+    return unpack(body)
 
 
 @dataclass(frozen=True)
@@ -99,6 +110,8 @@ def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
     """Write the events set aside; return the messages to fail if that write fails (never silent loss)."""
     if not set_aside:
         return set()
+    from risk.parse import quarantine  # noqa: PLC0415 - rare path: the parser and validator stay out of the cold start
+
     at = datetime.now(UTC)
     lines = [
         quarantine.event_line(
@@ -135,10 +148,8 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     telemetry.set_environment_dimension(metrics, deps.environment)
     records: list[dict[str, Any]] = event.get("Records", [])
 
-    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-    with processor(records=records, handler=decode, lambda_context=context):
-        processed = processor.process()
-    malformed = [str(item["itemIdentifier"]) for item in processor.response()["batchItemFailures"]]
+    decoded = decode_each(records, decode)
+    malformed = decoded.failed
     if malformed:
         logger.error(
             "malformed messages fail, with the rest of their groups (DLQ after maxReceiveCount)", message_ids=malformed
@@ -146,19 +157,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         emit_failures("score", deps.environment, {telemetry.Cause.POISON: len(malformed)})
     failures = fifo.with_rest_of_groups(records, malformed)
     held = set(failures)
-    good = [
-        (str(raw["messageId"]), items)
-        for status, items, raw in processed
-        if status == "success" and str(raw["messageId"]) not in held
-    ]
+    good = [(mid, items) for mid, items in decoded.ok if mid not in held]
     set_aside: list[SetAside] = []
     owners: list[str] = []
     events: list[RiskEvent] = []
+    sources: list[dict[str, str] | None] = []  # drill-through: carried to the scored item unchanged
     for mid, items in good:
         for item in items:
             try:  # one item that is not an event fails alone, not its message
                 events.append(RiskEvent.from_dict(item))
                 owners.append(mid)
+                sources.append(source_of(item))
             except Exception as exc:
                 set_aside.append(SetAside(mid, item, f"not an event: {type(exc).__name__}: {exc}"))
     if not events and not set_aside:
@@ -173,13 +182,19 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         _emit(telemetry.EVENTS_SCORED, 0)  # a zero, not a gap (and no empty-metrics warning)
         return _response(failures + [mid for mid, _ in good])
 
+    take_fallbacks = getattr(deps.scorer, "take_fallbacks", None)  # SageMaker: events its fallback scored
+    if take_fallbacks is not None:
+        _emit(telemetry.SCORER_FALLBACKS, take_fallbacks())
     per_message: dict[str, list[bytes]] = {}
+    thresholds = getattr(deps.scorer, "thresholds", None)
     done: list[tuple[str, ScoredEvent]] = []
-    for k, (mid, scored) in enumerate(zip(owners, batch.scored, strict=True)):
+    for k, (mid, scored) in enumerate(zip(owners, with_shadows(deps.shadows, batch.scored), strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue
-        item = scored.to_dict()
+        item = with_source(scored.to_dict(), sources[k])
+        if isinstance(thresholds, Thresholds):  # every scorer has them; a test double may not
+            item = with_thresholds(item, thresholds.medium, thresholds.high)
         try:  # each scored event encoded alone: one that cannot travel is set aside
             check_finite(item)
             encoded = encode_item(item)

@@ -38,6 +38,14 @@ class Features:
     velocity_flag: bool
     new_device_flag: bool  # new device together with a high amount
     high_amount_flag: bool
+    # Relative to the user's own behaviour (issue 15). Defaults: a scored message sent before these
+    # existed still decodes (the loader stores NULL for what it did not carry).
+    high_value_count_1h: int | None = None  # events in the hour (this one included) of a high value for the user
+    spend_ratio_1h: float | None = None  # the hour's spend over the user's mean amount before this event
+    velocity_ratio_1m: float | None = None  # events in the minute over the user's usual rate per minute
+    velocity_ratio_1h: float | None = None  # events in the hour over the user's usual rate per hour
+    device_age: int | None = None  # the user's arrivals since this device first came (0: new); None: no device
+    country_age: int | None = None  # the same for the country
 
     def to_dict(self) -> dict[str, Any]:
         # Same output as dataclasses.asdict, ~10x cheaper: asdict deep-copies, and this runs per event.
@@ -73,14 +81,41 @@ class Score:
 
 
 @dataclass(frozen=True, slots=True)
+class ShadowScore:
+    """A shadow model's opinion of the event: stored beside the champion's, never acted on."""
+
+    model_version: str
+    score: float
+    risk_band: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model_version": self.model_version, "score": self.score, "risk_band": self.risk_band}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ShadowScore:
+        return cls(str(d["model_version"]), float(d["score"]), str(d["risk_band"]))
+
+
+@dataclass(frozen=True, slots=True)
 class ScoredEvent:
     event: RiskEvent
     features: Features
-    score: Score
+    score: Score  # the champion's: bands, alerts and reasons come from it
+    shadows: tuple[ShadowScore, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"event": self.event.to_dict(), "features": self.features.to_dict(), "score": self.score.to_dict()}
+        return {
+            "event": self.event.to_dict(),
+            "features": self.features.to_dict(),
+            "score": self.score.to_dict(),
+            "shadows": [s.to_dict() for s in self.shadows],
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ScoredEvent:
-        return cls(RiskEvent.from_dict(d["event"]), Features.from_dict(d["features"]), Score.from_dict(d["score"]))
+        return cls(
+            RiskEvent.from_dict(d["event"]),
+            Features.from_dict(d["features"]),
+            Score.from_dict(d["score"]),
+            tuple(ShadowScore.from_dict(s) for s in d.get("shadows") or ()),  # absent before issue 15
+        )

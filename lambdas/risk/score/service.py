@@ -21,9 +21,10 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.events.model import RiskEvent
+from risk.score.layout import MissingChunkError
 from risk.score.model import Features, ScoredEvent
 from risk.score.scorers.base import Scorer
-from risk.score.state import apply_batch
+from risk.score.state import MissingIdsError, apply_batch
 from risk.score.store import StateStore
 
 MAX_CONFLICT_ROUNDS = 3
@@ -43,7 +44,10 @@ class ScoredBatch:
 
 def update_state(store: StateStore, events: Sequence[RiskEvent]) -> tuple[list[Features], list[bool], int, int]:
     """Features and duplicate flags per event, after the state is durably written."""
-    result = apply_batch(store.load({e.user_id for e in events}), events, owned=True)
+    probes: dict[str, list[float]] = {}
+    for e in events:
+        probes.setdefault(e.user_id, []).append(e.occurred_at.timestamp())
+    result = apply_batch(store.load(probes, probes), events, owned=True)
     features = list(result.features)
     dups = list(result.duplicates)
     pending = result.states
@@ -60,7 +64,7 @@ def update_state(store: StateStore, events: Sequence[RiskEvent]) -> tuple[list[F
         conflicts += len(lost)
         lost_set = set(lost)
         idx = [k for k, e in enumerate(events) if e.user_id in lost_set]
-        redo = apply_batch(store.load(lost_set), [events[k] for k in idx], owned=True)
+        redo = apply_batch(store.load(lost_set, probes), [events[k] for k in idx], owned=True)
         for j, k in enumerate(idx):
             features[k] = redo.features[j]
             dups[k] = redo.duplicates[j]
@@ -78,7 +82,7 @@ def score_events(store: StateStore, scorer: Scorer, events: Sequence[RiskEvent])
 
 
 # Failures of the infrastructure, not of one event: the whole batch goes back to the queue.
-INFRASTRUCTURE_ERRORS = (StateConflictError, BotoCoreError, ClientError)
+INFRASTRUCTURE_ERRORS = (StateConflictError, MissingChunkError, MissingIdsError, BotoCoreError, ClientError)
 
 
 @dataclass

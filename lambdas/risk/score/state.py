@@ -13,6 +13,10 @@ Why this shape:
   that added events) are put back. Under FIFO a redelivery comes before any later message of its
   group, so what arrived after it is exactly that last batch: the recomputation equals the
   features the lost send carried, and the loader's MERGE dedupes.
+* **Exact duplicates over the redelivery horizon.** An event id is recognised while it is in the
+  history and, once folded, from the id segments of its event-time day (8-byte keys, kept for
+  ``state.dedupe_horizon_days``, see :mod:`risk.score.layout`): whatever SQS, Kinesis or a replay
+  brings back within that horizon does not count twice. Beyond it, an id is no longer recognised.
 * **Bounded.** Entries older than :data:`HISTORY_SECONDS` behind the newest event, or beyond
   :data:`MAX_HISTORY`, are folded into aggregates (exact integer amount sums, the last location).
   Devices and countries are bounded maps. An event more than :data:`ALLOWED_LATENESS` behind the
@@ -46,12 +50,13 @@ ALLOWED_LATENESS = HISTORY_SECONDS - fx.WINDOW_24H
 MAX_HISTORY = 1_000  # entries; 48 bytes each serialised, far below DynamoDB's 400 KB item limit
 MAX_DEVICES = 32
 MAX_COUNTRIES = 32
-# A redelivery is recomputed exactly as of its arrival if at most this many events of its user
-# arrived after it (under FIFO a crash redelivers the user's last batch: that many events).
-REDELIVERY_ARRIVALS = 256
-MAX_FOLDED_IDS = 256  # ids folded out of the history, still recognised as duplicates
-STATE_FORMAT = 2
-_MAGIC = b"\x00RS2"  # binary, columnar; format 1 was orjson (starts with "{")
+# The pending log (folds by the user's last batch, what an exact redelivery undoes) is capped: a
+# batch carrying more than this many folds of one user keeps the newest (older redeliveries of that
+# batch are then scored as of now; the loader still keeps one row per event).
+MAX_PENDING = 1_000
+DAY_SECONDS = 86_400
+STATE_FORMAT = 3
+_MAGIC = b"\x00RS3"  # binary, columnar: head + immutable chunks; 2 was one item, 1 was orjson
 _HEADER = struct.Struct("<I")
 
 # (ts, key, amount, lat, lon, seq): a tuple so a probe (ts, key) bisects to it; key is the event
@@ -81,6 +86,10 @@ def device_fingerprint(device_id: str) -> str:
     return fp
 
 
+class MissingIdsError(RuntimeError):
+    """The store did not read an id segment a batch event may be in (a bug: fail the batch, not dedupe)."""
+
+
 class UserState:
     """One user's state. Mutable for speed; :func:`apply_batch` copies before it changes one."""
 
@@ -91,18 +100,26 @@ class UserState:
         "base_n",
         "base_sum",
         "base_sumsq",
+        "batch_open",
+        "chunks",
         "countries",
         "cum_n",
         "cum_s",
         "cum_ss",
         "devices",
-        "folded_ids",
-        "folded_set",
+        "fold_front",
+        "fold_ids",
+        "fold_set",
         "history",
+        "id_days",
         "ids",
         "max_ts",
+        "old_ids",
         "pending",
         "pending_base",
+        "pending_from",
+        "sealed_upto",
+        "segment_front",
         "seq",
         "user_id",
         "version",
@@ -127,14 +144,28 @@ class UserState:
         # fingerprint / country -> [first arrival seq, last_ts]
         self.devices: dict[str, list[Any]] = {}
         self.countries: dict[str, list[Any]] = {}
-        self.folded_ids: list[int] = []  # event keys
-        self.folded_set: set[int] = set()
         self.max_ts: float | None = None
         self.seq = 0  # arrival sequence number of the user's latest event
-        # Folded by the last REDELIVERY_ARRIVALS arrivals: (entry, seq of the event whose arrival folded
-        # it), and (base_last_ts, base_last_geo) before them. What a redelivery's recomputation undoes.
+        # Folds by the arrivals after ``pending_from`` (the user's last batch with new events): (entry,
+        # seq of the event whose arrival folded it), and (base_last_ts, base_last_geo) before them.
+        # What an exact redelivery's recomputation undoes.
         self.pending: list[tuple[Entry, int]] = []
         self.pending_base: tuple[float | None, tuple[float, float, float] | None] = (None, None)
+        self.pending_from = 0
+        self.batch_open = False  # a new event of this batch arrived (then ``pending`` is this batch's)
+        # Exact duplicate detection beyond the history (see risk.score.layout): the largest (ts, key)
+        # folded so far, the folded ids not yet written to an id segment (by event-time day), the
+        # segments written (day -> content hashes) and those read for this batch (day -> keys).
+        self.fold_front: tuple[float, int] | None = None
+        self.fold_ids: dict[int, list[int]] = {}
+        self.fold_set: set[int] = set()
+        self.id_days: dict[int, list[int]] = {}
+        self.old_ids: dict[int, set[int]] = {}
+        self.segment_front: float | None = None  # the fold front's time when read: no segment id is later
+        # Storage of the history (risk.score.layout): immutable chunks (content hash, newest ts) and
+        # the arrival seq from which entries are not in a chunk yet.
+        self.chunks: list[tuple[int, float]] = []
+        self.sealed_upto = 1
 
     # ----------------------------------------------------------------- copying, equality
     def copy(self) -> UserState:
@@ -152,23 +183,32 @@ class UserState:
         other.base_last_geo = self.base_last_geo
         other.devices = {k: list(v) for k, v in self.devices.items()}
         other.countries = {k: list(v) for k, v in self.countries.items()}
-        other.folded_ids = list(self.folded_ids)
-        other.folded_set = set(self.folded_set)
         other.max_ts = self.max_ts
         other.seq = self.seq
         other.pending = list(self.pending)
         other.pending_base = self.pending_base
+        other.pending_from = self.pending_from
+        other.batch_open = self.batch_open
+        other.fold_front = self.fold_front
+        other.fold_ids = {d: list(v) for d, v in self.fold_ids.items()}
+        other.fold_set = set(self.fold_set)
+        other.id_days = {d: list(v) for d, v in self.id_days.items()}
+        other.old_ids = dict(self.old_ids)  # of read-only sets
+        other.segment_front = self.segment_front
+        other.chunks = list(self.chunks)
+        other.sealed_upto = self.sealed_upto
         return other
 
     def content(self) -> dict[str, Any]:
-        """Everything but the storage version and the pending log: what must not depend on batch boundaries."""
+        """What must not depend on batch boundaries: not the storage bookkeeping (version, chunks, id
+        segments) nor the pending log (the last batch's folds)."""
         return {
             "h": self.history,
             "b": [self.base_count, self.base_n, self.base_sum, self.base_sumsq, self.base_last_ts],
             "g": None if self.base_last_geo is None else list(self.base_last_geo),
             "d": self.devices,
             "c": self.countries,
-            "f": self.folded_ids,
+            "ff": self.fold_front,
             "m": self.max_ts,
             "s": self.seq,
         }
@@ -182,62 +222,125 @@ class UserState:
         return f"UserState({self.user_id!r}, version={self.version}, events={len(self.history)})"
 
     # ------------------------------------------------------------------- serialisation
-    def to_bytes(self) -> bytes:
-        """Binary: a small orjson header, then little-endian columns (8 bytes a value): 48 bytes per
-        history entry instead of ~140 as JSON, and decoded at C speed."""
+    def to_bytes(self, *, chunked: bool = False) -> bytes:
+        """The head item's blob: a small orjson header, then little-endian columns (8 bytes a value, 48
+        per history entry), decoded at C speed.
+
+        ``chunked=False`` (tests, tools): self-contained, every history entry in the blob.
+        ``chunked=True`` (:mod:`risk.score.layout`): only the entries not sealed into a chunk yet; the
+        header lists the chunks to read with it.
+        """
+        tail = [e for e in self.history if e[5] >= self.sealed_upto] if chunked else self.history
+        fold_days = sorted(self.fold_ids)
+        fold_keys = [k for d in fold_days for k in self.fold_ids[d]]
+        id_days = sorted(self.id_days)
+        chunks = self.chunks if chunked else []
+        devices = list(self.devices.items())
         header = orjson.dumps(
             {
                 # Sums as strings: exact integers may outgrow the 64 bits JSON encoders accept.
                 "b": [self.base_count, self.base_n, str(self.base_sum), str(self.base_sumsq), self.base_last_ts],
                 "g": None if self.base_last_geo is None else list(self.base_last_geo),
-                "d": self.devices,
                 "c": self.countries,
                 "m": self.max_ts,
                 "s": self.seq,
                 "pb": [self.pending_base[0], None if self.pending_base[1] is None else list(self.pending_base[1])],
-                "n": [len(self.history), len(self.pending), len(self.folded_ids)],
+                "pf": self.pending_from,
+                "ff": None if self.fold_front is None else [self.fold_front[0], str(self.fold_front[1])],
+                "fd": [[d, len(self.fold_ids[d])] for d in fold_days],
+                "id": [[d, len(self.id_days[d])] for d in id_days],
+                "su": self.sealed_upto if chunked else 1,
+                "n": [len(tail), len(self.pending), len(self.devices), len(chunks)],
             }
         )
         parts = [_MAGIC, _HEADER.pack(len(header)), header]
-        parts += _columns(self.history)
+        parts += _columns(tail)
         parts += _columns([e for e, _ in self.pending])
         parts.append(_pack("q", [f for _, f in self.pending]))
-        parts.append(_pack("Q", self.folded_ids))
+        parts.append(_pack("Q", fold_keys))
+        # Devices, the chunk directory and the id segments as columns too: 20, 12 and 4 bytes each.
+        parts.append(_pack("Q", [int(fp, 16) for fp, _ in devices]))
+        parts.append(_pack("d", [rec[1] for _, rec in devices]))
+        parts.append(_pack("I", [rec[0] for _, rec in devices]))
+        parts.append(_pack("d", [ts for _, ts in chunks]))
+        parts.append(_pack("I", [h for h, _ in chunks]))
+        parts.append(_pack("I", [h for d in id_days for h in self.id_days[d]]))
         return b"".join(parts)
 
     @classmethod
     def from_bytes(cls, user_id: str, blob: bytes, version: int) -> UserState:
+        """A state from its head blob. If the header lists chunks, the history holds only the head's
+        entries until :meth:`attach_chunks` adds the chunks' (what the stores do)."""
         if blob[: len(_MAGIC)] != _MAGIC:
-            raise ValueError(f"state of {user_id!r} is not in format {STATE_FORMAT} (format 1 was JSON)")
+            raise ValueError(f"state of {user_id!r} is not in format {STATE_FORMAT} (empty the state table)")
         start = len(_MAGIC) + _HEADER.size
         (size,) = _HEADER.unpack_from(blob, len(_MAGIC))
         doc = orjson.loads(blob[start : start + size])
         offset = start + size
-        n_hist, n_pending, n_folded = doc["n"]
+        n_hist, n_pending, n_devices, n_chunks = doc["n"]
         st = cls(user_id, version)
         st.history, offset = _entries(blob, offset, n_hist)
         pending, offset = _entries(blob, offset, n_pending)
         fold_seqs = _unpack("q", blob, offset, n_pending)
         offset += 8 * n_pending
         st.pending = list(zip(pending, fold_seqs, strict=True))
-        st.folded_ids = _unpack("Q", blob, offset, n_folded)
-        st.folded_set = set(st.folded_ids)
-        st.ids = {e[1]: e[0] for e in st.history}
-        amounts = [e[2] for e in st.history]
-        units = [0 if a is None else fx.amount_units(a) for a in amounts]
-        st.cum_n = list(accumulate((a is not None for a in amounts), initial=0))
-        st.cum_s = list(accumulate(units, initial=0))
-        st.cum_ss = list(accumulate((u * u for u in units), initial=0))
+        for day, n in doc["fd"]:
+            keys = _unpack("Q", blob, offset, n)
+            offset += 8 * n
+            st.fold_ids[day] = keys
+            st.fold_set.update(keys)
+        fps = _unpack("Q", blob, offset, n_devices)
+        dev_ts = _unpack("d", blob, offset + 8 * n_devices, n_devices)
+        dev_seqs = _unpack("I", blob, offset + 16 * n_devices, n_devices)
+        offset += 20 * n_devices
+        st.devices = {f"{fp:016x}": [q, t] for fp, q, t in zip(fps, dev_seqs, dev_ts, strict=True)}
+        newest = _unpack("d", blob, offset, n_chunks)
+        hashes = _unpack("I", blob, offset + 8 * n_chunks, n_chunks)
+        offset += 12 * n_chunks
+        st.chunks = list(zip(hashes, newest, strict=True))
+        for day, n in doc["id"]:
+            st.id_days[day] = _unpack("I", blob, offset, n)
+            offset += 4 * n
+        st.sealed_upto = doc["su"]
+        ff = doc["ff"]
+        st.fold_front = None if ff is None else (ff[0], int(ff[1]))
+        st.segment_front = None if ff is None else ff[0]
         st.base_count, st.base_n, base_sum, base_sumsq, st.base_last_ts = doc["b"]
         st.base_sum, st.base_sumsq = int(base_sum), int(base_sumsq)
         st.base_last_geo = None if doc["g"] is None else tuple(doc["g"])
-        st.devices = doc["d"]
         st.countries = doc["c"]
         st.max_ts = doc["m"]
         st.seq = doc["s"]
+        st.pending_from = doc["pf"]
         last_ts, last_geo = doc["pb"]
         st.pending_base = (last_ts, None if last_geo is None else tuple(last_geo))
+        st._rebuild()
         return st
+
+    def attach_chunks(self, chunks: Iterable[Sequence[Entry]]) -> None:
+        """Complete the history with the entries of its chunks (those not folded since they were sealed)."""
+        entries = list(self.history)
+        for chunk in chunks:
+            entries.extend(chunk)
+        front = self.fold_front
+        if front is not None:
+            entries = [e for e in entries if (e[0], e[1]) > front]
+        entries.sort(key=_order)
+        self.history = entries
+        self._rebuild()
+
+    def attach_ids(self, day: int, keys: Iterable[int]) -> None:
+        """Ids of an event-time day read from its id segments (for the batch's possible duplicates)."""
+        self.old_ids[day] = self.old_ids.get(day, set()) | set(keys)
+
+    def _rebuild(self) -> None:
+        """Ids and cumulative sums from the history (after reading)."""
+        self.ids = {e[1]: e[0] for e in self.history}
+        amounts = [e[2] for e in self.history]
+        units = [0 if a is None else fx.amount_units(a) for a in amounts]
+        self.cum_n = list(accumulate((a is not None for a in amounts), initial=0))
+        self.cum_s = list(accumulate(units, initial=0))
+        self.cum_ss = list(accumulate((u * u for u in units), initial=0))
 
     def expires_at(self, ttl_days: int) -> int:
         """DynamoDB TTL: event time based, so the state is a pure function of the events."""
@@ -306,15 +409,41 @@ class UserState:
             rec = self.countries.get(country)
             new_country = rec is None or rec[0] >= seq
 
+        device_age = country_age = None  # arrivals since first seen: 0 for a new one (or the first event)
+        if device is not None:
+            rec = self.devices.get(device)
+            device_age = 0 if new_device or rec is None or rec[0] >= seq else seq - rec[0]
+        if country is not None:
+            rec = self.countries.get(country)
+            country_age = 0 if new_country or rec is None or rec[0] >= seq else seq - rec[0]
+
+        # High-value events of the hour, for this user (the most recent HIGH_VALUE_SCAN entries looked at).
+        hv = fx.high_value_threshold(n_prior, mean_prior)
+        high_value = 0 if amount is None or amount < hv else 1
+        for k in range(max(lo_1h, i - fx.HIGH_VALUE_SCAN), i):
+            a = hist[k][2]
+            if a is not None and a >= hv:
+                high_value += 1
+        # The user's usual rate: earlier events in the 24 h window over the time they cover: 24 h
+        # once the history reaches beyond it, else back to the last folded event or the first one.
+        if lo_24h > 0:
+            span = fx.WINDOW_24H
+        elif self.base_last_ts is not None:
+            span = min(ts - self.base_last_ts, fx.WINDOW_24H)
+        else:
+            span = ts - hist[0][0] if i > 0 else 0.0
+        usual_per_h = fx.usual_rate_per_h(i - lo_24h, span)
+
         count_1m = i - lo_1m + 1
         count_1h = i - lo_1h + 1
+        sum_1h = fx.amount_sum(cum_s[i] - cum_s[lo_1h] + own)
         # Positional, in field order: measurably cheaper than keywords for a frozen dataclass.
         return Features(
             count_1m,
             count_1h,
             i - lo_24h + 1,
             fx.amount_sum(cum_s[i] - cum_s[lo_1m] + own),
-            fx.amount_sum(cum_s[i] - cum_s[lo_1h] + own),
+            sum_1h,
             fx.amount_sum(cum_s[i] - cum_s[lo_24h] + own),
             zscore,
             ratio,
@@ -328,6 +457,12 @@ class UserState:
             fx.is_velocity_flag(count_1m, count_1h),
             fx.is_new_device_flag(new_device, amount, n_prior, mean_prior),
             fx.is_high_amount(amount, ratio),
+            high_value,
+            fx.spend_ratio(sum_1h, n_prior, mean_prior),
+            count_1m * 60.0 / usual_per_h,
+            count_1h / usual_per_h,
+            device_age,
+            country_age,
         )
 
     # ------------------------------------------------------------------------ updates
@@ -346,9 +481,12 @@ class UserState:
         country = event.country
 
         stored_ts = self.ids.get(eid)
-        if stored_ts is not None or eid in self.folded_set:
+        if stored_ts is not None or eid in self.fold_set or (self.id_days and self._seen_long_ago(eid, ts)):
             return self._redelivered(eid, stored_ts, ts, amount, lat=lat, lon=lon, device=device, country=country), True
 
+        if not self.batch_open:  # the first new event of this batch: the last batch's folds are final
+            self.batch_open = True
+            self._trim_pending(self.seq)
         seq = self.seq + 1
         i = bisect_left(self.history, (ts, eid))
         feats = self._features(i, ts, seq, amount, lat=lat, lon=lon, device=device, country=country)
@@ -367,16 +505,28 @@ class UserState:
             _remember(self.devices, device, ts, seq, MAX_DEVICES)
         if country is not None:
             _remember(self.countries, country, ts, seq, MAX_COUNTRIES)
-        if self.pending:
-            self._trim_pending()
+        if len(self.pending) > MAX_PENDING:
+            self._trim_pending(self.pending[len(self.pending) - MAX_PENDING - 1][1])
         return feats, False
 
-    def _trim_pending(self) -> None:
-        """Forget folds older than the last REDELIVERY_ARRIVALS arrivals (a function of the stream only)."""
+    def _seen_long_ago(self, eid: int, ts: float) -> bool:
+        """Whether ``eid`` is in an id segment of its event-time day (folded in an earlier batch)."""
+        if self.segment_front is None or ts > self.segment_front:
+            return False  # the segments hold ids folded before this batch: all at or behind that fold front
+        day = int(ts // DAY_SECONDS)
+        if day not in self.id_days:
+            return False
+        seen = self.old_ids.get(day)
+        if seen is None:
+            raise MissingIdsError(f"the id segments of day {day} of {self.user_id!r} were not read for this batch")
+        return eid in seen
+
+    def _trim_pending(self, upto: int) -> None:
+        """Make the folds by arrivals up to ``upto`` final: a redelivery of those arrivals is scored as of now."""
+        self.pending_from = max(self.pending_from, upto)
         pending = self.pending
-        oldest = self.seq - REDELIVERY_ARRIVALS
         k = 0
-        while k < len(pending) and pending[k][1] <= oldest:
+        while k < len(pending) and pending[k][1] <= upto:
             k += 1
         if k:
             last_ts, last_geo = self.pending_base
@@ -407,8 +557,9 @@ class UserState:
             entry = self.history[bisect_left(self.history, (stored_ts, eid))]
         else:
             entry = next((e for e, _ in self.pending if e[1] == eid), None)
-        if entry is None or entry[5] <= self.seq - REDELIVERY_ARRIVALS:
-            # Beyond the exact horizon: scored against the state as it is (still the same for the same stream).
+        if entry is None or entry[5] <= self.pending_from:
+            # Not of the user's last batch (a producer's re-send, not an SQS redelivery): scored against the
+            # state as it is. It is flagged a duplicate and the loader keeps the first row of an event.
             i = bisect_left(self.history, (ts, eid))
             return self._features(i, ts, self.seq + 1, amount, lat=lat, lon=lon, device=device, country=country)
         seq = entry[5]
@@ -417,7 +568,7 @@ class UserState:
         return then._features(i, entry[0], seq, amount, lat=lat, lon=lon, device=device, country=country)
 
     def _as_of(self, seq: int) -> UserState:
-        """This state as it was just before arrival ``seq`` (one of the last REDELIVERY_ARRIVALS),
+        """This state as it was just before arrival ``seq`` (one of the user's last batch),
         for what features read: history, sums and aggregates; devices and countries by first arrival."""
         then = UserState(self.user_id)
         back = [e for e, fold_seq in self.pending if fold_seq >= seq and e[5] < seq]  # in the history then
@@ -498,15 +649,16 @@ class UserState:
             self.base_sum += u
             self.base_sumsq += u * u
         self._fold_last(entry)
-        self.folded_ids.append(eid)
-        self.folded_set.add(eid)
-        if len(self.folded_ids) > MAX_FOLDED_IDS:
-            drop = len(self.folded_ids) - MAX_FOLDED_IDS
-            self.folded_set.difference_update(self.folded_ids[:drop])
-            del self.folded_ids[:drop]
+        key = (entry[0], eid)
+        if self.fold_front is None or key > self.fold_front:
+            self.fold_front = key
+        self.fold_ids.setdefault(int(entry[0] // DAY_SECONDS), []).append(eid)
+        self.fold_set.add(eid)
 
 
 _NONE = math.nan  # a missing amount or coordinate in a float column (real ones are finite)
+if array("I").itemsize != 4:  # pragma: no cover - 4 on every platform Lambda runs
+    raise ImportError("risk.score.state stores 4-byte unsigned columns")
 if sys.byteorder != "little":  # pragma: no cover - Lambda runs little-endian (x86_64, arm64)
     raise ImportError("risk.score.state stores little-endian columns")
 
@@ -517,7 +669,7 @@ def _pack(code: str, values: Sequence[Any]) -> bytes:
 
 def _unpack(code: str, blob: bytes, offset: int, n: int) -> list[Any]:
     col = array(code)
-    col.frombytes(blob[offset : offset + 8 * n])
+    col.frombytes(blob[offset : offset + col.itemsize * n])
     return col.tolist()
 
 
@@ -551,6 +703,10 @@ def _entries(blob: bytes, offset: int, n: int) -> tuple[list[Entry], int]:
     lons = _optional(_unpack("d", blob, offset + 32 * n, n))
     seqs = _unpack("q", blob, offset + 40 * n, n)
     return list(zip(ts, keys, amounts, lats, lons, seqs, strict=True)), offset + 48 * n
+
+
+def _order(entry: Entry) -> tuple[float, int]:
+    return entry[0], entry[1]
 
 
 def _remember(seen: dict[str, list[Any]], key: str, ts: float, seq: int, bound: int) -> None:
@@ -592,6 +748,7 @@ def apply_batch(states: Mapping[str, UserState], events: Sequence[RiskEvent], *,
         if st is None:
             base = states.get(uid)
             st = UserState(uid) if base is None else base if owned else base.copy()
+            st.batch_open = False
             working[uid] = st
         feats, dup = st.apply(event)
         out[k] = feats

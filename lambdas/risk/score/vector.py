@@ -11,7 +11,7 @@ import math
 from risk.events.model import RiskEvent
 from risk.score.model import Features
 
-FEATURE_NAMES: tuple[str, ...] = (
+BASE_FEATURES: tuple[str, ...] = (  # lr-v1's inputs, in this order
     "log_amount",
     "amount_zscore",
     "log_amount_ratio",
@@ -33,9 +33,28 @@ FEATURE_NAMES: tuple[str, ...] = (
     "missing_amount",
     "missing_geo",
 )
+RELATIVE_FEATURES: tuple[str, ...] = (  # issue 15: relative to the user's own behaviour
+    "log_high_value_count_1h",
+    "log_spend_ratio_1h",
+    "log_velocity_ratio_1m",
+    "log_velocity_ratio_1h",
+    "log_device_age",
+    "log_country_age",
+)
+# What vectorize returns. A model file names the features it uses, a subset of these, in this order.
+FEATURE_NAMES: tuple[str, ...] = BASE_FEATURES + RELATIVE_FEATURES
 # Features that only carry a default when their input is missing: never named as a reason then.
 AMOUNT_DERIVED = frozenset({"log_amount", "amount_zscore", "log_amount_ratio", "small_amount"})
 GEO_DERIVED = frozenset({"log_speed_kmh", "log_distance_km", "geo_flag"})
+# A relative feature whose Features value is None carries a default: never a reason then.
+FROM_OPTIONAL: dict[str, str] = {
+    "log_high_value_count_1h": "high_value_count_1h",
+    "log_spend_ratio_1h": "spend_ratio_1h",
+    "log_velocity_ratio_1m": "velocity_ratio_1m",
+    "log_velocity_ratio_1h": "velocity_ratio_1h",
+    "log_device_age": "device_age",
+    "log_country_age": "country_age",
+}
 # Indicators (0 or 1): named as a reason only when set, never for being absent.
 BINARY = frozenset(
     {
@@ -64,6 +83,7 @@ ZSCORE_CLIP = 10.0
 RATIO_CLIP = 1_000.0
 MISSING_AMOUNT = "MISSING_AMOUNT"
 MISSING_GEO = "MISSING_GEO"
+UNKNOWN_AGE = -1.0  # no device (or country) on the event: below any real log1p(age) >= 0
 _TWO_PI_24 = 2.0 * math.pi / 24.0
 _log1p = math.log1p
 
@@ -78,8 +98,17 @@ def missing_reasons(event: RiskEvent) -> list[str]:
     return out
 
 
+def _log_ratio(ratio: float | None) -> float:
+    return 0.0 if ratio is None else math.log(max(1.0 / RATIO_CLIP, min(RATIO_CLIP, ratio)))
+
+
+def _log_age(age: int | None) -> float:
+    return UNKNOWN_AGE if age is None else _log1p(age)
+
+
 def vectorize(event: RiskEvent, f: Features) -> list[float]:
-    """Floats in :data:`FEATURE_NAMES` order. Defaults: no amount -> 0 and ratio 1; no geo -> 0 km."""
+    """Floats in :data:`FEATURE_NAMES` order. Defaults: no amount -> 0 and ratio 1; no geo -> 0 km;
+    a relative feature a message from before it did not carry -> its neutral value."""
     amount = event.amount
     z = f.amount_zscore
     ratio = f.amount_ratio
@@ -87,7 +116,7 @@ def vectorize(event: RiskEvent, f: Features) -> list[float]:
     return [
         0.0 if amount is None else _log1p(amount),
         0.0 if z is None else max(-ZSCORE_CLIP, min(ZSCORE_CLIP, z)),
-        0.0 if ratio is None else math.log(max(1.0 / RATIO_CLIP, min(RATIO_CLIP, ratio))),
+        _log_ratio(ratio),
         1.0 if amount is not None and amount < SMALL_AMOUNT else 0.0,
         _log1p(f.count_1m),
         _log1p(f.count_1h),
@@ -105,4 +134,10 @@ def vectorize(event: RiskEvent, f: Features) -> list[float]:
         1.0 if f.high_amount_flag else 0.0,
         1.0 if amount is None else 0.0,
         1.0 if event.geo is None else 0.0,
+        _log1p(f.high_value_count_1h or 0),
+        _log_ratio(f.spend_ratio_1h),
+        _log_ratio(f.velocity_ratio_1m),
+        _log_ratio(f.velocity_ratio_1h),
+        _log_age(f.device_age),
+        _log_age(f.country_age),
     ]

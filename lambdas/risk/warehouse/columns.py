@@ -53,9 +53,31 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("model_version", "text"),
     ("reason_codes", "super"),
     ("metadata", "super"),
+    # Drill-through (V014): where the event entered and where its enriched copy is.
+    ("kinesis_shard_id", "text"),
+    ("kinesis_sequence_number", "text"),
+    ("enriched_key", "text"),
+    # The band thresholds the scorer applied (V015): score >= high is high, >= medium is medium.
+    ("band_medium_threshold", "double"),
+    ("band_high_threshold", "double"),
+    # V020: features relative to the user's own behaviour (issue 15), added after the first table.
+    ("high_value_count_1h", "int"),
+    ("spend_ratio_1h", "double"),
+    ("velocity_ratio_1m", "double"),
+    ("velocity_ratio_1h", "double"),
+    ("device_age", "int"),
+    ("country_age", "int"),
+    # V021: the shadow models' scores, [{"model_version", "score", "risk_band"}, ...] (issue 15).
+    ("shadow_scores", "super"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")
 # VARCHAR width in bytes of every text column: declared once, in the contract (risk.events.limits),
 # enforced there by the validator; tests/warehouse/test_column_widths.py checks the DDL says the same.
-TEXT_COLUMN_BYTES: dict[str, int] = {name: COLUMN_BYTES[name] for name, kind in RISK_EVENTS_COLUMNS if kind == "text"}
+# The drill-through columns are not in the contract; their widths are declared here, once: Kinesis
+# shard ids are at most 128 characters, sequence numbers at most 129 digits (the API's patterns), and
+# enriched keys (risk.common.archive.enriched_key) stay far below 256.
+DRILL_THROUGH_BYTES: dict[str, int] = {"kinesis_shard_id": 128, "kinesis_sequence_number": 129, "enriched_key": 256}
+TEXT_COLUMN_BYTES: dict[str, int] = {
+    name: {**COLUMN_BYTES, **DRILL_THROUGH_BYTES}[name] for name, kind in RISK_EVENTS_COLUMNS if kind == "text"
+}

@@ -9,11 +9,11 @@ survive). Both go through redshift-connector, so the tests exercise the driver t
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator, Sequence
+from types import ModuleType
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
-
-import redshift_connector
 
 from risk.common import aws
 from risk.warehouse.dialect import DIALECTS, POSTGRES, REDSHIFT, Dialect, render_postgres
@@ -69,9 +69,20 @@ def is_data_error(exc: BaseException) -> bool:
     return code == "XX000" and str(message).startswith("Load into table")
 
 
+def _driver() -> ModuleType:
+    """redshift-connector, imported at the first connection, not at the load function's cold start
+    (with asn1crypto and scramp it is the heaviest import of the load handler)."""
+    import redshift_connector  # noqa: PLC0415
+
+    return redshift_connector
+
+
 def is_connection_error(exc: BaseException) -> bool:
     """The session itself failed (socket, timeout, server gone): nothing more can run on it."""
-    return isinstance(exc, redshift_connector.InterfaceError | redshift_connector.OperationalError | OSError)
+    driver = sys.modules.get("redshift_connector")  # not imported: no connection was ever made
+    if driver is None:
+        return isinstance(exc, OSError)
+    return isinstance(exc, driver.InterfaceError | driver.OperationalError | OSError)
 
 
 def _session_setup(connection: Any, statement_timeout_s: int, *statements: str) -> None:
@@ -264,7 +275,7 @@ def connect_serverless(
         "ssl": True,
         "timeout": statement_timeout_s + SOCKET_TIMEOUT_MARGIN_S,
     }
-    connection = redshift_connector.connect(**options)
+    connection = _driver().connect(**options)
     _session_setup(connection, statement_timeout_s)
     return Warehouse(connection, REDSHIFT)
 
@@ -280,7 +291,7 @@ def connect_dsn(dsn: str, *, statement_timeout_s: int = DEFAULT_STATEMENT_TIMEOU
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a postgresql:// DSN: {dsn!r}")
-    connection = redshift_connector.connect(
+    connection = _driver().connect(
         host=parts.hostname or "127.0.0.1",
         port=parts.port or 5432,
         user=unquote(parts.username or "postgres"),

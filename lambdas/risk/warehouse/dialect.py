@@ -21,6 +21,18 @@ makes the stand-in behave like Redshift, so a test cannot pass here and fail the
 * ``SORTKEY (a, b)`` becomes an index on ``(a, b)``: the stand-in's analogue of zone maps, so a
   lookup bounded by the sort key is bounded here as well (and an unbounded one is as slow).
 
+Redshift features the schema uses as Redshift runs them, with a PostgreSQL equivalent (tests check
+the Redshift text by shape and the equivalent by its results):
+
+* ``CREATE MATERIALIZED VIEW ... [BACKUP NO] [AUTO REFRESH YES] AS q`` becomes ``CREATE VIEW ... AS
+  q``: a view is what an auto-refreshed materialized view converges to, so results are the same.
+* PartiQL unnesting of a SUPER array, ``FROM t AS e, e.arr AS x AT i``, becomes ``CROSS JOIN
+  LATERAL (SELECT value AS x, ordinality - 1 AS i FROM jsonb_array_elements_text(e.arr) WITH
+  ORDINALITY)``: ``x`` is the element as text (views cast it to VARCHAR, as Redshift needs for a
+  SUPER scalar), ``i`` its zero-based position, as ``AT`` gives.
+* SUPER navigation ``arr[n]`` (a literal index) becomes ``jsonb_extract_path_text(arr, 'n')``:
+  zero-based like Redshift's (sqlglot's own transpilation would shift it to one-based).
+
 Snapshot isolation, Redshift Serverless's default, is set per session by ``connect_dsn``.
 
 Left out on PostgreSQL (see :data:`POSTGRES_OMITTED`): ``DISTSTYLE``, ``DISTKEY``, ``PRIMARY KEY``,
@@ -58,6 +70,10 @@ POSTGRES_MAPPINGS = (
     "CREATE ROLE r -> CREATE ROLE r unless it exists",
     "VARCHAR(n) -> domain redshift_varchar_n (n bytes, as Redshift counts)",
     "SORTKEY (a, b) -> CREATE INDEX ON t (a, b)",
+    "CREATE MATERIALIZED VIEW v [BACKUP NO] [AUTO REFRESH YES] AS q -> CREATE VIEW v AS q (always fresh)",
+    "FROM t AS e, e.arr AS x AT i (SUPER unnest) -> CROSS JOIN LATERAL jsonb_array_elements_text WITH ORDINALITY",
+    "arr[n] (SUPER navigation) -> jsonb_extract_path_text(arr, 'n') (zero-based, as in Redshift)",
+    "SHA2(x, 256) -> encode(sha256(convert_to(x, 'UTF8')), 'hex') (the same lower-case hex)",
 )
 POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY", "ASSUMEROLE")
 VARCHAR_DOMAIN = "redshift_varchar_{width}"
@@ -207,6 +223,7 @@ def render_postgres(statement: str) -> Rendered:
     properties = tree.args.get("properties")
     if isinstance(properties, exp.Properties) and not properties.expressions:
         properties.pop()
+    _materialized_view_as_view(tree)
     widths: set[int] = set()
     tree = tree.transform(lambda node: _map_for_postgres(node, widths))
     before = tuple(_varchar_domain_ddl(width) for width in sorted(widths))
@@ -242,7 +259,50 @@ def _map_for_postgres(node: exp.Expr, widths: set[int]) -> exp.Expr:
         return exp.Cast(this=node.this, to=exp.DataType.build("JSONB"))
     if isinstance(node, exp.GrantPrincipal) and node.args.get("kind"):
         return exp.GrantPrincipal(this=node.this)
+    if isinstance(node, exp.SHA2):
+        # Redshift hashes the text's UTF-8 bytes; PostgreSQL's sha256 takes bytea, never text.
+        utf8 = exp.Anonymous(this="convert_to", expressions=[node.this, exp.Literal.string("UTF8")])
+        bits = node.args["length"].name if node.args.get("length") is not None else "256"
+        digest = exp.Anonymous(this=f"sha{bits}", expressions=[utf8])
+        return exp.Anonymous(this="encode", expressions=[digest, exp.Literal.string("hex")])
+    if isinstance(node, exp.Join) and isinstance(node.this, exp.AtIndex):
+        return _unnest_at_index(node.this)
+    if isinstance(node, exp.Bracket) and len(node.expressions) == 1:
+        index = node.expressions[0]
+        if not (isinstance(index, exp.Literal) and not index.is_string and index.this.isdigit()):
+            raise SqlError(f"SUPER navigation needs a literal index on PostgreSQL: {node.sql(dialect=REDSHIFT)}")
+        return exp.Anonymous(this="jsonb_extract_path_text", expressions=[node.this, exp.Literal.string(index.this)])
     return node
+
+
+def _materialized_view_as_view(tree: exp.Expr) -> None:
+    """A materialized view (auto-refreshed or not) becomes a plain view: always as fresh as its tables."""
+    from sqlglot import exp  # noqa: PLC0415
+
+    if not isinstance(tree, exp.Create) or not tree.find(exp.MaterializedProperty):
+        return
+    for prop in list(tree.find_all(exp.MaterializedProperty, exp.BackupProperty, exp.AutoRefreshProperty)):
+        prop.pop()
+    properties = tree.args.get("properties")
+    if isinstance(properties, exp.Properties) and not properties.expressions:
+        properties.pop()
+
+
+def _unnest_at_index(at: exp.AtIndex) -> exp.Expr:
+    """``e.arr AS x AT i`` -> a lateral join giving ``x`` (text) and ``i`` (zero-based), as PartiQL does."""
+    import sqlglot  # noqa: PLC0415
+    from sqlglot import exp  # noqa: PLC0415
+
+    alias = at.this
+    if not isinstance(alias, exp.Alias) or not isinstance(alias.this, exp.Column):
+        raise SqlError(f"unnesting needs `<table>.<column> AS <name> AT <index>`: {at.sql(dialect=REDSHIFT)}")
+    element, position, source = alias.alias, at.expression.name, alias.this.sql(dialect=POSTGRES)
+    return sqlglot.parse_one(
+        "SELECT 1 FROM t CROSS JOIN LATERAL (SELECT value AS "
+        f"{element}, ordinality - 1 AS {position} FROM jsonb_array_elements_text({source}) WITH ORDINALITY) "
+        f"AS {element}_unnested",
+        read=POSTGRES,
+    ).args["joins"][0]
 
 
 def render(statement: str, dialect: Dialect) -> str | None:

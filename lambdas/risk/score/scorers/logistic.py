@@ -1,7 +1,7 @@
 """Logistic regression from a versioned model file written by ``tools/train_model.py``.
 
-File (``risk/score/models/<version>.json``): ``model_version``, ``features`` (must equal
-:data:`risk.score.vector.FEATURE_NAMES`), ``intercept``, ``coefficients``,
+File (``risk/score/models/<version>.json``): ``model_version``, ``features`` (the names it uses,
+in the order of :data:`risk.score.vector.FEATURE_NAMES`), ``intercept``, ``coefficients``,
 ``scaling.mean`` / ``scaling.std`` and ``training`` metadata (seed, sizes, metrics).
 """
 
@@ -18,19 +18,11 @@ import orjson
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
 from risk.score.scorers.base import Thresholds, dedupe
+from risk.score.scorers.reasons import ReasonPicker
 from risk.score.scorers.rules import fired_rules
-from risk.score.vector import (
-    AMOUNT_DERIVED,
-    BINARY,
-    FEATURE_NAMES,
-    GEO_DERIVED,
-    missing_reasons,
-    reason_code,
-    vectorize,
-)
+from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
-TOP_CONTRIBUTIONS = 3  # features named as reasons, by log-odds contribution relative to the training mean
 
 
 class ModelFileError(ValueError):
@@ -61,12 +53,8 @@ class LogisticModel:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"malformed model file: {exc!r}") from exc
-        if model.features != FEATURE_NAMES:
-            raise ModelFileError(
-                f"model {model.model_version} was trained on features {model.features}, "
-                f"this code builds {FEATURE_NAMES}"
-            )
-        n = len(FEATURE_NAMES)
+        feature_indices(model.model_version, model.features)
+        n = len(model.features)
         if not len(model.coefficients) == len(model.mean) == len(model.std) == n:
             raise ModelFileError(f"model {model.model_version}: coefficient/scaling lengths differ from {n} features")
         if any(s <= 0.0 for s in model.std):
@@ -91,6 +79,19 @@ class LogisticModel:
         }
 
 
+def feature_indices(version: str, names: Sequence[str]) -> tuple[int, ...]:
+    """Positions of a model's features in the code's vector; they must be a subsequence of it."""
+    try:
+        idx = tuple(FEATURE_NAMES.index(n) for n in names)
+    except ValueError:
+        raise ModelFileError(
+            f"model {version} was trained on features {tuple(names)}, this code builds {FEATURE_NAMES}"
+        ) from None
+    if list(idx) != sorted(set(idx)):
+        raise ModelFileError(f"model {version}: features must follow the code's order {FEATURE_NAMES}")
+    return idx
+
+
 def sigmoid(z: float) -> float:
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
@@ -106,29 +107,24 @@ class LogisticScorer:
         # Folded scaling: contribution_i = w_i * x_i - w_i * mean_i, with w_i = coef_i / std_i.
         self._w = tuple(c / s for c, s in zip(model.coefficients, model.std, strict=True))
         self._shift = tuple(w * m for w, m in zip(self._w, model.mean, strict=True))
-        self._codes = tuple(reason_code(name) for name in FEATURE_NAMES)
-        self._binary_idx = tuple(k for k, n in enumerate(FEATURE_NAMES) if n in BINARY)
-        self._amount_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in AMOUNT_DERIVED)
-        self._geo_idx = frozenset(k for k, n in enumerate(FEATURE_NAMES) if n in GEO_DERIVED)
+        self._idx = feature_indices(model.model_version, model.features)
+        self._all = self._idx == tuple(range(len(FEATURE_NAMES)))
+        self._reasons = ReasonPicker(model.features)
+
+    def select(self, x: list[float]) -> list[float]:
+        """The model's features out of the full vector."""
+        return x if self._all else [x[k] for k in self._idx]
 
     def contributions(self, x: Sequence[float]) -> list[float]:
         """Log-odds contribution of each feature, relative to the training mean."""
         return [w * v - s for w, v, s in zip(self._w, x, self._shift, strict=True)]
 
     def score(self, event: RiskEvent, features: Features) -> Score:
-        x = vectorize(event, features)
+        x = self.select(vectorize(event, features))
         contrib = self.contributions(x)
         p = sigmoid(self.model.intercept + sum(contrib))
-        # Reasons are what the event *has*: an unset indicator or a defaulted input is none.
-        skip = {k for k in self._binary_idx if x[k] == 0.0}
-        if event.amount is None:
-            skip |= self._amount_idx
-        if event.geo is None:
-            skip |= self._geo_idx
-        candidates = [k for k in range(len(contrib)) if k not in skip]
-        top = sorted(candidates, key=contrib.__getitem__, reverse=True)[:TOP_CONTRIBUTIONS]
         codes = [r.code for r in fired_rules(event, features)]
-        codes += [self._codes[k] for k in top if contrib[k] > 0.0]
+        codes += self._reasons.pick(event, features, x, contrib)
         codes += missing_reasons(event)
         return Score(p, self.thresholds.band(p), self.model_version, dedupe(codes))
 

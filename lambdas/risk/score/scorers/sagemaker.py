@@ -1,31 +1,37 @@
 """A scorer that asks a SageMaker endpoint, one InvokeEndpoint call per batch.
 
-Request: ``{"features": [names...], "instances": [[floats...], ...]}`` (JSON).
-Response: a JSON list of probabilities, or ``{"predictions": [...], "model_version": "..."}``
-where each prediction is a number or ``{"score": number}``.
+The endpoint runs SageMaker's built-in XGBoost container with the bundled model's artifact, so the
+request is what that container reads: ``text/csv``, one row per event, no header, the features of
+:data:`risk.score.vector.FEATURE_NAMES` in order (a missing value is an empty field). The answer
+(``Accept: text/csv``) is one probability per row, separated by newlines or commas.
 
-Decision: if the endpoint fails (error, timeout, malformed answer) the batch is scored
-by the bundled logistic model, with the reason ``SCORER_FALLBACK`` and that model's
-version, so an endpoint outage degrades scoring instead of stopping the pipeline.
-Without a fallback the error propagates and SQS retries the batch.
+Decision: if the endpoint fails (error, timeout, malformed answer) the batch is scored by the
+bundled model, with the reason ``SCORER_FALLBACK`` and that model's version, so an endpoint outage
+degrades scoring instead of stopping the pipeline; ``fallback_events`` counts them for the
+``ScorerFallbacks`` metric. Without a fallback the error propagates and SQS retries the batch.
+The client has short timeouts (:data:`CONNECT_TIMEOUT_S`, :data:`READ_TIMEOUT_S`): a hung endpoint
+costs at most ``risk.common.aws.worst_case_call_s`` of them, well below the function's timeout.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
 from risk.score.scorers.base import Scorer, Thresholds, dedupe
 from risk.score.scorers.rules import fired_rules
-from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
+from risk.score.vector import missing_reasons, vectorize
 
 FALLBACK_REASON = "SCORER_FALLBACK"
+CONTENT_TYPE = "text/csv"
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 4.0  # a serverless endpoint's cold start fits; 3 attempts stay far below 60 s
 log = logging.getLogger(__name__)
 
 
@@ -33,24 +39,30 @@ class EndpointResponseError(ValueError):
     """The endpoint answered something that is not one probability per instance."""
 
 
-def parse_predictions(body: bytes, expected: int) -> tuple[list[float], str | None]:
+def csv_rows(rows: Sequence[Sequence[float]]) -> bytes:
+    """Rows as the built-in XGBoost container reads them: ``repr`` floats, NaN as an empty field."""
+    return "\n".join(",".join("" if math.isnan(v) else repr(v) for v in row) for row in rows).encode()
+
+
+def parse_predictions(body: bytes, expected: int) -> list[float]:
+    """One probability per row from a CSV answer (newline- or comma-separated)."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise EndpointResponseError(f"response is not JSON: {exc}") from exc
-    version = None
-    if isinstance(doc, dict):
-        version = doc.get("model_version")
-        doc = doc.get("predictions")
-    if not isinstance(doc, list) or len(doc) != expected:
-        raise EndpointResponseError(f"expected {expected} predictions")
+        text = body.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise EndpointResponseError(f"response is not CSV text: {exc}") from exc
+    fields = [f.strip() for f in text.replace("\n", ",").split(",") if f.strip()]
+    if len(fields) != expected:
+        raise EndpointResponseError(f"expected {expected} predictions, got {len(fields)}")
     out = []
-    for item in doc:
-        value = item.get("score") if isinstance(item, dict) else item
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+    for field in fields:
+        try:
+            value = float(field)
+        except ValueError as exc:
+            raise EndpointResponseError(f"prediction {field[:40]!r} is not a number") from exc
+        if not 0.0 <= value <= 1.0:
             raise EndpointResponseError(f"prediction {value!r} is not a probability")
-        out.append(float(value))
-    return out, None if version is None else str(version)
+        out.append(value)
+    return out
 
 
 class SageMakerScorer:
@@ -62,6 +74,12 @@ class SageMakerScorer:
         self.thresholds = thresholds or Thresholds()
         self.fallback = fallback
         self.model_version = f"sagemaker:{endpoint}"
+        self.fallback_events = 0  # scored by the fallback since the handler last read it
+
+    def take_fallbacks(self) -> int:
+        """Events scored by the fallback since the last call (the handler's ``ScorerFallbacks``)."""
+        n, self.fallback_events = self.fallback_events, 0
+        return n
 
     def score(self, event: RiskEvent, features: Features) -> Score:
         return self.score_batch([event], [features])[0]
@@ -69,23 +87,23 @@ class SageMakerScorer:
     def score_batch(self, events: Sequence[RiskEvent], features: Sequence[Features]) -> list[Score]:
         if not events:
             return []
-        body = orjson.dumps(
-            {"features": FEATURE_NAMES, "instances": [vectorize(e, f) for e, f in zip(events, features, strict=True)]}
-        )
+        body = csv_rows([vectorize(e, f) for e, f in zip(events, features, strict=True)])
         try:
             resp = self._client.invoke_endpoint(
-                EndpointName=self.endpoint, ContentType="application/json", Accept="application/json", Body=body
+                EndpointName=self.endpoint, ContentType=CONTENT_TYPE, Accept=CONTENT_TYPE, Body=body
             )
-            probs, version = parse_predictions(resp["Body"].read(), len(events))
+            probs = parse_predictions(resp["Body"].read(), len(events))
         except (ClientError, BotoCoreError, EndpointResponseError) as exc:
             if self.fallback is None:
                 raise
             log.warning("SageMaker endpoint %s failed (%s); scoring %d events locally", self.endpoint, exc, len(events))
+            self.fallback_events += len(events)
             return [
                 Score(s.score, s.risk_band, s.model_version, dedupe([*s.reasons, FALLBACK_REASON]))
                 for s in self.fallback.score_batch(events, features)
             ]
-        model_version = f"sagemaker:{self.endpoint}" + (f":{version}" if version else "")
+        variant = resp.get("InvokedProductionVariant")
+        model_version = f"sagemaker:{self.endpoint}" + (f":{variant}" if variant else "")
         return [
             Score(
                 p,
