@@ -169,7 +169,14 @@ class CatalogStack(Stack):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="athena-results/",
-            lifecycle_rules=[s3.LifecycleRule(id="expire-results", expiration=Duration.days(RESULTS_EXPIRY_DAYS))],
+            versioned=True,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="expire-results",
+                    expiration=Duration.days(RESULTS_EXPIRY_DAYS),
+                    noncurrent_version_expiration=Duration.days(1),
+                )
+            ],
             removal_policy=removal_policy(cfg),
             auto_delete_objects=False,
         )

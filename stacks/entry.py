@@ -111,6 +111,7 @@ class EntryStack(Stack):
             bucket_key_enabled=True,
             block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
             enforce_ssl=True,
+            versioned=True,  # an overwritten or deleted file can be recovered for a day
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             server_access_logs_bucket=access_logs,
             server_access_logs_prefix="inbox/",
@@ -127,7 +128,9 @@ class EntryStack(Stack):
                     id="expire-checkpoints", prefix=CHECKPOINT_PREFIX, expiration=Duration.days(CHECKPOINT_EXPIRY_DAYS)
                 ),
                 s3.LifecycleRule(
-                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                    id="abort-incomplete-uploads",
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                    noncurrent_version_expiration=Duration.days(1),
                 ),
             ],
             removal_policy=removal_policy(cfg),

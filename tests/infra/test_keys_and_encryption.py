@@ -183,6 +183,8 @@ SECURITY_MODEL_ROWS = {
     "UsageLimitRole": "SDK custom resources (usage limit, S3 prefix-list lookup)",
     "CustomVpcRestrictDefaultSGCustomResourceProviderRole": "default-SG handler (CDK)",
     "FlowLogRole": "VPC flow-logs delivery role",
+    "IngestRole": "file ingest function",
+    "EventsToStreamRole": "event bus rule role",
 }
 
 

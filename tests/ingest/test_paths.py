@@ -13,8 +13,10 @@ import pytest
 from tools.local.demo import main as demo_main
 
 # Columns that differ between runs by design (as tests/local/test_demo.py): arrival and load times,
-# and pseudonyms keyed by a PII key each local run generates afresh.
-RUN_DEPENDENT = {"ingested_at", "loaded_at", "ip_key", "device_key", "email_key"}
+# pseudonyms keyed by a PII key each local run generates afresh, the enriched object's batch key.
+RUN_DEPENDENT = {"ingested_at", "loaded_at", "ip_key", "device_key", "email_key", "enriched_key"}
+# Where a row's event entered the stream (drill-through): another way in, other Kinesis records.
+PATH_DEPENDENT = {"kinesis_shard_id", "kinesis_sequence_number"}
 COUNT = 300
 
 
@@ -30,7 +32,7 @@ def _demo(pg_server: Any, tmp_path: Path, name: str, extra: list[str]) -> tuple[
     finally:
         pg_server.drop_database(database)
     rows = sorted((json.loads(line) for line in export.read_text().splitlines()), key=lambda r: r["event_id"])
-    comparable = [{k: v for k, v in r.items() if k not in RUN_DEPENDENT} for r in rows]
+    comparable = [{k: v for k, v in r.items() if k not in RUN_DEPENDENT | PATH_DEPENDENT} for r in rows]
     return json.loads(summary_path.read_text()), comparable, out.getvalue()
 
 
