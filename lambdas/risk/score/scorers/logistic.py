@@ -25,6 +25,12 @@ from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
 
 
+def model_path(path: str | Path) -> Path:
+    """A model file as given, or by its name in the bundled models directory (cdk.json names them so)."""
+    p = Path(path)
+    return p if p.is_absolute() or p.exists() else MODELS_DIR / p
+
+
 class ModelFileError(ValueError):
     """The model file does not match this code's feature vector or is malformed."""
 
@@ -63,10 +69,7 @@ class LogisticModel:
 
     @classmethod
     def load(cls, path: str | Path) -> LogisticModel:
-        p = Path(path)
-        if not p.is_absolute() and not p.exists():
-            p = MODELS_DIR / p
-        return cls.from_dict(orjson.loads(p.read_bytes()))
+        return cls.from_dict(orjson.loads(model_path(path).read_bytes()))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -28,7 +28,7 @@ import orjson
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
 from risk.score.scorers.base import Thresholds, dedupe
-from risk.score.scorers.logistic import MODELS_DIR, ModelFileError, feature_indices, sigmoid
+from risk.score.scorers.logistic import ModelFileError, feature_indices, model_path, sigmoid
 from risk.score.scorers.reasons import ReasonPicker
 from risk.score.scorers.rules import fired_rules
 from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
@@ -107,10 +107,7 @@ class TreeModel:
 
     @classmethod
     def load(cls, path: str | Path) -> TreeModel:
-        p = Path(path)
-        if not p.is_absolute() and not p.exists():
-            p = MODELS_DIR / p
-        return cls.from_dict(orjson.loads(p.read_bytes()))
+        return cls.from_dict(orjson.loads(model_path(path).read_bytes()))
 
     def to_dict(self) -> dict[str, Any]:
         return {
