@@ -66,7 +66,8 @@ def _events(dicts: Sequence[dict[str, Any]]) -> list[RiskEvent]:
 def warm_mix(users: int = USERS, history: int = HISTORY, count: int = DEFAULT_COUNT) -> tuple[list[dict], list[dict]]:
     """(a day of history, the ``count`` events that follow it) for ``users`` users."""
     duration = DAY_S * (history + count) / history
-    start = hotpath.ARRIVAL - timedelta(seconds=duration + DAY_S)  # all before the records' arrival (incidents spill over)
+    # All before the records' arrival, with a day to spare: the generator's incidents spill past its duration.
+    start = hotpath.ARRIVAL - timedelta(seconds=duration + DAY_S)
     produced = generate(history + count, start=start, users=users, duration_s=duration)
     dicts = [g.event for g in produced]
     return dicts[:history], dicts[history:]
