@@ -4,6 +4,11 @@
     python -m tools.train_model --model xgb        # writes lambdas/risk/score/models/xgb-v1.json
     python -m tools.train_model --check            # fails if the checked-in file is not what this code trains
     python -m tools.train_model --evaluate         # writes docs/model-card.md (tools/model_card.py)
+    python -m tools.train_model --from-export labels.csv --version lr-v2   # trains on warehouse labels
+
+``--from-export`` trains the logistic regression on real outcomes instead: the CSV (header row) or
+JSON Lines that docs/analyst-guide.md's "Labels for training" query returns. The stored feature
+columns rebuild ``Features``; amount and geo_lat are the vector's only other inputs.
 
 The XGBoost model is trained by ``tools/train_xgb.py``; what follows is the logistic regression.
 
@@ -19,18 +24,23 @@ the Lambda code never imports it.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import sys
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from risk.events.model import RiskEvent
+from risk.score.model import Features
 from risk.score.scorers.logistic import MODELS_DIR, LogisticModel, LogisticScorer
 from risk.score.state import replay
-from risk.score.vector import BASE_FEATURES, vectorize
+from risk.score.vector import BASE_FEATURES, FEATURE_NAMES, vectorize
+from risk.warehouse.columns import RISK_EVENTS_COLUMNS
 from tools.generator import V1_PATTERNS, generate
 
 DEFAULT_COUNT = 60_000
@@ -172,6 +182,127 @@ def model_auc_on_fresh_data(model: LogisticModel, count: int, seed: int) -> floa
     return auc(scores, np.array([g.label for g in generated], dtype=np.float64))
 
 
+class ExportError(ValueError):
+    """An export that cannot be trained on; the message names the file (and line) and what to fix."""
+
+
+_KINDS = dict(RISK_EVENTS_COLUMNS)  # the warehouse's column kinds: how to read each exported value back
+_FEATURE_FIELDS = tuple(f.name for f in fields(Features))
+# Features that are never None (NOT NULL in the table): an empty one means the export is not the guide's.
+_REQUIRED = frozenset(f.name for f in fields(Features) if "None" not in str(f.type))
+EXPORT_COLUMNS = ("user_id", "event_id", "amount", "geo_lat", *_FEATURE_FIELDS, "is_fraud")
+_TRUE, _FALSE = frozenset({"true", "t", "1"}), frozenset({"false", "f", "0"})
+
+
+@dataclass(frozen=True)
+class _Exported:
+    """What ``vectorize`` reads of an event (amount, geo); the export carries nothing else of it."""
+
+    amount: float | None
+    geo: float | None  # the latitude: vectorize only asks whether the event had a location
+
+
+def _value(raw: object, kind: str, where: str, name: str) -> Any:
+    """One exported value as its column kind; CSV gives text (empty for NULL), JSON Lines gives JSON types."""
+    if raw is None or raw == "":
+        return None
+    text = str(raw).strip().lower()
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if text in _TRUE or text in _FALSE:
+                return text in _TRUE
+            raise ValueError(raw)
+        if kind == "int":
+            return int(text)
+        return float(text)
+    except ValueError:
+        raise ExportError(f"{where}: {name} must be {kind}, got {raw!r}") from None
+
+
+def _records(path: Path) -> Iterator[tuple[str, dict[str, object]]]:
+    """(where, record) per row: JSON Lines for .jsonl/.ndjson/.json, CSV with a header row otherwise."""
+    with path.open(newline="") as f:
+        if path.suffix.lower() in {".jsonl", ".ndjson", ".json"}:
+            for n, line in enumerate(f, start=1):
+                if line.strip():
+                    try:
+                        doc = json.loads(line)
+                    except json.JSONDecodeError as exc:
+                        raise ExportError(f"{path}:{n}: not JSON ({exc.msg})") from None
+                    if not isinstance(doc, dict):
+                        raise ExportError(f"{path}:{n}: expected a JSON object per line")
+                    yield f"{path}:{n}", doc
+        else:
+            for n, row in enumerate(csv.DictReader(f), start=2):
+                yield f"{path}:{n}", dict(row)
+
+
+def read_export(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(user ids, vectors, labels) of an exported training set, vectors by ``vectorize`` as when serving."""
+    users: list[str] = []
+    vectors: list[list[float]] = []
+    labels: list[float] = []
+    for where, doc in _records(path):
+        missing = [c for c in EXPORT_COLUMNS if c not in doc]
+        if missing:
+            raise ExportError(
+                f"{where}: no column {missing[0]!r}: export with docs/analyst-guide.md's 'Labels for training' query"
+            )
+        values = {name: _value(doc[name], _KINDS[name], where, name) for name in _FEATURE_FIELDS}
+        absent = sorted(n for n in _REQUIRED if values[n] is None)
+        if absent:
+            raise ExportError(f"{where}: {absent[0]} is empty; the warehouse stores it for every event")
+        label = _value(doc["is_fraud"], "int", where, "is_fraud")
+        if label not in (0, 1):
+            raise ExportError(f"{where}: is_fraud must be 0 or 1, got {doc['is_fraud']!r}")
+        user_id = doc["user_id"]
+        if not isinstance(user_id, str) or not user_id:
+            raise ExportError(f"{where}: user_id is empty (the split is by user)")
+        lat = _value(doc["geo_lat"], "double", where, "geo_lat")
+        event = _Exported(_value(doc["amount"], "decimal", where, "amount"), lat)
+        # vectorize reads amount and geo only: the exported row stands in for the RiskEvent it came from.
+        vectors.append(vectorize(cast(RiskEvent, event), Features(**values)))
+        users.append(user_id)
+        labels.append(float(label))
+    if not users:
+        raise ExportError(f"{path}: no rows")
+    return users, np.array(vectors, dtype=np.float64), np.array(labels, dtype=np.float64)
+
+
+def train_from_export(path: Path, version: str) -> dict[str, Any]:
+    """The model file's content trained on an exported training set (all of the code's features)."""
+    users, x, y = read_export(path)
+    test = np.array([_held_out(u) for u in users], dtype=bool)
+    for name, rows in (("training", ~test), ("held-out", test)):
+        if len(set(y[rows].tolist())) < 2:
+            raise ExportError(f"{path}: the {name} users have only one class of label; export more labelled events")
+    intercept, coef, mean, std = fit(x[~test], y[~test])
+    model = LogisticModel(
+        model_version=version,
+        features=FEATURE_NAMES,
+        intercept=_r(intercept),
+        coefficients=tuple(_r(c) for c in coef),
+        mean=tuple(_r(m) for m in mean),
+        std=tuple(_r(s) for s in std),
+        training={},
+    )
+    scores = predict(model, x)
+    doc = model.to_dict()
+    doc["training"] = {
+        "tool": "tools/train_model.py --from-export",
+        "export": path.name,
+        "export_sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "events": len(y),
+        "l2": L2,
+        "split": f"by user: 1 in {TEST_SHARE} users held out",
+        "train": evaluate(scores[~test], y[~test]),
+        "test": evaluate(scores[test], y[test]),
+    }
+    return doc
+
+
 def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
@@ -185,7 +316,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=None, help="default: lambdas/risk/score/models/<version>.json")
     p.add_argument("--check", action="store_true", help="compare with the file instead of writing it")
     p.add_argument("--evaluate", action="store_true", help="write docs/model-card.md from the checked-in models")
+    p.add_argument("--from-export", type=Path, default=None, help="train lr on a warehouse export (CSV or JSON Lines)")
     args = p.parse_args(argv)
+    if args.from_export is not None:
+        return _main_from_export(args)
     if args.evaluate:
         from tools import model_card  # noqa: PLC0415 (only the evaluation needs it)
 
@@ -208,6 +342,29 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"{out} is up to date")
         return 0
+    out.write_text(text)
+    print(f"wrote {out}")
+    return 0
+
+
+def _main_from_export(args: argparse.Namespace) -> int:
+    """Train on an export; never overwrites a model file already there (the bundled ones included)."""
+    if args.model != "lr" or args.check or args.evaluate or args.count or args.seed:
+        print("--from-export trains the logistic model only; drop --model/--check/--evaluate/--count/--seed",
+              file=sys.stderr)  # fmt: skip
+        return 2
+    if not args.version:
+        print("--from-export needs --version (e.g. lr-v2): the file is named after it", file=sys.stderr)
+        return 2
+    out = args.out or MODELS_DIR / f"{args.version}.json"
+    if out.exists():
+        print(f"{out} exists; choose a new --version or --out (model files are never overwritten)", file=sys.stderr)
+        return 2
+    try:
+        text = render(train_from_export(args.from_export, args.version))
+    except (OSError, ExportError) as exc:
+        print(f"cannot train: {exc}", file=sys.stderr)
+        return 2
     out.write_text(text)
     print(f"wrote {out}")
     return 0

@@ -120,10 +120,14 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "Country and channel risk yesterday (1)": [("DE", 3, 1, round(1.55 / 3, 6)), ("FR", 1, 1, 0.9)],
     "Country and channel risk yesterday (2)": [("api", 1, 0, 0), ("app", 1, 0, 1), ("web", 2, 1, 1)],
     "A sample of your own, in the sandbox": [("e-high-1",), ("e-high-2",)],
+    # event_row's defaults: counts 1, sums 0, optional features NULL, flags false, hour of occurred_at.
     "Labels for training": [
-        ("e-high-1", _at(23, 9), 120.0, 1, 1, 1, None, None, False, False, 1),
-        ("e-high-2", _at(23, 10), 50.0, 1, 1, 1, None, None, False, False, 0),
-        ("e-low-1", _at(23, 12), 10.0, 1, 1, 1, None, None, False, False, 0),
+        ("u-1001", "e-high-1", _at(23, 9), 120.0, None, 1, 1, 1, 0.0, 0.0, 0.0, None, None, None, None, None,
+         False, False, 9, False, False, False, False, None, None, None, None, None, None, 1),
+        ("u-2002", "e-high-2", _at(23, 10), 50.0, None, 1, 1, 1, 0.0, 0.0, 0.0, None, None, None, None, None,
+         False, False, 10, False, False, False, False, None, None, None, None, None, None, 0),
+        ("u-3003", "e-low-1", _at(23, 12), 10.0, None, 1, 1, 1, 0.0, 0.0, 0.0, None, None, None, None, None,
+         False, False, 12, False, False, False, False, None, None, None, None, None, None, 0),
     ],
 }  # fmt: skip
 
