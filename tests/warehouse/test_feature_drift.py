@@ -19,8 +19,8 @@ def _at(day: int, hour: int = 12) -> datetime:
 def _psi(actual: list[float], expected: list[float]) -> float:
     """PSI by hand, bin by bin, with the view's floor for empty bins."""
     total = 0.0
-    for a, e in zip(actual, expected, strict=True):
-        a, e = max(a, FLOOR), max(e, FLOOR)
+    for share, reference in zip(actual, expected, strict=True):
+        a, e = max(share, FLOOR), max(reference, FLOOR)
         total += (a - e) * math.log(a / e)
     return total
 
