@@ -134,6 +134,18 @@ def _shadows(s: _Reader) -> tuple[ShadowConfig, ...]:
     return tuple(out)
 
 
+def _high_band_rate(a: _Reader) -> HighBandRateConfig:
+    h = a.child("high_band_rate")
+    out = HighBandRateConfig(
+        min_pct=h.number("min_pct", 0.0, 100.0),
+        max_pct=h.number("max_pct", 0.0, 100.0),
+        min_events=h.req_int("min_events", 1, 10_000_000),
+    )
+    if out.min_pct >= out.max_pct:
+        raise ConfigError(f"{h.path}.min_pct: {out.min_pct} is not below max_pct {out.max_pct}")
+    return out
+
+
 def _subscriptions(s: _Reader) -> dict[str, tuple[str, ...]]:
     """Severity -> e-mail addresses; critical alarms must reach at least one."""
     out = {}
@@ -231,6 +243,15 @@ ALARM_SEVERITIES = ("critical", "warning")
 
 
 @dataclass(frozen=True)
+class HighBandRateConfig:
+    """The expected band of the flagged (high band) rate, in percent of scored events per hour."""
+
+    min_pct: float
+    max_pct: float
+    min_events: int  # hours with fewer scored events are not judged (a rate of a handful is noise)
+
+
+@dataclass(frozen=True)
 class AlarmConfig:
     """Thresholds, and who is told: ``subscriptions`` maps a severity to e-mail addresses.
 
@@ -252,6 +273,9 @@ class AlarmConfig:
     failing_minutes: int
     failing_window_minutes: int
     runbook_base_url: str | None  # e.g. https://github.com/<org>/<repo>/blob/main; None: the repository path
+    # The champion's high-band share of scored events (issue 15): warn outside [min_pct, max_pct] in hours
+    # with at least min_events scored. None (no ``high_band_rate`` key): no alarm.
+    high_band_rate: HighBandRateConfig | None = None
 
 
 RETENTION_STATEMENT_TIMEOUT_S = 600  # the daily purge may wait behind a load, then delete a day of rows
@@ -565,6 +589,7 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         failing_minutes=a.req_int("failing_minutes", 1, 60),
         failing_window_minutes=a.req_int("failing_window_minutes", 1, 60),
         runbook_base_url=a.text("runbook_base_url", pattern=re.compile(r"^https://\S+$"), optional=True),
+        high_band_rate=_high_band_rate(a) if a.has("high_band_rate") else None,
     )
     if alarms.failing_minutes > alarms.failing_window_minutes:
         raise ConfigError(f"{a.path}.failing_minutes: more than failing_window_minutes")

@@ -40,6 +40,9 @@ from constructs import Construct
 
 from risk.common import telemetry
 from risk.events.reasons import Reason
+from risk.score.scorers import load_model_file
+from risk.score.scorers.base import Thresholds
+from risk.score.scorers.rules import RulesScorer
 from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig
 from stacks.ingest import FIREHOSE_BUFFER_INTERVAL_S
 from stacks.monitored import MonitoredResources
@@ -47,6 +50,8 @@ from stacks.monitored import MonitoredResources
 STAGES = ("parse", "score", "load")
 STATE_STORE_OPERATIONS = ("BatchGetItem", "PutItem")  # what risk.score.store.DynamoStateStore calls
 ONE_MINUTE = Duration.minutes(1)
+ONE_HOUR = Duration.hours(1)
+HIGH_BAND_HOURS, HIGH_BAND_WINDOW_HOURS = 3, 4  # high-band-rate: out of band in 3 of the last 4 hours
 FIVE_MINUTES = Duration.minutes(5)
 BUDGET_WARNING_SHARE = 0.8  # warn before the Redshift usage limit acts
 NEAR_TIMEOUT = 0.8  # a function running longer than this share of its timeout is about to time out
@@ -564,6 +569,8 @@ class PipelineMonitoring(Construct):
                 runbook=RUNBOOK_MODEL_ROLLBACK,
             )
 
+        self._add_high_band_rate_alarm()
+
         self._alarm(
             "quarantine-rate",
             metric=self._rate_pct(
@@ -616,6 +623,54 @@ class PipelineMonitoring(Construct):
         """Messages visible (not yet received) in a work queue, per minute."""
         return self._res.queues[key].metric_approximate_number_of_messages_visible(
             period=ONE_MINUTE, statistic="Maximum", label=f"waiting in {key}"
+        )
+
+    def champion_versions(self) -> tuple[str, ...]:
+        """The ``model_version`` values the champion writes, known at synth for the bundled scorers only
+        (a SageMaker endpoint names its variant at run time)."""
+        scoring = self._cfg.scoring
+        if scoring.scorer == "rules":
+            return (RulesScorer.model_version,)
+        if scoring.scorer in ("logistic", "xgboost"):
+            return (load_model_file(scoring.model_file, Thresholds()).model_version,)
+        return ()
+
+    def _add_high_band_rate_alarm(self) -> None:
+        """Warn when the champion's high-band share of scored events leaves ``alarms.high_band_rate``
+        in HIGH_BAND_HOURS of HIGH_BAND_WINDOW_HOURS hours: a model, feature or traffic change, not noise."""
+        band = self._cfg.alarms.high_band_rate
+        versions = self.champion_versions()
+        if band is None or not versions:
+            return
+        highs = {
+            f"h{i}": self.product_metric(
+                telemetry.SCORED_BY_BAND, period=ONE_HOUR, extra={"risk_band": "high", "model_version": v}
+            )
+            for i, v in enumerate(versions)
+        }
+        high = " + ".join(f"FILL({k}, 0)" for k in highs)
+        rate = f"100 * ({high}) / scored"
+        self._alarm(
+            "high-band-rate",
+            metric=cw.MathExpression(
+                # 1 in an hour with enough events whose rate is out of band, else 0 (never missing).
+                expression=f"IF(FILL(scored, 0) >= {band.min_events}, "
+                f"IF({rate} < {band.min_pct}, 1, IF({rate} > {band.max_pct}, 1, 0)), 0)",
+                using_metrics={**highs, "scored": self.product_metric(telemetry.EVENTS_SCORED, period=ONE_HOUR)},
+                label="High band rate out of its band (1) or not (0)",
+                period=ONE_HOUR,
+            ),
+            threshold=0,
+            comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            missing=cw.TreatMissingData.NOT_BREACHING,
+            evaluation_periods=HIGH_BAND_WINDOW_HOURS,
+            datapoints_to_alarm=HIGH_BAND_HOURS,
+            meaning=f"The champion ({', '.join(versions)}) put under {band.min_pct}% or over {band.max_pct}% of "
+            f"scored events in the high band in {HIGH_BAND_HOURS} of {HIGH_BAND_WINDOW_HOURS} hours with at "
+            f"least {band.min_events} events: the model, a feature or the traffic changed.",
+            first_step="compare 'Flagged rate' and 'Scored per minute by risk band' with last week, then "
+            "v_feature_drift_daily for the feature that moved.",
+            runbook=RUNBOOK_MODEL_ROLLBACK,
         )
 
     def _add_lag_alarms(self) -> None:

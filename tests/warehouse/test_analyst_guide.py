@@ -117,6 +117,10 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
         (D24, "low", "EUR", 18.0, 0),
     ],
     "Did the score distribution shift?": [("lr-1", 1, 1), ("lr-1", 5, 1), ("lr-1", 9, 2)],
+    # Nov 24 (e-low-2: 20, score 0.05) against Nov 23 (amounts 120, 50, none, 10; scores in 0.9+, 0.9+, 0.5, 0.1),
+    # empty bins at 0.0001: score 0.9999 ln 10^4 + 2 (0.2499 ln 2500) + 0.4999 ln 5000 = 17.378;
+    # amount 0.75 ln 4 + 3 (0.2499 ln 2500) = 6.905; every other feature is the same on both days.
+    "Which features drifted?": [("score", 1, 4, 17.378, "major"), ("amount", 1, 4, 6.905, "major")],
     "Country and channel risk yesterday (1)": [("DE", 3, 1, round(1.55 / 3, 6)), ("FR", 1, 1, 0.9)],
     "Country and channel risk yesterday (2)": [("api", 1, 0, 0), ("app", 1, 0, 1), ("web", 2, 1, 1)],
     "A sample of your own, in the sandbox": [("e-high-1",), ("e-high-2",)],
