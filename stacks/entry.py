@@ -43,6 +43,7 @@ from stacks.ingestion_config import (
     EventBridgeConfig,
     ingestion_config,
 )
+from stacks.webhook import WebhookApi
 
 INGEST_HANDLER = "risk.ingest.handler.lambda_handler"
 CHECKPOINT_EXPIRY_DAYS = 7  # a checkpoint outlives any resumable run; a file left behind is retried by then
@@ -329,6 +330,17 @@ class EntryStack(Stack):
         ):
             acknowledge(role, f"AwsSolutions-IAM5[Resource::{resource}]", f"Objects under one prefix only: {why}.")
         self._event_bus(cfg, ingestion.eventbridge, stream, pipeline_key)
+        self.webhook = WebhookApi(  # HTTPS ingestion (stacks/webhook.py)
+            self,
+            "Webhook",
+            cfg=cfg,
+            settings_=ingestion.webhook,
+            packaging=packaging,
+            pipeline_key=pipeline_key,
+            secret_key=self.queue_key,
+            stream=stream,
+            async_failures=async_failures,
+        )
 
     def _event_bus(
         self, cfg: EnvironmentConfig, settings_: EventBridgeConfig, stream: kinesis.IStream, pipeline_key: kms.IKey

@@ -30,6 +30,11 @@ SIGNATURE_TOLERANCE_S = 300  # how old (or early) a signed timestamp may be: bou
 # One request body. Declared here once: the stack's API and the handler both read it. Far below one
 # PutRecords call (stream.MAX_BYTES_PER_CALL) and API Gateway's 10 MB, so a request is one small put.
 MAX_BODY_BYTES = 1024 * 1024
+# A sender waits for the answer (API Gateway gives up after 29 s): few PutRecords attempts and short
+# client timeouts, then a 503 the sender retries, instead of the file ingest's patient retries.
+PUT_ATTEMPTS = 3
+CONNECT_TIMEOUT_S = 1.0
+READ_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -135,7 +140,7 @@ def accept_trusted(
     entries = validate(body, datetime.fromtimestamp(now, UTC), clock_skew_tolerance_s)
     if isinstance(entries, Refused):
         return entries
-    put(kinesis, stream_name, entries)
+    put(kinesis, stream_name, entries, attempts=PUT_ATTEMPTS)
     return Accepted(len(entries))
 
 

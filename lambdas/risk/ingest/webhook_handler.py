@@ -34,7 +34,8 @@ def clients() -> tuple[Any, Mapping[str, str]]:
     global _clients  # noqa: PLW0603 - the container-wide cache is the point
     if _clients is None:
         secret = aws.client("secretsmanager").get_secret_value(SecretId=env(WEBHOOK_SECRETS_ARN))
-        _clients = (aws.client("kinesis"), webhook.load_secrets(secret["SecretString"]))
+        kinesis = aws.client("kinesis", connect_timeout=webhook.CONNECT_TIMEOUT_S, read_timeout=webhook.READ_TIMEOUT_S)
+        _clients = (kinesis, webhook.load_secrets(secret["SecretString"]))
     return _clients
 
 
