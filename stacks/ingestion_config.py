@@ -35,6 +35,7 @@ class EventBridgeConfig:
 class WebhookConfig:
     memory_mb: int
     timeout_s: int  # the function's; API Gateway's own integration timeout (29 s) bounds a request anyway
+    reserved_concurrency: int  # the function's cap: a flood of requests cannot starve the pipeline's functions
     throttle_rate_per_s: int  # the stage's and the usage plan's steady rate (requests/s), and ...
     throttle_burst: int  # ... its burst
     waf_requests_per_5min_per_ip: int  # the web ACL's rate-based rule: one client IP over this is blocked
@@ -97,6 +98,7 @@ def ingestion_config(env_name: str, environments: Any = None) -> IngestionConfig
         WebhookConfig(  # bounds: Lambda's memory, API Gateway's 29 s integration timeout, WAF's rate limits
             memory_mb=_int(hook.get("memory_mb"), f"{hook_path}.memory_mb", 128, 10_240),
             timeout_s=_int(hook.get("timeout_s"), f"{hook_path}.timeout_s", 5, 29),
+            reserved_concurrency=_int(hook.get("reserved_concurrency"), f"{hook_path}.reserved_concurrency", 1, 1000),
             throttle_rate_per_s=_int(hook.get("throttle_rate_per_s"), f"{hook_path}.throttle_rate_per_s", 1, 10_000),
             throttle_burst=_int(hook.get("throttle_burst"), f"{hook_path}.throttle_burst", 1, 5_000),
             waf_requests_per_5min_per_ip=_int(

@@ -36,6 +36,7 @@ WEBHOOK_HANDLER = "risk.ingest.webhook_handler.lambda_handler"
 EVENTS_PATH = "events"
 WEBHOOKS_PATH = "webhooks"
 RATE_RULE = "requests-per-ip"
+KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
 
 
 class WebhookApi(Construct):
@@ -89,6 +90,7 @@ class WebhookApi(Construct):
             ),
             log_key=pipeline_key,
             async_failures=async_failures,
+            reserved_concurrency=settings_.reserved_concurrency,  # a flood gets 429s, not the pipeline's share
         )
         role = self.function.role
         role.add_to_principal_policy(
@@ -225,7 +227,22 @@ class WebhookApi(Construct):
                         metric_name=f"{cfg.prefix}-ingestion-{RATE_RULE}",
                         sampled_requests_enabled=True,
                     ),
-                )
+                ),
+                wafv2.CfnWebACL.RuleProperty(  # request patterns known to be malicious (Log4j lookups among them)
+                    name=KNOWN_BAD_INPUTS,
+                    priority=1,
+                    override_action=wafv2.CfnWebACL.OverrideActionProperty(none={}),
+                    statement=wafv2.CfnWebACL.StatementProperty(
+                        managed_rule_group_statement=wafv2.CfnWebACL.ManagedRuleGroupStatementProperty(
+                            vendor_name="AWS", name=KNOWN_BAD_INPUTS
+                        )
+                    ),
+                    visibility_config=wafv2.CfnWebACL.VisibilityConfigProperty(
+                        cloud_watch_metrics_enabled=True,
+                        metric_name=f"{cfg.prefix}-ingestion-known-bad-inputs",
+                        sampled_requests_enabled=True,
+                    ),
+                ),
             ],
         )
         wafv2.CfnWebACLAssociation(

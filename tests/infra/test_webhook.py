@@ -80,7 +80,8 @@ def test_the_stage_throttles_logs_to_a_cmk_group_and_the_usage_plan_holds_the_co
 def test_a_waf_rate_based_rule_per_ip_guards_the_stage(each_env: Synth) -> None:
     acl = _only(each_env, "AWS::WAFv2::WebACL")
     assert acl["Scope"] == "REGIONAL"
-    (rule,) = acl["Rules"]
+    rule, known_bad = acl["Rules"]
+    assert known_bad["Statement"]["ManagedRuleGroupStatement"]["Name"] == "AWSManagedRulesKnownBadInputsRuleSet"
     assert rule["Action"] == {"Block": {}}
     assert rule["Statement"]["RateBasedStatement"] == {
         "Limit": ingestion_config(each_env.env).webhook.waf_requests_per_5min_per_ip,
@@ -133,6 +134,7 @@ def test_the_function_outlasts_its_aws_calls_and_fits_api_gateways_timeout(each_
         each_env.logical_id(each_env.risk_app.stacks["Entry"].webhook.function.function)
     ]["Properties"]
     assert function["Timeout"] == hook.timeout_s
+    assert function["ReservedConcurrentExecutions"] == hook.reserved_concurrency
     assert set(function["Environment"]["Variables"]) >= {"STREAM_NAME", "WEBHOOK_SECRETS_ARN"}
 
 
