@@ -189,3 +189,67 @@ def test_an_empty_body_is_a_400_not_an_empty_put(kinesis: Any) -> None:
         "status": 400,
         "error": "empty body: no event",
     }
+
+
+@pytest.fixture
+def api(kinesis: Any) -> Iterator[str]:
+    """A local HTTP server that hands each POST to the webhook handler as API Gateway's proxy event."""
+    import threading  # noqa: PLC0415
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
+
+    from risk.ingest import webhook_handler  # noqa: PLC0415
+    from tools.local.entry import webhook_request  # noqa: PLC0415
+
+    class Bridge(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            sender = self.path.removeprefix("/dev/webhooks/")
+            event = webhook_request(sender, body, self.headers.get("X-Risk-Signature"))
+            result = webhook_handler.lambda_handler(event, FakeLambdaContext("risk-scoring-test-webhook", 256, 10))
+            self.send_response(result["statusCode"])
+            self.end_headers()
+            self.wfile.write(result["body"].encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Bridge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/dev"
+    server.shutdown()
+    thread.join()
+
+
+def test_riskctl_produce_http_signs_batches_that_land_on_the_stream(
+    api: str, kinesis: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io  # noqa: PLC0415
+
+    from tools.riskctl import main  # noqa: PLC0415
+
+    lines = [encode_json(_event(i)) for i in range(7)]
+    (tmp_path / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
+    monkeypatch.setenv("ACME_SECRET", SECRET)
+    out = io.StringIO()
+    args = ["produce", "--http", api, "--sender", SENDER, "--secret-env", "ACME_SECRET", "--batch", "3"]
+    code = main([*args, "--file", str(tmp_path / "events.jsonl")], out=out)
+    assert code == 0, out.getvalue()
+    assert out.getvalue() == f"posted 7 events in 3 requests to {api}\n"
+    assert [data for _, data in _stream(kinesis)] == lines
+
+
+def test_riskctl_produce_http_stops_at_a_refused_batch_with_the_apis_reason(
+    api: str, kinesis: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io  # noqa: PLC0415
+
+    from tools.riskctl import main  # noqa: PLC0415
+
+    (tmp_path / "events.jsonl").write_bytes(encode_json(_event(1)) + b"\n")
+    monkeypatch.setenv("ACME_SECRET", "not-the-secret")
+    out = io.StringIO()
+    args = ["produce", "--http", api, "--sender", SENDER, "--secret-env", "ACME_SECRET"]
+    assert main([*args, "--file", str(tmp_path / "events.jsonl")], out=out) == 1
+    assert out.getvalue() == 'error: request 1 refused with 401: {"error":"signature does not match"}\n'
+    assert _stream(kinesis) == []
