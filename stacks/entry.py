@@ -200,6 +200,7 @@ class EntryStack(Stack):
         self.inbox.node.add_dependency(allow_s3.policy_dependable)  # S3 checks it can send when the bucket is made
         self.inbox.node.add_dependency(self.queue_key)
 
+        self.dependencies_layer = packaging.dependencies_layer(self, "Dependencies")  # shared by the ingest and webhook
         self.ingest = RiskFunction(
             self,
             "Ingest",
@@ -208,7 +209,7 @@ class EntryStack(Stack):
             handler=INGEST_HANDLER,
             description=f"{cfg.prefix} file ingest: inbox files onto the stream",
             code=packaging.code(),
-            layers=[packaging.dependencies_layer(self, "Dependencies")],
+            layers=[self.dependencies_layer],
             memory_mb=files.memory_mb,
             timeout_s=files.timeout_s,
             environment=runtime_environment(
@@ -336,6 +337,7 @@ class EntryStack(Stack):
             cfg=cfg,
             settings_=ingestion.webhook,
             packaging=packaging,
+            layers=[self.dependencies_layer],
             pipeline_key=pipeline_key,
             secret_key=self.queue_key,
             stream=stream,

@@ -14,11 +14,14 @@ log group encrypted with the pipeline key.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import Aws, SecretValue
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_sqs as sqs
@@ -50,6 +53,7 @@ class WebhookApi(Construct):
         cfg: EnvironmentConfig,
         settings_: WebhookConfig,
         packaging: Packaging,
+        layers: Sequence[lambda_.ILayerVersion],
         pipeline_key: kms.IKey,
         secret_key: kms.IKey,
         stream: kinesis.IStream,
@@ -80,7 +84,7 @@ class WebhookApi(Construct):
             handler=WEBHOOK_HANDLER,
             description=f"{cfg.prefix} HTTPS ingestion: signed webhooks and IAM-authorised events onto the stream",
             code=packaging.code(),
-            layers=[packaging.dependencies_layer(self, "Dependencies")],
+            layers=layers,
             memory_mb=settings_.memory_mb,
             timeout_s=settings_.timeout_s,
             environment=runtime_environment(
