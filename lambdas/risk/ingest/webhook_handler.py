@@ -97,6 +97,6 @@ def _accept(
             now=now,
             clock_skew_tolerance_s=skew,
         )
-    elif (event.get("requestContext") or {}).get("identity", {}).get("userArn"):
+    elif ((event.get("requestContext") or {}).get("identity") or {}).get("userArn"):
         return webhook.accept_trusted(kinesis, env(STREAM_NAME), body=body, now=now, clock_skew_tolerance_s=skew)
     return webhook.Refused(403, "no sender and no IAM identity")
