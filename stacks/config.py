@@ -679,6 +679,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         "migrate": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST, settings.REDSHIFT_ADMIN_SECRET_ARN),
         "retention": (settings.REDSHIFT_WORKGROUP, settings.REDSHIFT_HOST),
         "ingest": (settings.STREAM_NAME, settings.ARCHIVE_BUCKET, settings.INGEST_QUEUE_URL),
+        "webhook": (settings.STREAM_NAME, settings.WEBHOOK_SECRETS_ARN),
     }[stage]
     missing = [k for k in needs if k not in resources]
     if missing:
@@ -696,7 +697,7 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
     if stage == "load":
         values[settings.WAREHOUSE_STATEMENT_TIMEOUT_S] = str(cfg.redshift.statement_timeout_s)
         values[settings.BULK_LOAD_MIN_ROWS] = str(cfg.redshift.bulk_load_min_rows)
-    if stage in ("parse", "ingest"):
+    if stage in ("parse", "ingest", "webhook"):
         values[settings.CLOCK_SKEW_TOLERANCE_S] = str(cfg.clock_skew_tolerance_s)
     if stage == "parse":
         values[settings.PARSED_MESSAGE_GROUPS] = str(cfg.queues.parsed_message_groups)

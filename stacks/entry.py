@@ -43,6 +43,7 @@ from stacks.ingestion_config import (
     EventBridgeConfig,
     ingestion_config,
 )
+from stacks.webhook import WebhookApi
 
 INGEST_HANDLER = "risk.ingest.handler.lambda_handler"
 CHECKPOINT_EXPIRY_DAYS = 7  # a checkpoint outlives any resumable run; a file left behind is retried by then
@@ -199,6 +200,7 @@ class EntryStack(Stack):
         self.inbox.node.add_dependency(allow_s3.policy_dependable)  # S3 checks it can send when the bucket is made
         self.inbox.node.add_dependency(self.queue_key)
 
+        self.dependencies_layer = packaging.dependencies_layer(self, "Dependencies")  # shared by the ingest and webhook
         self.ingest = RiskFunction(
             self,
             "Ingest",
@@ -207,7 +209,7 @@ class EntryStack(Stack):
             handler=INGEST_HANDLER,
             description=f"{cfg.prefix} file ingest: inbox files onto the stream",
             code=packaging.code(),
-            layers=[packaging.dependencies_layer(self, "Dependencies")],
+            layers=[self.dependencies_layer],
             memory_mb=files.memory_mb,
             timeout_s=files.timeout_s,
             environment=runtime_environment(
@@ -329,6 +331,18 @@ class EntryStack(Stack):
         ):
             acknowledge(role, f"AwsSolutions-IAM5[Resource::{resource}]", f"Objects under one prefix only: {why}.")
         self._event_bus(cfg, ingestion.eventbridge, stream, pipeline_key)
+        self.webhook = WebhookApi(  # HTTPS ingestion (stacks/webhook.py)
+            self,
+            "Webhook",
+            cfg=cfg,
+            settings_=ingestion.webhook,
+            packaging=packaging,
+            layers=[self.dependencies_layer],
+            pipeline_key=pipeline_key,
+            secret_key=self.queue_key,
+            stream=stream,
+            async_failures=async_failures,
+        )
 
     def _event_bus(
         self, cfg: EnvironmentConfig, settings_: EventBridgeConfig, stream: kinesis.IStream, pipeline_key: kms.IKey

@@ -14,6 +14,7 @@ from stacks.config import ConfigError, read_environments
 INGEST_STAGE = "ingest"
 INGEST_QUEUE = "ingest"
 INGEST_DLQ = "ingest-dlq"
+WEBHOOK_STAGE = "webhook"
 
 
 @dataclass(frozen=True)
@@ -31,9 +32,20 @@ class EventBridgeConfig:
 
 
 @dataclass(frozen=True)
+class WebhookConfig:
+    memory_mb: int
+    timeout_s: int  # the function's; API Gateway's own integration timeout (29 s) bounds a request anyway
+    reserved_concurrency: int  # the function's cap: a flood of requests cannot starve the pipeline's functions
+    throttle_rate_per_s: int  # the stage's and the usage plan's steady rate (requests/s), and ...
+    throttle_burst: int  # ... its burst
+    waf_requests_per_5min_per_ip: int  # the web ACL's rate-based rule: one client IP over this is blocked
+
+
+@dataclass(frozen=True)
 class IngestionConfig:
     file_ingest: FileIngestConfig
     eventbridge: EventBridgeConfig
+    webhook: WebhookConfig
 
 
 # The documented EventBridge contract (docs/ingestion.md): a producer puts events with this source and
@@ -68,6 +80,10 @@ def ingestion_config(env_name: str, environments: Any = None) -> IngestionConfig
     bus = ingestion.get("eventbridge")
     if not isinstance(bus, dict):
         raise ConfigError(f"{bus_path}: missing")
+    hook_path = f"environments.{env_name}.ingestion.webhook"
+    hook = ingestion.get("webhook")
+    if not isinstance(hook, dict):
+        raise ConfigError(f"{hook_path}: missing")
     return IngestionConfig(
         FileIngestConfig(
             memory_mb=_int(raw.get("memory_mb"), f"{path}.memory_mb", 128, 10_240),
@@ -78,5 +94,15 @@ def ingestion_config(env_name: str, environments: Any = None) -> IngestionConfig
         EventBridgeConfig(  # EventBridge's own bounds for a target's retry policy
             max_retry_attempts=_int(bus.get("max_retry_attempts"), f"{bus_path}.max_retry_attempts", 0, 185),
             max_event_age_s=_int(bus.get("max_event_age_s"), f"{bus_path}.max_event_age_s", 60, 86_400),
+        ),
+        WebhookConfig(  # bounds: Lambda's memory, API Gateway's 29 s integration timeout, WAF's rate limits
+            memory_mb=_int(hook.get("memory_mb"), f"{hook_path}.memory_mb", 128, 10_240),
+            timeout_s=_int(hook.get("timeout_s"), f"{hook_path}.timeout_s", 5, 29),
+            reserved_concurrency=_int(hook.get("reserved_concurrency"), f"{hook_path}.reserved_concurrency", 1, 1000),
+            throttle_rate_per_s=_int(hook.get("throttle_rate_per_s"), f"{hook_path}.throttle_rate_per_s", 1, 10_000),
+            throttle_burst=_int(hook.get("throttle_burst"), f"{hook_path}.throttle_burst", 1, 5_000),
+            waf_requests_per_5min_per_ip=_int(
+                hook.get("waf_requests_per_5min_per_ip"), f"{hook_path}.waf_requests_per_5min_per_ip", 10, 2_000_000_000
+            ),
         ),
     )

@@ -1,6 +1,7 @@
 """riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
 
     riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200] [--aggregate]
+    riskctl produce   --http API_URL [--sender S --secret-env VAR] [--file events.jsonl | --count N]  # HTTPS API
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules|logistic|xgboost]
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -141,10 +143,34 @@ def _produce_source(args: argparse.Namespace) -> Iterator[bytes]:
 
 
 def cmd_produce(args: argparse.Namespace, out: TextIO) -> int:
+    if args.http:
+        return _produce_http(args, out)
     sent = send_paced(
         _client(args, "kinesis"), args.stream, _produce_source(args), args.rate, out=out, aggregate=args.aggregate
     )
     out.write(f"put {sent} records on {args.stream}\n")
+    return 0
+
+
+def _produce_http(args: argparse.Namespace, out: TextIO) -> int:
+    """POST the events as JSON Lines batches: signed with the sender's secret (``--sender``) or SigV4 (IAM)."""
+    from tools.cli.http_producer import HttpRefusedError, post_batches  # noqa: PLC0415
+
+    secret = None
+    if args.sender:
+        secret = os.environ.get(args.secret_env)
+        if not secret:
+            out.write(f"error: --sender needs the sender's secret in the environment variable {args.secret_env}\n")
+            return 2
+    session = None if args.sender else boto3.session.Session(region_name=args.region)
+    try:
+        sent, requests = post_batches(
+            args.http, _produce_source(args), sender=args.sender, secret=secret, session=session, batch=args.batch
+        )
+    except HttpRefusedError as exc:
+        out.write(f"error: {exc}\n")
+        return 1
+    out.write(f"posted {sent} events in {requests} requests to {args.http}\n")
     return 0
 
 
@@ -331,7 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     produce = sub.add_parser("produce", help="put events on a stream (from a file or generated)")
-    produce.add_argument("--stream", required=True)
+    way = produce.add_mutually_exclusive_group(required=True)
+    way.add_argument("--stream", help="PutRecords on this stream")
+    way.add_argument("--http", metavar="API_URL", help="the HTTPS API's stage URL: POST /events (IAM, SigV4) or ...")
+    produce.add_argument("--sender", help="... POST /webhooks/SENDER, signed with the sender's secret (HMAC-SHA256)")
+    produce.add_argument(
+        "--secret-env", default="RISK_WEBHOOK_SECRET", help="variable holding the sender's secret (default %(default)s)"
+    )
+    produce.add_argument("--batch", type=positive_int, default=100, help="--http: events per request (JSON Lines)")
     produce.add_argument("--file", type=input_file, help="JSON Lines; each line is sent byte for byte")
     produce.add_argument("--count", type=positive_int, default=1000)
     produce.add_argument("--seed", type=int, default=7)

@@ -185,6 +185,7 @@ SECURITY_MODEL_ROWS = {
     "FlowLogRole": "VPC flow-logs delivery role",
     "IngestRole": "file ingest function",
     "EventsToStreamRole": "event bus rule role",
+    "WebhookFunctionRole": "webhook function",
 }
 
 

@@ -80,3 +80,19 @@ def test_events_on_the_bus_load_the_rows_of_plain_records(
     left_out = plain_summary["sent"] - summary["sent"]  # records that are not a JSON object: never an event
     assert left_out > 0 and f"{left_out} records that are not a JSON object" in output
     assert all(plain_summary["quarantined"][k] == v for k, v in summary["quarantined"].items())
+
+
+def test_signed_webhooks_load_the_rows_of_plain_records_and_refuse_bad_events_with_parses_reason(
+    reference: tuple[dict[str, Any], list[Any]], pg_server: Any, tmp_path: Path
+) -> None:
+    plain_summary, plain_rows = reference
+    summary, rows, output = _demo(pg_server, tmp_path, "http", ["--via", "http"])
+    assert rows == plain_rows
+    assert summary["ok"] is True and summary["duplicates_suppressed"] == plain_summary["duplicates_suppressed"]
+    # a bad event is refused to its sender (a 400 with parse's reason), so nothing reaches quarantine
+    assert summary["quarantined"] == {}
+    refused = dict(summary["refused"])
+    assert refused.pop("empty body: no event") == plain_summary["quarantined"]["empty_record"]
+    assert refused == {k: v for k, v in plain_summary["quarantined"].items() if k != "empty_record"}
+    assert summary["sent"] == plain_summary["sent"] - sum(plain_summary["quarantined"].values())
+    assert "signed webhook requests through the webhook function" in output

@@ -36,7 +36,7 @@ from stacks.config import ENVIRONMENT_NAMES, EnvironmentConfig, load_environment
 from tools.cli.errors import OperatorError, OperatorParser, guarded, input_file, output_file, positive_int
 from tools.local.alarms import QUIET_MINUTES
 from tools.local.drills import DRILLS, demo_drill
-from tools.local.entry import PATHS, EventBusPath, InboxPath
+from tools.local.entry import PATHS, EventBusPath, InboxPath, WebhookPath
 from tools.local.malformed import malformed_records
 from tools.local.pipeline import HandlerLog, LocalPipeline
 from tools.local.provision import DEFAULT_SHARDS, provision
@@ -191,7 +191,7 @@ def run(
     piece: int = 2000,
     *,
     aggregate: bool = False,
-    via: InboxPath | EventBusPath | None = None,
+    via: InboxPath | EventBusPath | WebhookPath | None = None,
 ) -> None:
     """Put the records a piece at a time (``via``: another way in, e.g. a file each through the file
     ingest), letting the consumers work in between, then drain."""
@@ -314,7 +314,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         choices=PATHS,
         default="kinesis",
         help="the way in: kinesis (PutRecords), s3 (gzip JSON Lines files in the inbox, the file ingest function) "
-        "or eventbridge (PutEvents on the bus, the rule's transformation)",
+        "or eventbridge (PutEvents on the bus, the rule's transformation) "
+        "or http (signed webhook requests, the webhook function)",
     )
     p.add_argument(
         "--mix",
@@ -449,7 +450,7 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
         )
         log = stack.enter_context(args.log.open("w")) if args.log else None
         pipeline = LocalPipeline(resources, dsn, log=log, delivery_seed=args.delivery_seed)
-        via = {"s3": InboxPath, "eventbridge": EventBusPath}.get(args.via)
+        via = {"s3": InboxPath, "eventbridge": EventBusPath, "http": WebhookPath}.get(args.via)
         path = via(pipeline) if via else None
         run(
             pipeline,
@@ -462,6 +463,12 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
             out.write(
                 f"via s3: {path.files} files through the file ingest, {len(path.reports)} in inbox/done/; "
                 f"{path.left_out} records that cannot be a line of a file left out\n"
+            )
+        elif isinstance(path, WebhookPath):
+            refused = ", ".join(f"{k} {v}" for k, v in sorted(path.refused.items())) or "none"
+            out.write(
+                f"via http: {path.requests} signed webhook requests through the webhook function; "
+                f"refused with 400/413 (never on the stream): {refused}\n"
             )
         elif isinstance(path, EventBusPath):
             out.write(
@@ -491,6 +498,8 @@ def demo(args: argparse.Namespace, out: TextIO) -> int:
                 "state_read_units": reads,
                 "state_write_units": writes,
             }
+            if isinstance(path, WebhookPath):
+                summary["refused"] = dict(sorted(path.refused.items()))  # by reason: never on the stream
             args.summary_json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
         if args.export:
             n = export_rows(warehouse, args.export)

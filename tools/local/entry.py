@@ -1,5 +1,6 @@
 """The ways in besides PutRecords, run locally: the same records through the Entry stack's paths
-(``--via s3``: :class:`InboxPath`; ``--via eventbridge``: :class:`EventBusPath`).
+(``--via s3``: :class:`InboxPath`; ``--via eventbridge``: :class:`EventBusPath`; ``--via http``:
+:class:`WebhookPath`).
 
 ``--via s3`` (:class:`InboxPath`): the records go into a gzip JSON Lines file under ``inbox/`` of a
 local inbox bucket; moto's S3 sends its notification to the ingest queue (as the stack wires it);
@@ -13,10 +14,12 @@ binary Avro record) cannot travel this way: such records are left out and counte
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import gzip
 import json
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,12 +37,13 @@ from stacks.ingestion_config import (
     EVENT_PATTERN,
     EVENT_SOURCE,
     INGEST_QUEUE,
+    WEBHOOK_STAGE,
     ingestion_config,
 )
 from tools.local.context import FakeLambdaContext
 from tools.local.pipeline import LocalPipeline, SentRecord
 
-PATHS = ("kinesis", "s3", "eventbridge")
+PATHS = ("kinesis", "s3", "eventbridge", "http")
 
 
 @dataclass
@@ -222,3 +226,78 @@ def _json_object(data: bytes) -> dict[str, Any] | None:
     except (ValueError, UnicodeDecodeError):
         return None
     return doc if isinstance(doc, dict) else None
+
+
+@dataclass
+class WebhookPath:
+    """``--via http``: each record is one signed webhook request (``POST /webhooks/{sender}``), handed
+    to the **real** webhook handler as the API Gateway REST proxy event the stack's integration sends
+    (moto cannot run API Gateway integrations). The senders' secret is a local Secrets Manager secret.
+
+    A request with a bad event is refused whole (a 400 naming parse's reason), so such a record never
+    reaches the stream: it is counted in ``refused`` by reason, never silently lost.
+    """
+
+    pipeline: LocalPipeline
+    sender: str = "demo-sender"
+    secret: str = "demo-secret"
+    requests: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        resources = self.pipeline.resources
+        cfg, region = resources.cfg, resources.region
+        secrets = boto3.client("secretsmanager", region_name=region)
+        arn = secrets.create_secret(
+            Name=f"{cfg.prefix}/webhook-senders", SecretString=json.dumps({self.sender: self.secret})
+        )["ARN"]
+        os.environ.update(
+            runtime_environment(
+                cfg, WEBHOOK_STAGE, {settings.STREAM_NAME: resources.stream_name, settings.WEBHOOK_SECRETS_ARN: arn}
+            )
+        )
+        with contextlib.redirect_stdout(self.pipeline.log):
+            from risk.ingest import webhook_handler  # noqa: PLC0415 - after its environment is set
+
+        webhook_handler._clients = None  # this run's clients (moto), not an earlier run's
+        self.handler = webhook_handler
+        hook = ingestion_config(cfg.name).webhook
+        self.context = FakeLambdaContext(
+            cfg.function_name(WEBHOOK_STAGE), hook.memory_mb, hook.timeout_s, region=region
+        )
+
+    def put(self, records: Sequence[Any]) -> None:
+        """One signed request per record; the accepted ones are on the stream when the handler answers."""
+        from risk.ingest.webhook import signature  # noqa: PLC0415
+
+        for r in records:
+            event = webhook_request(self.sender, r.data, signature(self.secret, int(time.time()), r.data))
+            response = self.handler.lambda_handler(event, self.context.fresh())
+            self.requests += 1
+            if response["statusCode"] == 200:
+                self.pipeline.sent.append(
+                    SentRecord(self.pipeline.parse.generation, "", "", r.data, r.event_id, r.expected_reason)
+                )
+            elif response["statusCode"] in (400, 413):
+                reason = json.loads(response["body"])["error"]
+                key = reason.split(": ")[1] if reason.startswith("event ") else reason
+                self.refused[key] = self.refused.get(key, 0) + 1
+            else:
+                raise RuntimeError(f"the webhook answered {response['statusCode']}: {response['body']}")
+
+
+def webhook_request(sender: str, body: bytes, signature_header: str | None) -> dict[str, Any]:
+    """The REST API's proxy event for ``POST /webhooks/{sender}`` (the body base64, as API Gateway passes binary)."""
+    headers = {"Content-Type": "application/x-ndjson"}
+    if signature_header is not None:
+        headers["X-Risk-Signature"] = signature_header
+    return {
+        "resource": "/webhooks/{sender}",
+        "path": f"/webhooks/{sender}",
+        "httpMethod": "POST",
+        "headers": headers,
+        "pathParameters": {"sender": sender},
+        "requestContext": {"identity": {"sourceIp": "127.0.0.1", "userArn": None}},
+        "body": base64.b64encode(body).decode(),
+        "isBase64Encoded": True,
+    }

@@ -43,6 +43,8 @@ WAREHOUSE_DSN = "WAREHOUSE_DSN"
 # File ingest: the stream it puts inbox files on, and its own queue (for continuation messages).
 STREAM_NAME = "STREAM_NAME"
 INGEST_QUEUE_URL = "INGEST_QUEUE_URL"
+# Webhook function: the Secrets Manager secret holding every sender's HMAC secret ({"<sender>": "<secret>"}).
+WEBHOOK_SECRETS_ARN = "WEBHOOK_SECRETS_ARN"
 
 
 def env(name: str, default: str | None = None) -> str:
