@@ -33,7 +33,10 @@ _clients: tuple[Any, Mapping[str, str]] | None = None  # once per container: Kin
 def clients() -> tuple[Any, Mapping[str, str]]:
     global _clients  # noqa: PLW0603 - the container-wide cache is the point
     if _clients is None:
-        secret = aws.client("secretsmanager").get_secret_value(SecretId=env(WEBHOOK_SECRETS_ARN))
+        secrets = aws.client(
+            "secretsmanager", connect_timeout=webhook.CONNECT_TIMEOUT_S, read_timeout=webhook.READ_TIMEOUT_S
+        )  # the caller waits, as for the stream: every call of this function has the short budget
+        secret = secrets.get_secret_value(SecretId=env(WEBHOOK_SECRETS_ARN))
         kinesis = aws.client("kinesis", connect_timeout=webhook.CONNECT_TIMEOUT_S, read_timeout=webhook.READ_TIMEOUT_S)
         _clients = (kinesis, webhook.load_secrets(secret["SecretString"]))
     return _clients
