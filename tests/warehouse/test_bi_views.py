@@ -88,7 +88,17 @@ def test_flagged_events_per_day_carry_band_rank_and_top_risk_reason_skipping_mis
 def test_bi_reads_the_bi_layer(events: Warehouse, relation: str) -> None:
     events.execute("SET ROLE risk_bi")
     try:
-        events.execute(f"SELECT COUNT(*) FROM {relation}")
+        ((role, count),) = events.fetchall(f"SELECT current_user, COUNT(*) FROM {relation}")
+        assert role == "risk_bi" and count >= 0  # read as risk_bi, not refused
+    finally:
+        events.rollback()
+
+
+def test_bi_cannot_read_the_labels_behind_the_layer(events: Warehouse) -> None:
+    events.execute("SET ROLE risk_bi")
+    try:
+        with pytest.raises(Exception, match="permission denied"):
+            events.execute("SELECT COUNT(*) FROM risk_labels")
     finally:
         events.rollback()
 
