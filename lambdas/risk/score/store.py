@@ -93,6 +93,8 @@ class LayeredStore:
         out: dict[str, UserState] = {}
         wanted: dict[str, str] = {}  # immutable item key -> user
         id_days: dict[str, int] = {}
+        # Every day a batch event may need, read or not: a segment that expired is an empty one.
+        ids_by_user: dict[str, dict[int, list[int]]] = {}
         for uid, head in heads.items():
             self._sizes[uid] = units.item_size(head)
             st = UserState.from_bytes(uid, head["state"]["B"], int(head["version"]["N"]))
@@ -100,6 +102,7 @@ class LayeredStore:
             for key in layout.chunk_keys(st):
                 wanted[key] = uid
             days = layout.days_to_read(st, (probes or {}).get(uid, ()))
+            ids_by_user[uid] = {day: [] for day in days}
             for key, day in layout.id_keys(st, days).items():
                 wanted[key] = uid
                 id_days[key] = day
@@ -118,14 +121,11 @@ class LayeredStore:
             again = self._get(missing, consistent=True)
             self._bill_reads(missing, again, consistent=True)
             found.update(again)
-        ids_by_user: dict[str, dict[int, list[int]]] = {}
         for key in fetch:
             item = found.get(key)
             if key in id_days:
                 if item is not None:  # a missing segment expired: it was beyond the horizon
-                    ids_by_user.setdefault(wanted[key], {}).setdefault(id_days[key], []).extend(
-                        layout.ids_of(item["state"]["B"])
-                    )
+                    ids_by_user[wanted[key]][id_days[key]].extend(layout.ids_of(item["state"]["B"]))
                 continue
             if item is None:
                 chunks[key] = None
@@ -134,9 +134,7 @@ class LayeredStore:
             self.cache.put(key, entries)
             chunks[key] = entries
         for uid, st in out.items():
-            for day in layout.days_to_read(st, (probes or {}).get(uid, ())):
-                ids_by_user.setdefault(uid, {}).setdefault(day, [])
-            layout.assemble(st, chunks, ids_by_user.get(uid, {}))
+            layout.assemble(st, chunks, ids_by_user[uid])
         return out
 
     def save(self, state: UserState) -> bool:
