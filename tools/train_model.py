@@ -330,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         from tools import train_xgb  # noqa: PLC0415 (xgboost loads only when asked for)
 
         version = args.version or train_xgb.VERSION
-        doc, _, _ = train_xgb.train(args.count or train_xgb.COUNT, args.seed or train_xgb.SEED, version)
+        doc, booster, _ = train_xgb.train(args.count or train_xgb.COUNT, args.seed or train_xgb.SEED, version)
         text = train_xgb.render(doc)
     else:
         version = args.version or DEFAULT_VERSION
@@ -344,6 +344,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     out.write_text(text)
     print(f"wrote {out}")
+    if args.model == "xgb":  # the same trees for SageMaker's built-in container (stacks/sagemaker.py)
+        print(f"wrote {train_xgb.write_sagemaker_artifact(booster, version)}")
     return 0
 
 

@@ -11,10 +11,14 @@ the function evaluates the exported trees in pure Python (``risk.score.scorers.t
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import math
+import tarfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -171,3 +175,31 @@ def train(count: int = COUNT, seed: int = SEED, version: str = VERSION) -> tuple
         "params": {k: v for k, v in PARAMS.items() if k != "nthread"},
     }
     return export(booster, version, training), booster, split
+
+
+SAGEMAKER_ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "sagemaker"
+SAGEMAKER_MODEL_MEMBER = "xgboost-model"  # the built-in container loads the one file in model.tar.gz
+
+
+def sagemaker_artifact(booster: xgb.Booster) -> bytes:
+    """model.tar.gz for SageMaker's built-in XGBoost container (pickle, else ``Booster.load_model``
+    of the file; a native JSON model, feature names kept). Byte-for-byte reproducible: fixed member
+    name, mode, owner and mtime, gzip mtime 0, so a retrain that changes nothing changes no bytes."""
+    model = bytes(booster.save_raw("json"))
+    info = tarfile.TarInfo(SAGEMAKER_MODEL_MEMBER)
+    info.size, info.mode, info.mtime, info.uid, info.gid, info.uname, info.gname = len(model), 0o644, 0, 0, 0, "", ""
+    raw = io.BytesIO()
+    with (
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.USTAR_FORMAT) as tar,
+    ):
+        tar.addfile(info, io.BytesIO(model))
+    return raw.getvalue()
+
+
+def write_sagemaker_artifact(booster: xgb.Booster, version: str) -> Path:
+    """Writes ``artifacts/sagemaker/<version>/model.tar.gz`` (the SageMaker stack's asset)."""
+    out = SAGEMAKER_ARTIFACTS / version / "model.tar.gz"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(sagemaker_artifact(booster))
+    return out
