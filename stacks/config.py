@@ -13,7 +13,7 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +134,42 @@ def _shadows(s: _Reader) -> tuple[ShadowConfig, ...]:
     return tuple(out)
 
 
+_ARTIFACT = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+_IMAGE_TAG = re.compile(r"^\d+\.\d+-\d+$")
+
+
+def _with_sagemaker(scoring: ScoringConfig, r: _Reader, env_name: str) -> ScoringConfig:
+    """``scoring.sagemaker``: the provisioned endpoint, as a shadow or as the champion."""
+    artifact = r.req_str("artifact", pattern=_ARTIFACT)
+    sm = SageMakerConfig(
+        artifact=artifact,
+        xgboost_image_tag=r.req_str("xgboost_image_tag", pattern=_IMAGE_TAG),
+        memory_mb=r.req_int("memory_mb", 1024, 6144),  # serverless: 1, 2, ... 6 GB
+        max_concurrency=r.req_int("max_concurrency", 1, 200),
+        use=r.req_str("as", choices=SAGEMAKER_USES),
+        endpoint_name=f"{PRODUCT}-{env_name}-{artifact}",
+    )
+    if sm.memory_mb % 1024:
+        raise ConfigError(f"{r.path}.memory_mb: {sm.memory_mb} is not a multiple of 1024")
+    if not sm.artifact_path.is_file():
+        raise ConfigError(
+            f"{r.path}.artifact: no {sm.artifact_path.relative_to(REPO_ROOT)}; "
+            "`python -m tools.train_model --model xgb` writes it"
+        )
+    if sm.use == "champion":
+        if scoring.scorer != "sagemaker":
+            raise ConfigError(f"{r.path}.as: champion needs scoring.scorer sagemaker, got {scoring.scorer!r}")
+        if scoring.sagemaker_endpoint not in (None, sm.endpoint_name):
+            raise ConfigError(
+                f"{r.path}.as: champion, but scoring.sagemaker_endpoint names {scoring.sagemaker_endpoint!r}, "
+                f"not the provisioned {sm.endpoint_name!r} (leave it null)"
+            )
+        return replace(scoring, sagemaker=sm, sagemaker_endpoint=sm.endpoint_name)
+    if scoring.sagemaker_endpoint == sm.endpoint_name:
+        raise ConfigError(f"{r.path}.as: {sm.endpoint_name} is the champion's endpoint; say champion, not shadow")
+    return replace(scoring, sagemaker=sm)
+
+
 def _high_band_rate(a: _Reader) -> HighBandRateConfig:
     h = a.child("high_band_rate")
     out = HighBandRateConfig(
@@ -229,6 +265,29 @@ class ShadowConfig:
     model_file: str
 
 
+SAGEMAKER_USES = ("shadow", "champion")
+SAGEMAKER_ARTIFACTS = REPO_ROOT / "artifacts" / "sagemaker"  # <artifact>/model.tar.gz (tools/train_xgb.py)
+
+
+@dataclass(frozen=True)
+class SageMakerConfig:
+    """``scoring.sagemaker``: a serverless endpoint the stacks provision (stacks/sagemaker.py) from
+    ``artifacts/sagemaker/<artifact>/model.tar.gz`` on the region's built-in XGBoost image; ``use``
+    (key ``as``) makes it a shadow or the champion. Its name is fixed here, so the function's settings,
+    the score role's permission and the endpoint cannot disagree."""
+
+    artifact: str
+    xgboost_image_tag: str
+    memory_mb: int
+    max_concurrency: int
+    use: str
+    endpoint_name: str
+
+    @property
+    def artifact_path(self) -> Path:
+        return SAGEMAKER_ARTIFACTS / self.artifact / "model.tar.gz"
+
+
 @dataclass(frozen=True)
 class ScoringConfig:
     scorer: str  # the champion: rules, logistic, xgboost or sagemaker
@@ -237,6 +296,17 @@ class ScoringConfig:
     medium_threshold: float
     high_threshold: float
     shadows: tuple[ShadowConfig, ...] = ()
+    sagemaker: SageMakerConfig | None = None
+
+    @property
+    def shadow_endpoint(self) -> str | None:
+        """The provisioned endpoint when it runs as a shadow."""
+        return self.sagemaker.endpoint_name if self.sagemaker and self.sagemaker.use == "shadow" else None
+
+    @property
+    def invoked_endpoints(self) -> tuple[str, ...]:
+        """Every endpoint the score function calls: the score role may invoke exactly these."""
+        return tuple(e for e in (self.sagemaker_endpoint, self.shadow_endpoint) if e)
 
 
 ALARM_SEVERITIES = ("critical", "warning")
@@ -541,6 +611,8 @@ def parse_environment(name: str, raw: Any) -> EnvironmentConfig:
         high_threshold=s.number("high_threshold", 0.0, 1.0),
         shadows=_shadows(s),
     )
+    if s.has("sagemaker") and s.raw("sagemaker") is not None:
+        scoring = _with_sagemaker(scoring, s.child("sagemaker"), name)
     if scoring.scorer == "sagemaker" and not scoring.sagemaker_endpoint:
         raise ConfigError(f"{s.path}.sagemaker_endpoint: required when scorer is sagemaker")
     if scoring.medium_threshold >= scoring.high_threshold:
@@ -710,6 +782,9 @@ def runtime_environment(cfg: EnvironmentConfig, stage: str, resources: Mapping[s
         values[settings.HIGH_THRESHOLD] = str(cfg.scoring.high_threshold)
         if cfg.scoring.sagemaker_endpoint:
             values[settings.SAGEMAKER_ENDPOINT] = cfg.scoring.sagemaker_endpoint
-        if cfg.scoring.shadows:
-            values[settings.SHADOW_SCORERS] = ",".join(f"{sh.scorer}:{sh.model_file}" for sh in cfg.scoring.shadows)
+        shadows = [f"{sh.scorer}:{sh.model_file}" for sh in cfg.scoring.shadows]
+        if cfg.scoring.shadow_endpoint:  # the provisioned SageMaker endpoint as a shadow (stacks/sagemaker.py)
+            shadows.append(f"sagemaker:{cfg.scoring.shadow_endpoint}")
+        if shadows:
+            values[settings.SHADOW_SCORERS] = ",".join(shadows)
     return values

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -106,7 +107,17 @@ class LocalResources:
         values["POWERTOOLS_LOG_LEVEL"] = "WARNING"  # keep the demo's progress readable
         if stage == "load" and warehouse_dsn:
             values[s.WAREHOUSE_DSN] = warehouse_dsn
+        if stage == "score" and self.cfg.scoring.shadow_endpoint:
+            values.update(without_endpoint_shadow(values, self.cfg.scoring.shadow_endpoint))
         return values
+
+
+def without_endpoint_shadow(values: dict[str, str], endpoint: str) -> dict[str, str]:
+    """The score settings without the SageMaker shadow: moto has no model behind an endpoint, and a
+    canned answer stored as a shadow score would be a made-up score. Says so in one line."""
+    shadow = f"sagemaker:{endpoint}"
+    print(f"local run: shadow {shadow} skipped (no SageMaker here; it scores in AWS)", file=sys.stderr)
+    return {s.SHADOW_SCORERS: ",".join(x for x in values[s.SHADOW_SCORERS].split(",") if x != shadow)}
 
 
 def create_stream(kinesis: Any, name: str, shard_count: int) -> str:
