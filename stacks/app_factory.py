@@ -28,11 +28,18 @@ from stacks.monitored import MonitoredResources
 from stacks.monitoring import MonitoringStack
 from stacks.processing import ProcessingStack, WarehouseAccess
 from stacks.retention_alarms import retention_alarms
+from stacks.sagemaker import SageMakerStack
 from stacks.schema import SchemaStack
 from stacks.warehouse import WarehouseStack
 
 STACK_PREFIX = "RiskScoring"
 PARTS = ("Keys", "Archive", "Ingest", "Entry", "Catalog", "Warehouse", "Schema", "Processing", "Monitoring")
+SAGEMAKER_PART = "SageMaker"  # only where cdk.json's scoring.sagemaker is set (stacks/sagemaker.py)
+
+
+def parts(cfg: EnvironmentConfig) -> tuple[str, ...]:
+    """The stacks of one environment."""
+    return PARTS + ((SAGEMAKER_PART,) if cfg.scoring.sagemaker else ())
 
 
 def stack_name(env_name: str, part: str) -> str:
@@ -191,6 +198,12 @@ def build_app(
         "Processing": processing,
         "Monitoring": monitoring,
     }
+    if cfg.scoring.sagemaker:  # the endpoint the score function calls (issue 15)
+        endpoint = SageMakerStack(
+            app, stack_name(cfg.name, SAGEMAKER_PART), cfg=cfg, log_key=keys.pipeline_key, **props(SAGEMAKER_PART)
+        )
+        processing.add_stack_dependency(endpoint, "the score function calls the endpoint")
+        stacks[SAGEMAKER_PART] = endpoint
     for stack in stacks.values():
         Tags.of(stack).add("project", "risk-scoring")
         Tags.of(stack).add("environment", cfg.name)

@@ -151,6 +151,11 @@ def _with_sagemaker(scoring: ScoringConfig, r: _Reader, env_name: str) -> Scorin
     )
     if sm.memory_mb % 1024:
         raise ConfigError(f"{r.path}.memory_mb: {sm.memory_mb} is not a multiple of 1024")
+    images = json.loads(SAGEMAKER_IMAGES.read_text())
+    if sm.xgboost_image_tag not in images["tags"]:
+        raise ConfigError(
+            f"{r.path}.xgboost_image_tag: {sm.xgboost_image_tag!r} is not one of {', '.join(images['tags'])}"
+        )
     if not sm.artifact_path.is_file():
         raise ConfigError(
             f"{r.path}.artifact: no {sm.artifact_path.relative_to(REPO_ROOT)}; "
@@ -267,6 +272,7 @@ class ShadowConfig:
 
 SAGEMAKER_USES = ("shadow", "champion")
 SAGEMAKER_ARTIFACTS = REPO_ROOT / "artifacts" / "sagemaker"  # <artifact>/model.tar.gz (tools/train_xgb.py)
+SAGEMAKER_IMAGES = SAGEMAKER_ARTIFACTS / "xgboost-images.json"  # built-in XGBoost image: tags, account per region
 
 
 @dataclass(frozen=True)

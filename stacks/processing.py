@@ -184,16 +184,13 @@ class ProcessingStack(Stack):
         self._put_objects(self.score, archive_bucket, archive_key, QUARANTINE_PREFIX)
         self._use_state(self.score.role)
         self._consume("score", self.score, parsed)
-        if cfg.scoring.sagemaker_endpoint:  # exactly the configured endpoint (its ARN names it in lower case)
+        if cfg.scoring.invoked_endpoints:  # exactly the configured endpoints, champion or shadow (ARNs in lower case)
             self.score.role.add_to_principal_policy(
                 iam.PolicyStatement(
                     actions=["sagemaker:InvokeEndpoint"],
                     resources=[
-                        self.format_arn(
-                            service="sagemaker",
-                            resource="endpoint",
-                            resource_name=cfg.scoring.sagemaker_endpoint.lower(),
-                        )
+                        self.format_arn(service="sagemaker", resource="endpoint", resource_name=name.lower())
+                        for name in cfg.scoring.invoked_endpoints
                     ],
                 )
             )

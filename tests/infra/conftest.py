@@ -26,7 +26,7 @@ if _NODE_BIN not in os.environ.get("PATH", "").split(os.pathsep):
 from aws_cdk import App  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
 
-from stacks.app_factory import PARTS, RiskApp, build_app, committed_context, stack_name  # noqa: E402
+from stacks.app_factory import RiskApp, build_app, committed_context, parts, stack_name  # noqa: E402
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -56,7 +56,7 @@ class Synth:
 
     def all_resources(self, type_: str) -> list[tuple[str, str, dict[str, Any]]]:
         """(part, logical id, resource) of one type across every stack."""
-        return [(part, k, v) for part in PARTS for k, v in self.resources(part, type_).items()]
+        return [(part, k, v) for part in self.raw for k, v in self.resources(part, type_).items()]
 
     def logical_id(self, construct: Any) -> str:
         child = construct.node.default_child or construct
@@ -88,7 +88,10 @@ def synthesize(env: str, outdir: Path) -> Synth:
         failed = str(error)
     findings = nag_findings(outdir)
     failure = "\n".join(findings) if findings else failed
-    raw = {part: json.loads((outdir / f"{stack_name(env, part)}.template.json").read_text()) for part in PARTS}
+    raw = {
+        part: json.loads((outdir / f"{stack_name(env, part)}.template.json").read_text())
+        for part in parts(risk_app.cfg)
+    }
     return Synth(env=env, risk_app=risk_app, raw=raw, nag_failure=failure)
 
 

@@ -13,7 +13,7 @@ from aws_cdk import App, Stack, Validations
 from aws_cdk import aws_sqs as sqs
 from cdk_nag import AwsSolutionsChecks
 
-from stacks.app_factory import PARTS, build_app, committed_context, stack_name
+from stacks.app_factory import PARTS, build_app, committed_context, parts, stack_name
 from stacks.config import REPO_ROOT, ConfigError, read_environments
 from stacks.guards import acknowledge
 from tests.infra.conftest import ENVIRONMENTS, Synth, nag_findings
@@ -22,7 +22,8 @@ from tests.infra.conftest import ENVIRONMENTS, Synth, nag_findings
 def test_stack_names_follow_the_convention(each_env: Synth) -> None:
     names = {part: stack.stack_name for part, stack in each_env.risk_app.stacks.items()}
     env_title = {"dev": "Dev", "staging": "Staging", "prod": "Prod"}[each_env.env]
-    assert names == {part: f"RiskScoring-{env_title}-{part}" for part in PARTS}
+    assert names == {part: f"RiskScoring-{env_title}-{part}" for part in parts(each_env.cfg)}
+    assert set(PARTS) <= set(names)
     assert stack_name("prod", "Keys") == "RiskScoring-Prod-Keys"
 
 
