@@ -118,7 +118,7 @@ class SageMakerStack(Stack):
 
         self.execution_role = iam.Role(
             self,
-            "ExecutionRole",
+            "ModelExecutionRole",
             assumed_by=iam.ServicePrincipal(
                 "sagemaker.amazonaws.com", conditions={"StringEquals": {"aws:SourceAccount": Aws.ACCOUNT_ID}}
             ),
