@@ -10,6 +10,12 @@ def _row(label: str, cfgs: list[EnvironmentConfig], value: object) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
+def _shadows(c: EnvironmentConfig) -> list[str]:
+    """Bundled shadows by model file, the provisioned SageMaker shadow by endpoint."""
+    endpoint = c.scoring.shadow_endpoint
+    return [sh.model_file for sh in c.scoring.shadows] + ([f"SageMaker {endpoint}"] if endpoint else [])
+
+
 def render() -> str:
     cfgs = [load_environment(name) for name in ENVIRONMENT_NAMES]
 
@@ -51,10 +57,7 @@ def render() -> str:
         _row(
             "scorer (champion; shadows)",
             cfgs,
-            lambda c: (
-                f"{c.scoring.scorer} {c.scoring.model_file}; "
-                + (", ".join(sh.model_file for sh in c.scoring.shadows) or "none")
-            ),
+            lambda c: f"{c.scoring.scorer} {c.scoring.model_file}; " + (", ".join(_shadows(c)) or "none"),
         ),
         _row("log retention", cfgs, lambda c: f"{c.log_retention_days} d"),
         _row("removal policy", cfgs, lambda c: c.removal_policy),
