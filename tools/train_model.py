@@ -345,7 +345,8 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(text)
     print(f"wrote {out}")
     if args.model == "xgb":  # the same trees for SageMaker's built-in container (stacks/sagemaker.py)
-        print(f"wrote {train_xgb.write_sagemaker_artifact(booster, version)}")
+        tarball = None if args.out is None else args.out.with_suffix(".tar.gz")  # --out: beside it, not the repo's
+        print(f"wrote {train_xgb.write_sagemaker_artifact(booster, version, tarball)}")
     return 0
 
 

@@ -197,9 +197,9 @@ def sagemaker_artifact(booster: xgb.Booster) -> bytes:
     return raw.getvalue()
 
 
-def write_sagemaker_artifact(booster: xgb.Booster, version: str) -> Path:
-    """Writes ``artifacts/sagemaker/<version>/model.tar.gz`` (the SageMaker stack's asset)."""
-    out = SAGEMAKER_ARTIFACTS / version / "model.tar.gz"
+def write_sagemaker_artifact(booster: xgb.Booster, version: str, out: Path | None = None) -> Path:
+    """Writes ``artifacts/sagemaker/<version>/model.tar.gz`` (the SageMaker stack's asset), or ``out``."""
+    out = out or SAGEMAKER_ARTIFACTS / version / "model.tar.gz"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_bytes(sagemaker_artifact(booster))
     return out

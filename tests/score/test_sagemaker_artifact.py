@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import pickle
 import tarfile
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +44,9 @@ def booster(tmp_path_factory: pytest.TempPathFactory) -> Any:
     with pytest.raises(pickle.UnpicklingError):
         pickle.loads(path.read_bytes())  # not a pickle: the container falls through to load_model
     loaded = xgb.Booster()
-    loaded.load_model(str(path))
+    with warnings.catch_warnings():  # "Unknown file format: ``. Using JSON": no extension, as in the container
+        warnings.simplefilter("ignore", UserWarning)
+        loaded.load_model(str(path))
     return loaded
 
 
@@ -113,3 +116,14 @@ def test_a_retrain_writes_the_artifact_beside_the_model_file(tmp_path: Path, mon
     out = train_xgb.write_sagemaker_artifact(tiny, "xgb-test")
     assert out == tmp_path / "xgb-test" / "model.tar.gz"
     assert out.read_bytes() == train_xgb.sagemaker_artifact(tiny)
+
+
+def test_training_with_out_writes_the_tarball_beside_it_and_leaves_the_repos_artifact(tmp_path: Path) -> None:
+    before = ARTIFACT.read_bytes()
+    out = tmp_path / "xgb-small.json"
+    from tools import train_model  # noqa: PLC0415
+
+    assert train_model.main(["--model", "xgb", "--count", "3000", "--version", "xgb-v1", "--out", str(out)]) == 0
+    with tarfile.open(out.with_suffix(".tar.gz"), "r:gz") as tar:
+        assert tar.getnames() == [train_xgb.SAGEMAKER_MODEL_MEMBER]
+    assert ARTIFACT.read_bytes() == before
