@@ -4,7 +4,8 @@ Built only for an environment whose ``scoring.sagemaker`` is set (cdk.json; stag
 shadow). From ``artifacts/sagemaker/<artifact>/model.tar.gz`` (the same trees as the function's
 ``<artifact>.json``, written by ``tools/train_xgb.py``):
 
-- the Model Package Group (the registry: every approved version of the model, ``<prefix>-models``);
+- the Model Package Group (the registry, ``<prefix>-models``: the deployed version, approved, and any
+  registered by hand; a version the stack replaces is deleted except in prod, where it is kept);
 - a model package in it, Approved, with the region's built-in XGBoost image (``xgboost-images.json``
   beside the artifacts, taken from the sagemaker SDK's image table), ``text/csv`` in and out;
 - a model created from that package, run by its own execution role: read exactly the artifact object,
