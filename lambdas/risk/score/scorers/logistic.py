@@ -17,9 +17,9 @@ import orjson
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
-from risk.score.scorers.base import Thresholds, dedupe
+from risk.score.scorers.base import Contribution, Thresholds, best_by_code, dedupe_reasons
 from risk.score.scorers.reasons import ReasonPicker
-from risk.score.scorers.rules import fired_rules
+from risk.score.scorers.rules import RuleTerms, fired_rules
 from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
@@ -113,6 +113,7 @@ class LogisticScorer:
         self._idx = feature_indices(model.model_version, model.features)
         self._all = self._idx == tuple(range(len(FEATURE_NAMES)))
         self._reasons = ReasonPicker(model.features)
+        self._rules = RuleTerms(model.features)
 
     def select(self, x: list[float]) -> list[float]:
         """The model's features out of the full vector."""
@@ -126,10 +127,33 @@ class LogisticScorer:
         x = self.select(vectorize(event, features))
         contrib = self.contributions(x)
         p = sigmoid(self.model.intercept + sum(contrib))
-        codes = [r.code for r in fired_rules(event, features)]
-        codes += self._reasons.pick(event, features, x, contrib)
-        codes += missing_reasons(event)
-        return Score(p, self.thresholds.band(p), self.model_version, dedupe(codes))
+        codes, contributions = model_reasons(self._reasons, self._rules, event, features, x=x, contrib=contrib)
+        return Score(p, self.thresholds.band(p), self.model_version, codes, contributions)
 
     def score_batch(self, events: Sequence[RiskEvent], features: Sequence[Features]) -> list[Score]:
         return [self.score(e, f) for e, f in zip(events, features, strict=True)]
+
+
+def model_reasons(
+    picker: ReasonPicker,
+    rules: RuleTerms,
+    event: RiskEvent,
+    features: Features,
+    *,
+    x: Sequence[float],
+    contrib: Sequence[float],
+) -> tuple[tuple[str, ...], tuple[Contribution, ...]]:
+    """A bundled model's reasons with their log-odds contributions: the rules that fired (the model's
+    contribution of the features each tests), the top feature contributions, then the missing inputs
+    (no contribution: they are not risk)."""
+    fired = fired_rules(event, features)
+    picked = picker.pick(event, features, x, contrib)
+    by_code = best_by_code(picker.codes, contrib) if picked else {}
+    missing = missing_reasons(event)
+    return dedupe_reasons(
+        [
+            *((r.code, rules.of(r, contrib)) for r in fired),
+            *((code, by_code[code]) for code in picked),
+            *((code, None) for code in missing),
+        ]
+    )
