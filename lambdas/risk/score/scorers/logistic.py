@@ -20,9 +20,11 @@ from risk.score.model import Features, Score
 from risk.score.scorers.base import Contribution, Thresholds, best_by_code, dedupe_reasons
 from risk.score.scorers.reasons import ReasonPicker
 from risk.score.scorers.rules import RuleTerms, fired_rules
-from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
+from risk.score.vector import FEATURE_NAMES, MISSING_AMOUNT, MISSING_GEO, missing_reasons, vectorize
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# Data quality, not risk: never a contribution, even when a model's missing-input indicator is picked.
+MISSING_INPUT_CODES = frozenset({MISSING_AMOUNT, MISSING_GEO})
 
 
 def model_path(path: str | Path) -> Path:
@@ -145,7 +147,7 @@ def model_reasons(
 ) -> tuple[tuple[str, ...], tuple[Contribution, ...]]:
     """A bundled model's reasons with their log-odds contributions: the rules that fired (the model's
     contribution of the features each tests), the top feature contributions, then the missing inputs
-    (no contribution: they are not risk)."""
+    (no contribution: they are not risk, also when the picker named a model's missing-input indicator)."""
     fired = fired_rules(event, features)
     picked = picker.pick(event, features, x, contrib)
     by_code = best_by_code(picker.codes, contrib) if picked else {}
@@ -153,7 +155,7 @@ def model_reasons(
     return dedupe_reasons(
         [
             *((r.code, rules.of(r, contrib)) for r in fired),
-            *((code, by_code[code]) for code in picked),
+            *((code, None if code in MISSING_INPUT_CODES else by_code[code]) for code in picked),
             *((code, None) for code in missing),
         ]
     )
