@@ -38,6 +38,7 @@ REPORTED = datetime(2026, 11, 28, tzinfo=UTC)
 EVENTS = [
     event_row("e-high-1", "u-1001", _at(23, 9), 0.95, "high", merchant_id="m-77", country="DE", channel="web",
               amount=120, currency="USD", reason_codes=["IMPOSSIBLE_TRAVEL", "AMOUNT_RATIO"],
+              reason_contributions=[1.1, 2.4],
               kinesis_shard_id="shardId-000000000001", kinesis_sequence_number="4960",
               enriched_key="enriched/event_date=2026-11-23/abc.jsonl"),
     event_row("e-high-2", "u-2002", _at(23, 10), 0.9, "high", merchant_id="m-77", country="FR", channel="app",
@@ -98,6 +99,14 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     "Every reason behind yesterday's high-band events": [
         ("AMOUNT_RATIO", "model_feature", 1, 2.0), ("CARD_TESTING", "rule", 1, 1.0),
         ("COUNT_1H", "model_feature", 1, 2.0), ("IMPOSSIBLE_TRAVEL", "rule", 1, 1.0),
+    ],
+    # e-high-1's model term of AMOUNT_RATIO (2.4) outweighs the rule ranked first; e-high-2 has no contributions.
+    "What drives this alert: reasons by contribution (1)": [
+        ("AMOUNT_RATIO", "model_feature", 2, 2.4), ("IMPOSSIBLE_TRAVEL", "rule", 1, 1.1),
+    ],
+    "What drives this alert: reasons by contribution (2)": [
+        ("AMOUNT_RATIO", 1, 1, 2.4), ("IMPOSSIBLE_TRAVEL", 1, 1, 1.1), ("CARD_TESTING", 1, 0, None),
+        ("COUNT_1H", 1, 0, None),
     ],
     "A merchant's risk over a month": [
         (date(2026, 11, 2), 1, 0, 0, 0.2, 0.2), (D23, 2, 0, 2, 0.925, 0.95), (D24, 1, 0, 0, 0.05, 0.05),
