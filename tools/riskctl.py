@@ -1,7 +1,7 @@
 """riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
 
     riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200] [--aggregate]
-    riskctl produce   --http API_URL [--sender S --secret-env VAR --api-key-env VAR] [--file events.jsonl | --count N]  # HTTPS API
+    riskctl produce   --http API_URL [--sender S --secret-env V --api-key-env V] [--file F | --count N]  # HTTPS API
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules|logistic|xgboost]
