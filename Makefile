@@ -48,7 +48,7 @@ test: $(STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) ## run the whole test suite
 # The Lambda code's tests again, on the deployed Python (cdk.json lambda_runtime), in .venv-lambda:
 # tools/runtime_venv.py finds that interpreter and installs the same pins (not the CDK, not the linters).
 RUNTIME_VENV := .venv-lambda
-RUNTIME_TESTS := tests/common tests/parse tests/score tests/load tests/warehouse tests/drills tests/ingest/test_file_ingest.py tests/ingest/test_eventbridge.py
+RUNTIME_TESTS := tests/common tests/parse tests/score tests/load tests/warehouse tests/drills tests/ingest/test_file_ingest.py tests/ingest/test_eventbridge.py tests/ingest/test_webhook.py
 
 test-runtime: $(STAMP) ## run the Lambda code's tests on the functions' Python (cdk.json lambda_runtime)
 	$(PY) -m tools.runtime_venv $(RUNTIME_VENV)

@@ -125,14 +125,16 @@ class CatalogStack(Stack):
             "raw": self._table(
                 "RawTable",
                 name="raw",
-                # Firehose writes the records as they came, one after another (GZIP): a row is a line of
-                # that text (JSON records without a delimiter share one); per event, query enriched.
+                # Firehose appends a newline to every record (AppendDelimiterToRecord, stacks/ingest.py) and
+                # GZIPs each object (.gz: Athena decompresses by the suffix): a row is one record, its text
+                # as sent (a JSON event; read fields with json_extract_scalar). Binary records (Avro, KPL
+                # aggregates) are rows too, but unreadable as text; per event, query enriched.
                 columns=[("data", "string")],
                 partitions=[("year", "int"), ("month", "int"), ("day", "int"), ("hour", "int")],
                 location=f"s3://{archive_bucket.bucket_name}/{RAW_PREFIX}",
                 serde=TEXT_SERDE,
                 projection=projected["raw"],
-                description="Raw records as Firehose archived them (GZIP text), by arrival hour",
+                description="Raw records as Firehose archived them, one a line (GZIP), by arrival hour",
             ),
             "enriched": self._table(
                 "EnrichedTable",
@@ -235,7 +237,11 @@ class CatalogStack(Stack):
                     compressed=name == "raw",
                     serde_info=glue.CfnTable.SerdeInfoProperty(
                         serialization_library=serde,
-                        parameters={"ignore.malformed.json": "true"} if serde == JSON_SERDE else {},
+                        # text: the whole line is the one column (JSON text has no raw control characters,
+                        # so the SerDe's default field delimiter \x01 never splits a JSON record)
+                        parameters={"ignore.malformed.json": "true"}
+                        if serde == JSON_SERDE
+                        else {"serialization.format": "1", "line.delim": "\n"},
                     ),
                 ),
             ),

@@ -6,6 +6,7 @@ local run uses the deployed function's memory and timeout and the deployed queue
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +33,15 @@ class EventBridgeConfig:
 
 
 @dataclass(frozen=True)
+class SenderThrottle:
+    rate_per_s: int
+    burst: int
+
+
+SENDER_NAME = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")  # a path segment, an API key and usage plan name
+
+
+@dataclass(frozen=True)
 class WebhookConfig:
     memory_mb: int
     timeout_s: int  # the function's; API Gateway's own integration timeout (29 s) bounds a request anyway
@@ -39,6 +49,11 @@ class WebhookConfig:
     throttle_rate_per_s: int  # the stage's and the usage plan's steady rate (requests/s), and ...
     throttle_burst: int  # ... its burst
     waf_requests_per_5min_per_ip: int  # the web ACL's rate-based rule: one client IP over this is blocked
+    # Webhook sender -> its own API key's usage plan throttle (within the stage's): one sender's flood
+    # gets 429s without eating the others' share. Adding a sender here creates its key and plan.
+    senders: dict[str, SenderThrottle]
+    alarm_5xx_rate_pct: float  # the api-5xx-rate alarm: 5XX responses as a share of requests over 5 min
+    alarm_waf_blocked_per_5min: int  # the waf-blocked-spike alarm: requests the web ACL blocked in 5 min
 
 
 @dataclass(frozen=True)
@@ -104,5 +119,39 @@ def ingestion_config(env_name: str, environments: Any = None) -> IngestionConfig
             waf_requests_per_5min_per_ip=_int(
                 hook.get("waf_requests_per_5min_per_ip"), f"{hook_path}.waf_requests_per_5min_per_ip", 10, 2_000_000_000
             ),
+            senders=_senders(hook, hook_path),
+            alarm_5xx_rate_pct=_pct(hook.get("alarm_5xx_rate_pct"), f"{hook_path}.alarm_5xx_rate_pct"),
+            alarm_waf_blocked_per_5min=_int(
+                hook.get("alarm_waf_blocked_per_5min"), f"{hook_path}.alarm_waf_blocked_per_5min", 1, 2_000_000_000
+            ),
         ),
     )
+
+
+def _pct(raw: Any, path: str) -> float:
+    if isinstance(raw, bool) or not isinstance(raw, int | float):
+        raise ConfigError(f"{path}: expected a number, got {raw!r}")
+    if not 0 < raw <= 100:
+        raise ConfigError(f"{path}: {raw} is outside (0, 100]")
+    return float(raw)
+
+
+def _senders(hook: dict[str, Any], hook_path: str) -> dict[str, SenderThrottle]:
+    """Each sender's throttle, within the stage's (API Gateway would silently cap it there)."""
+    raw = hook.get("senders")
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{hook_path}.senders: expected an object {{sender: {{rate_per_s, burst}}}}, got {raw!r}")
+    rate_cap = _int(hook.get("throttle_rate_per_s"), f"{hook_path}.throttle_rate_per_s", 1, 10_000)
+    burst_cap = _int(hook.get("throttle_burst"), f"{hook_path}.throttle_burst", 1, 5_000)
+    senders = {}
+    for name, throttle in raw.items():
+        path = f"{hook_path}.senders.{name}"
+        if not SENDER_NAME.match(name):
+            raise ConfigError(f"{path}: a sender name is lowercase letters, digits and hyphens (at most 63)")
+        if not isinstance(throttle, dict):
+            raise ConfigError(f"{path}: expected {{rate_per_s, burst}}, got {throttle!r}")
+        senders[name] = SenderThrottle(
+            rate_per_s=_int(throttle.get("rate_per_s"), f"{path}.rate_per_s", 1, rate_cap),
+            burst=_int(throttle.get("burst"), f"{path}.burst", 1, burst_cap),
+        )
+    return senders

@@ -40,6 +40,7 @@ from constructs import Construct
 
 from risk.common import telemetry
 from risk.events.reasons import Reason
+from risk.score.model import RISK_BANDS
 from risk.score.scorers import load_model_file
 from risk.score.scorers.base import Thresholds
 from risk.score.scorers.rules import RulesScorer
@@ -123,6 +124,13 @@ TITLE_DUPLICATES = "Duplicates skipped and suppressed"
 TITLE_SCORE_BANDS = "Scored per minute by risk band and model version"
 TITLE_FLAGGED_RATE = "Flagged rate (%)"
 TITLE_ALARMS = "Alarms"
+# Champion vs shadows (issue 15): one row per configured shadow; ``{shadow}`` is its model_version.
+TITLE_SHADOWS = "Champion vs shadows"
+TITLE_SHADOW_AGREEMENT = "{shadow}: same band as the champion (%)"
+TITLE_SHADOW_FLIPS = "{shadow}: band flips against the champion (per 5 minutes)"
+TITLE_SHADOW_HIGH_SHARE = "{shadow}: high-band share (%), champion and shadow on the same events"
+TITLE_SHADOW_DISTRIBUTION = "{shadow}: score distribution beside the champion's (events per bucket, time range)"
+BAND_ORDER = {band: k for k, band in enumerate(RISK_BANDS)}  # flips "up": the shadow bands the event higher
 TITLE_FIREHOSE = "Firehose delivery to the archive"
 TITLE_REDSHIFT = "Redshift Serverless"
 TITLE_LOADER = "Loader"
@@ -195,7 +203,14 @@ class PipelineMonitoring(Construct):
             label=label,
         )
 
-    def _search(self, spec: telemetry.MetricSpec, statistic: str, period: Duration, label: str) -> cw.MathExpression:
+    def _search(
+        self,
+        spec: telemetry.MetricSpec,
+        statistic: str,
+        period: Duration,
+        label: str,
+        extra: Mapping[str, str] | None = None,
+    ) -> cw.MathExpression:
         """SEARCH over a contract metric's full dimension schema, pinned to this environment.
 
         Used where a dimension's values are open-ended but low-cardinality (model_version): every
@@ -203,6 +218,7 @@ class PipelineMonitoring(Construct):
         """
         schema = ",".join((telemetry.NAMESPACE, *spec.dimensions))
         query = f'{{{schema}}} MetricName="{spec.name}" service="{telemetry.SERVICE}" environment="{self._cfg.name}"'
+        query += "".join(f' {k}="{v}"' for k, v in (extra or {}).items())
         return cw.MathExpression(
             expression=f"SEARCH('{query}', '{statistic}', {int(period.to_seconds())})",
             label=label,
@@ -634,6 +650,10 @@ class PipelineMonitoring(Construct):
         if scoring.scorer in ("logistic", "xgboost"):
             return (load_model_file(scoring.model_file, Thresholds()).model_version,)
         return ()
+
+    def shadow_versions(self) -> tuple[str, ...]:
+        """The ``model_version`` of each configured shadow: always known at synth (shadows are bundled models)."""
+        return tuple(load_model_file(sh.model_file, Thresholds()).model_version for sh in self._cfg.scoring.shadows)
 
     def _add_high_band_rate_alarm(self) -> None:
         """Warn when the champion's high-band share of scored events leaves ``alarms.high_band_rate``
@@ -1100,7 +1120,137 @@ class PipelineMonitoring(Construct):
                 height=7,
             ),
         )
+        self._add_shadow_section(dashboard)
         return dashboard
+
+    # ------------------------------------------------------------------ champion vs shadows
+
+    def band_pairs(self, shadow: str, period: Duration = FIVE_MINUTES) -> dict[str, cw.Metric]:
+        """``ShadowBands`` of one shadow, by id ``<champion band initial><shadow band initial>`` (``lh``: the
+        champion said low, the shadow high): the 3x3 matrix every comparison below is computed from."""
+        return {
+            f"{c[0]}{s[0]}": self.product_metric(
+                telemetry.SHADOW_BANDS,
+                period=period,
+                label=f"{c} -> {s}",
+                extra={"model_version": shadow, "champion_band": c, "shadow_band": s},
+            )
+            for c in RISK_BANDS
+            for s in RISK_BANDS
+        }
+
+    def _share_pct(self, pairs: Mapping[str, cw.IMetric], part: Sequence[str], label: str) -> cw.MathExpression:
+        """100 * (the ``part`` pairs) / (all nine pairs): a share of the events this shadow was compared on;
+        no point in periods without any (IF without an else), so an idle period is not a 0 % agreement."""
+        total = " + ".join(f"FILL({k}, 0)" for k in pairs)
+        share = " + ".join(f"FILL({k}, 0)" for k in part)
+        return cw.MathExpression(
+            expression=f"IF(({total}) > 0, 100 * ({share}) / ({total}))",
+            using_metrics=dict(pairs),
+            label=label,
+            period=FIVE_MINUTES,
+        )
+
+    def _champion_label(self) -> str:
+        versions = self.champion_versions()
+        if versions:
+            return ", ".join(versions)
+        return f"SageMaker endpoint {self._cfg.scoring.sagemaker_endpoint} (version known at run time)"
+
+    def _add_shadow_section(self, dashboard: cw.Dashboard) -> None:
+        """Per shadow: agreement, band flips by direction, high-band share side by side, score distribution."""
+        shadows = self.shadow_versions()
+        champion = self._champion_label()
+        dashboard.add_widgets(
+            cw.TextWidget(
+                markdown=(
+                    f"## {TITLE_SHADOWS}\n"
+                    f"Champion **{champion}**; shadows (`scoring.shadows`): "
+                    f"**{', '.join(shadows) or 'none configured'}**. A shadow scores the same events and decides "
+                    "nothing; compared = the events it scored beside the champion (a batch whose shadow failed is "
+                    "not compared). Flips *up*: the shadow bands the event higher than the champion. Before "
+                    "promoting a shadow, read this section and `v_shadow_comparison_daily` in the warehouse "
+                    f"({self._runbook(RUNBOOK_MODEL_ROLLBACK)})."
+                ),
+                width=24,
+                height=2,
+            )
+        )
+        for shadow in shadows:
+            pairs = self.band_pairs(shadow)
+            same = [f"{b[0]}{b[0]}" for b in RISK_BANDS]
+            flips = [(c, s) for c in RISK_BANDS for s in RISK_BANDS if c != s]
+            compared = cw.MathExpression(
+                expression=" + ".join(f"FILL({k}, 0)" for k in pairs),
+                using_metrics=dict(pairs),
+                label="events compared (per 5 minutes)",
+                period=FIVE_MINUTES,
+            )
+            dashboard.add_widgets(
+                cw.GraphWidget(
+                    title=TITLE_SHADOW_AGREEMENT.format(shadow=shadow),
+                    left=[self._share_pct(pairs, same, f"same band as {champion} (%)")],
+                    right=[compared],
+                    left_y_axis=cw.YAxisProps(min=0, max=100, label="%", show_units=False),
+                    right_y_axis=cw.YAxisProps(min=0, label="events", show_units=False),
+                    width=6,
+                    height=6,
+                ),
+                cw.GraphWidget(
+                    title=TITLE_SHADOW_FLIPS.format(shadow=shadow),
+                    left=[
+                        pairs[f"{c[0]}{s[0]}"].with_(
+                            label=f"{'up' if BAND_ORDER[s] > BAND_ORDER[c] else 'down'}: {c} -> {s}"
+                        )
+                        for c, s in flips
+                    ],
+                    stacked=True,
+                    left_y_axis=cw.YAxisProps(min=0, label="events", show_units=False),
+                    width=6,
+                    height=6,
+                ),
+                cw.GraphWidget(
+                    title=TITLE_SHADOW_HIGH_SHARE.format(shadow=shadow),
+                    left=[
+                        self._share_pct(pairs, [f"h{b[0]}" for b in RISK_BANDS], f"{champion} (champion)"),
+                        self._share_pct(pairs, [f"{b[0]}h" for b in RISK_BANDS], f"{shadow} (shadow)"),
+                    ],
+                    left_y_axis=cw.YAxisProps(min=0, label="%", show_units=False),
+                    width=6,
+                    height=6,
+                ),
+                cw.GraphWidget(
+                    title=TITLE_SHADOW_DISTRIBUTION.format(shadow=shadow),
+                    left=self._distribution(shadow),
+                    view=cw.GraphWidgetView.BAR,
+                    set_period_to_time_range=True,
+                    width=6,
+                    height=6,
+                ),
+            )
+
+    def _distribution(self, shadow: str) -> list[cw.IMetric]:
+        """``ScoresByBucket`` of the champion and of one shadow, bucket by bucket side by side. A champion
+        whose version is known only at run time (SageMaker) is found by SEARCH on ``role="champion"``."""
+        spec = telemetry.SCORES_BY_BUCKET
+        out: list[cw.IMetric] = []
+        champions = self.champion_versions()
+        for bucket in telemetry.SCORE_BUCKETS:
+            for version, who, color in (
+                *((v, telemetry.ROLE_CHAMPION, cw.Color.BLUE) for v in champions),
+                (shadow, telemetry.ROLE_SHADOW, cw.Color.ORANGE),
+            ):
+                out.append(
+                    self.product_metric(
+                        spec,
+                        period=FIVE_MINUTES,
+                        label=f"{bucket} {version} ({who})",
+                        extra={"model_version": version, "role": who, "score_bucket": bucket},
+                    ).with_(color=color)
+                )
+        if not champions:
+            out.append(self._search(spec, "Sum", FIVE_MINUTES, "", extra={"role": telemetry.ROLE_CHAMPION}))
+        return out
 
     def _stage_health_url(self) -> str:
         region = self._cfg.region

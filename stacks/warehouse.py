@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import Acknowledgment, CfnResource, Duration, Stack, Token, Validations
+from aws_cdk import Acknowledgment, CfnOutput, CfnResource, Duration, Stack, Token, Validations
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
@@ -27,6 +27,7 @@ from aws_cdk import custom_resources as cr
 from constructs import Construct
 
 from risk.common.archive import ENRICHED_PREFIX
+from stacks.catalog import database_name as catalog_database_name
 from stacks.config import EnvironmentConfig
 from stacks.function import ONE_AT_A_TIME, allow_async_failures, async_failure_statements
 from stacks.guards import acknowledge, log_retention, nag_ref, removal_policy
@@ -38,6 +39,7 @@ SDK_PROVIDER_CONCURRENCY = 2
 # The provider CDK adds for ``restrict_default_security_group``; it runs once per VPC change.
 RESTRICT_DEFAULT_SG_PROVIDER_ID = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 ASYNC_FAILURES_QUEUE = "async-failures"
+SPECTRUM_TABLE = "enriched"  # the one catalog table (stacks/catalog.py) Spectrum may read
 # The region's AWS-managed prefix list of S3, the gateway endpoint's route (its id differs per region).
 S3_PREFIX_LIST_NAME = "com.amazonaws.{region}.s3"
 
@@ -239,6 +241,7 @@ class WarehouseStack(Stack):
             "COPY reads any object under enriched/; object keys are generated per load batch.",
         )
 
+        self.spectrum_role = self._spectrum_role(cfg, archive_bucket, archive_key)
         self.namespace = redshift.CfnNamespace(
             self,
             "Namespace",
@@ -250,7 +253,7 @@ class WarehouseStack(Stack):
             manage_admin_password=True,
             admin_password_secret_kms_key_id=warehouse_key.key_arn,
             kms_key_id=warehouse_key.key_arn,
-            iam_roles=[self.copy_role.role_arn],
+            iam_roles=[self.copy_role.role_arn, self.spectrum_role.role_arn],
             default_iam_role_arn=self.copy_role.role_arn,
             log_exports=LOG_EXPORTS,
         )
@@ -276,6 +279,84 @@ class WarehouseStack(Stack):
         self.workgroup.apply_removal_policy(removal_policy(cfg))
         self.usage_limit = self._usage_limit(cfg)
         self._endpoint_policies(cfg, archive_bucket, (warehouse_key, archive_key, log_key))
+
+    def _spectrum_role(self, cfg: EnvironmentConfig, archive_bucket: s3.IBucket, archive_key: kms.IKey) -> iam.Role:
+        """Redshift Spectrum over the Glue catalog (docs/warehouse.md's archive join): read-only, the
+        catalog's database and its ``enriched`` table, the enriched/ objects and their key through S3.
+        Like the COPY role, never raw/ or quarantine/ (clear-text PII past the pseudonymisation)."""
+        database = catalog_database_name(cfg)
+        glue_arn = f"arn:{self.partition}:glue:{self.region}:{self.account}"
+        role = iam.Role(
+            self,
+            "SpectrumRole",
+            assumed_by=iam.CompositePrincipal(
+                iam.ServicePrincipal("redshift.amazonaws.com"),
+                iam.ServicePrincipal("redshift-serverless.amazonaws.com"),
+            ).with_conditions({"StringEquals": {"aws:SourceAccount": self.account}}),
+            description=f"{cfg.prefix}: Redshift Spectrum reads the catalog's enriched table (read-only)",
+            inline_policies={
+                "spectrum-enriched": iam.PolicyDocument(
+                    statements=[
+                        iam.PolicyStatement(
+                            sid="ReadTheCatalogsEnrichedTable",
+                            actions=[
+                                "glue:GetDatabase",
+                                "glue:GetTable",
+                                "glue:GetPartition",
+                                "glue:GetPartitions",
+                                "glue:BatchGetPartition",
+                            ],
+                            resources=[
+                                f"{glue_arn}:catalog",
+                                f"{glue_arn}:database/{database}",
+                                f"{glue_arn}:table/{database}/{SPECTRUM_TABLE}",
+                            ],
+                        ),
+                        iam.PolicyStatement(
+                            sid="ReadEnrichedObjects",
+                            actions=["s3:GetObject"],
+                            resources=[archive_bucket.arn_for_objects(f"{ENRICHED_PREFIX}*")],
+                        ),
+                        iam.PolicyStatement(
+                            sid="ListEnriched",
+                            actions=["s3:ListBucket"],
+                            resources=[archive_bucket.bucket_arn],
+                            conditions={"StringLike": {"s3:prefix": [f"{ENRICHED_PREFIX}*"]}},
+                        ),
+                        iam.PolicyStatement(
+                            sid="LocateTheArchive",
+                            actions=["s3:GetBucketLocation"],
+                            resources=[archive_bucket.bucket_arn],
+                        ),
+                        iam.PolicyStatement(
+                            sid="DecryptThroughS3",
+                            actions=["kms:Decrypt"],
+                            resources=[archive_key.key_arn],
+                            conditions={
+                                "StringEquals": {
+                                    "kms:ViaService": f"s3.{self.region}.amazonaws.com",
+                                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
+                                }
+                            },
+                        ),
+                    ]
+                )
+            },
+        )
+        acknowledge(
+            role,
+            f"AwsSolutions-IAM5[Resource::{nag_ref(self, archive_bucket.bucket_arn)}/{ENRICHED_PREFIX}*]",
+            "Spectrum reads any object under enriched/ (the table's location); object keys are generated per "
+            "load batch.",
+        )
+        CfnOutput(
+            self,
+            "SpectrumRoleArn",
+            value=role.role_arn,
+            export_name=f"{cfg.prefix}-spectrum-role-arn",
+            description="IAM_ROLE of CREATE EXTERNAL SCHEMA ... FROM DATA CATALOG (docs/warehouse.md)",
+        )
+        return role
 
     def _usage_limit(self, cfg: EnvironmentConfig) -> cr.AwsCustomResource:
         """A daily RPU-hours limit on the workgroup (CloudFormation has no resource for it, so an SDK call).

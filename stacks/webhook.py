@@ -5,8 +5,9 @@ integration: a webhook's HMAC signature, the per-sender secret and parse's valid
 in a mapping template, and one code path for both methods keeps their validation and refusals
 identical. ``POST /events`` is IAM-authorised (services with AWS credentials); ``POST
 /webhooks/{sender}`` has no AWS identity, its signature is the authentication (checked by the
-function). API Gateway's ``execute-api`` endpoint serves HTTPS only. Throttling: the stage and a usage
-plan hold the steady rate and burst of cdk.json ``ingestion.webhook``; per client, a WAF web ACL
+function). API Gateway's ``execute-api`` endpoint serves HTTPS only. Throttling: the stage holds the
+steady rate and burst of cdk.json ``ingestion.webhook`` (every caller together); per client, each
+webhook sender has its own API key and usage plan (``ingestion.webhook.senders``), and a WAF web ACL
 blocks an IP above its rate-based rule. The body limit (``risk.ingest.webhook.MAX_BODY_BYTES``) is
 the function's (a 413 before hashing); WAF sees only a body's first kilobytes. Access logs go to a
 log group encrypted with the pipeline key.
@@ -14,6 +15,7 @@ log group encrypted with the pipeline key.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from aws_cdk import Aws, SecretValue
@@ -40,6 +42,24 @@ EVENTS_PATH = "events"
 WEBHOOKS_PATH = "webhooks"
 RATE_RULE = "requests-per-ip"
 KNOWN_BAD_INPUTS = "AWSManagedRulesKnownBadInputsRuleSet"
+# One JSON line per request: API Gateway's standard fields, plus the stage (metric filters take the
+# environment from it), the caller's API key id (which sender) and WAF's verdict. A throttled request
+# is a "status": "429" line: ``stacks.entry_monitoring`` counts those per resource path.
+ACCESS_LOG_FIELDS = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "user": "$context.identity.user",
+    "caller": "$context.identity.caller",
+    "apiKeyId": "$context.identity.apiKeyId",
+    "requestTime": "$context.requestTime",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "stage": "$context.stage",
+    "status": "$context.status",
+    "protocol": "$context.protocol",
+    "responseLength": "$context.responseLength",
+    "wafResponseCode": "$context.wafResponseCode",
+}
 
 
 class WebhookApi(Construct):
@@ -133,17 +153,7 @@ class WebhookApi(Construct):
             deploy_options=apigw.StageOptions(
                 stage_name=cfg.name,
                 access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
-                access_log_format=apigw.AccessLogFormat.json_with_standard_fields(
-                    caller=True,
-                    http_method=True,
-                    ip=True,
-                    protocol=True,
-                    request_time=True,
-                    resource_path=True,
-                    response_length=True,
-                    status=True,
-                    user=True,
-                ),
+                access_log_format=apigw.AccessLogFormat.custom(json.dumps(ACCESS_LOG_FIELDS, separators=(",", ":"))),
                 tracing_enabled=True,
                 throttling_rate_limit=settings_.throttle_rate_per_s,
                 throttling_burst_limit=settings_.throttle_burst,
@@ -180,6 +190,7 @@ class WebhookApi(Construct):
             integration,
             authorization_type=apigw.AuthorizationType.NONE,
             request_parameters={"method.request.header.X-Risk-Signature": True},
+            api_key_required=True,  # the sender's key: its usage plan throttles it (per client)
             request_validator=validator,
             request_models={"application/json": one_event},
         )
@@ -196,14 +207,30 @@ class WebhookApi(Construct):
             "Execution logging needs the account-wide API Gateway CloudWatch role (a managed policy); every "
             "request is in the CMK-encrypted access log and the function logs each refusal with its reason.",
         )
-        self.usage_plan = self.api.add_usage_plan(
-            "UsagePlan",
-            name=f"{cfg.prefix}-ingestion",
-            throttle=apigw.ThrottleSettings(
-                rate_limit=settings_.throttle_rate_per_s, burst_limit=settings_.throttle_burst
-            ),
-            api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
-        )
+        # Per client: each webhook sender has its own API key bound to its own usage plan (rate and burst of
+        # cdk.json ingestion.webhook.senders), so one sender's flood gets 429s without eating another's
+        # share. The key is not the authentication (the HMAC is); API Gateway refuses a request without a
+        # known key (403) before the function runs. IAM callers of POST /events share the stage throttle.
+        self.sender_keys: dict[str, apigw.IApiKey] = {}
+        self.usage_plans: dict[str, apigw.UsagePlan] = {}
+        for sender, throttle in settings_.senders.items():
+            part = "".join(p.capitalize() for p in sender.split("-"))
+            key = apigw.ApiKey(
+                self,
+                f"Key{part}",
+                api_key_name=f"{cfg.prefix}-webhook-{sender}",
+                description=f"{cfg.prefix}: webhook sender {sender} (x-api-key beside its X-Risk-Signature)",
+                enabled=True,
+            )
+            plan = self.api.add_usage_plan(
+                f"Plan{part}",
+                name=f"{cfg.prefix}-webhook-{sender}",
+                description=f"{cfg.prefix}: throttle of webhook sender {sender}",
+                throttle=apigw.ThrottleSettings(rate_limit=throttle.rate_per_s, burst_limit=throttle.burst),
+                api_stages=[apigw.UsagePlanPerApiStage(api=self.api, stage=self.api.deployment_stage)],
+            )
+            plan.add_api_key(key)
+            self.sender_keys[sender], self.usage_plans[sender] = key, plan
 
         self.web_acl = wafv2.CfnWebACL(
             self,

@@ -396,6 +396,9 @@ def metric_series() -> int:
     from risk.events.reasons import Reason  # noqa: PLC0415
 
     values = {"reason": len(list(Reason)), "risk_band": 3, "model_version": 1}
+    # Champion vs shadows: one shadow (every environment runs one), 3x3 band pairs; 10 score buckets for
+    # each of the two model versions, each under one role (model_version is 1 above: the role adds the second).
+    values |= {"champion_band": 3, "shadow_band": 3, "role": 2, "score_bucket": len(telemetry.SCORE_BUCKETS)}
     pairs = sum(len(causes) for causes in telemetry.FAILURE_CAUSES.values())  # (stage, cause) series
 
     def series(dimensions: tuple[str, ...]) -> int:

@@ -1,7 +1,7 @@
 """riskctl: the operator's tool for the risk-scoring pipeline (real AWS through boto3's default credentials).
 
     riskctl produce   --stream NAME [--file events.jsonl | --count N --seed S] [--rate 200] [--aggregate]
-    riskctl produce   --http API_URL [--sender S --secret-env VAR] [--file events.jsonl | --count N]  # HTTPS API
+    riskctl produce   --http API_URL [--sender S --secret-env V --api-key-env V] [--file F | --count N]  # HTTPS API
     riskctl replay    --bucket B --stream NAME --from 2026-11-24T10:00Z --to 2026-11-24T12:00Z
     riskctl redrive   --dlq risk-scoring-prod-scored-dlq [--to QUEUE] [--dry-run]
     riskctl score     '{"event_id": "e1", "user_id": "u1", ...}' [--history FILE] [--scorer rules|logistic|xgboost]
@@ -165,7 +165,13 @@ def _produce_http(args: argparse.Namespace, out: TextIO) -> int:
     session = None if args.sender else boto3.session.Session(region_name=args.region)
     try:
         sent, requests = post_batches(
-            args.http, _produce_source(args), sender=args.sender, secret=secret, session=session, batch=args.batch
+            args.http,
+            _produce_source(args),
+            sender=args.sender,
+            secret=secret,
+            api_key=os.environ.get(args.api_key_env) if args.sender else None,
+            session=session,
+            batch=args.batch,
         )
     except HttpRefusedError as exc:
         out.write(f"error: {exc}\n")
@@ -363,6 +369,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce.add_argument("--sender", help="... POST /webhooks/SENDER, signed with the sender's secret (HMAC-SHA256)")
     produce.add_argument(
         "--secret-env", default="RISK_WEBHOOK_SECRET", help="variable holding the sender's secret (default %(default)s)"
+    )
+    produce.add_argument(
+        "--api-key-env",
+        default="RISK_WEBHOOK_API_KEY",
+        help="variable holding the sender's API key, sent as x-api-key (default %(default)s)",
     )
     produce.add_argument("--batch", type=positive_int, default=100, help="--http: events per request (JSON Lines)")
     produce.add_argument("--file", type=input_file, help="JSON Lines; each line is sent byte for byte")

@@ -3,6 +3,7 @@ are the archive's own key layout, columns that are what the objects carry, encry
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -81,3 +82,36 @@ def test_athena_results_are_encrypted_with_the_archive_key_enforced_and_expire(e
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
     assert props["PublicAccessBlockConfiguration"]["RestrictPublicBuckets"] is True
     assert props["LifecycleConfiguration"]["Rules"][0]["ExpirationInDays"] == 7
+
+
+@pytest.mark.synth
+def test_the_raw_table_reads_what_firehose_writes_one_gzip_record_a_line_under_its_hour_prefix(
+    each_env: Synth,
+) -> None:
+    (stream,) = each_env.resources("Ingest", "AWS::KinesisFirehose::DeliveryStream").values()
+    s3 = stream["Properties"]["ExtendedS3DestinationConfiguration"]
+    (raw,) = [
+        t["Properties"]["TableInput"]
+        for t in each_env.resources("Catalog", "AWS::Glue::Table").values()
+        if t["Properties"]["TableInput"]["Name"] == "raw"
+    ]
+    # Firehose's prefix, its timestamp fields swapped for the projected partitions: the same key layout
+    firehose_layout = s3["Prefix"]
+    for unit, key in (("yyyy", "year"), ("MM", "month"), ("dd", "day"), ("HH", "hour")):
+        firehose_layout = firehose_layout.replace(f"!{{timestamp:{unit}}}", f"${{{key}}}")
+    template = json.dumps(raw["Parameters"]["storage.location.template"])
+    assert firehose_layout in template and template.endswith(f'{firehose_layout}"]]}}')
+    for key in ("month", "day", "hour"):  # MM, dd, HH are zero-padded
+        assert raw["Parameters"][f"projection.{key}.digits"] == "2"
+    # each record is followed by a newline: a row is a record, its whole line in the one column
+    assert s3["ProcessingConfiguration"]["Enabled"] is True
+    assert [p["Type"] for p in s3["ProcessingConfiguration"]["Processors"]] == ["AppendDelimiterToRecord"]
+    assert all(p.get("Parameters") is None for p in s3["ProcessingConfiguration"]["Processors"])  # default "\n"
+    storage = raw["StorageDescriptor"]
+    assert [c["Name"] for c in storage["Columns"]] == ["data"]
+    assert storage["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.apache.hadoop.hive.serde2.lazy.LazySimpleSerDe"
+    assert storage["SerdeInfo"]["Parameters"]["line.delim"] == "\n"
+    # GZIP objects (Firehose adds .gz, by which Athena decompresses)
+    assert s3["CompressionFormat"] == "GZIP" and storage["Compressed"] is True
+    assert raw["Parameters"]["classification"] == "text"

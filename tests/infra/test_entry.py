@@ -203,10 +203,13 @@ def test_the_ways_in_have_a_dashboard_and_alarms_paging_for_dlqs_and_mailing_for
         "ingest-files-failed",
         "ingest-errors",
         "events-failed-invocations",
+        "api-5xx-rate",
+        "webhook-errors",
+        "waf-blocked-spike",
     }
     for name, props in alarms.items():
         (action,) = props["AlarmActions"]
-        topic = critical if name.endswith("dlq-not-empty") else warning
+        topic = critical if name in ("ingest-dlq-not-empty", "events-dlq-not-empty", "api-5xx-rate") else warning
         assert topic in json.dumps(action), name  # the Monitoring stack's topic of that severity
         assert "OKActions" not in props
     failed = alarms["events-failed-invocations"]
@@ -217,8 +220,120 @@ def test_the_ways_in_have_a_dashboard_and_alarms_paging_for_dlqs_and_mailing_for
         "EventBusName": f"{each_env.cfg.prefix}-events",
     }
     filters = [f["Properties"] for f in each_env.resources("Entry", "AWS::Logs::MetricFilter").values()]
-    assert sorted(f["MetricTransformations"][0]["MetricName"] for f in filters) == ["FilesDone", "FilesFailed"]
+    assert sorted(f["MetricTransformations"][0]["MetricName"] for f in filters) == [
+        "ApiThrottled",
+        "FilesDone",
+        "FilesFailed",
+    ]
     for f in filters:
-        assert '$.message = "file ingest"' in f["FilterPattern"]
+        if f["MetricTransformations"][0]["MetricName"].startswith("Files"):
+            assert '$.message = "file ingest"' in f["FilterPattern"]
     (dashboard,) = each_env.resources("Entry", "AWS::CloudWatch::Dashboard").values()
     assert dashboard["Properties"]["DashboardName"] == f"{each_env.cfg.prefix}-ways-in"
+
+
+def _metrics_of(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Metric id (or the alarm's own single metric as "metric") -> {namespace, name, statistic, dimensions}."""
+    if "Namespace" in alarm:
+        return {
+            "metric": {
+                "namespace": alarm["Namespace"],
+                "name": alarm["MetricName"],
+                "statistic": alarm.get("Statistic") or alarm.get("ExtendedStatistic"),
+                "dimensions": {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])},
+            }
+        }
+    return {
+        m["Id"]: {
+            "namespace": m["MetricStat"]["Metric"]["Namespace"],
+            "name": m["MetricStat"]["Metric"]["MetricName"],
+            "statistic": m["MetricStat"]["Stat"],
+            "dimensions": {d["Name"]: d["Value"] for d in m["MetricStat"]["Metric"].get("Dimensions", [])},
+        }
+        for m in alarm["Metrics"]
+        if "MetricStat" in m
+    }
+
+
+def test_the_api_alarms_read_the_stage_5xx_rate_the_webhook_function_and_the_web_acls_blocks(
+    each_env: Synth,
+) -> None:
+    hook = ingestion_config(each_env.env).webhook
+    prefix = each_env.cfg.prefix
+    alarms = {
+        r["Properties"]["AlarmName"].removeprefix(f"{prefix}-"): r["Properties"]
+        for r in each_env.resources("Entry", "AWS::CloudWatch::Alarm").values()
+    }
+    rate = alarms["api-5xx-rate"]
+    (expression,) = [m["Expression"] for m in rate["Metrics"] if "Expression" in m]
+    assert expression == "IF(requests > 0, 100 * errors / requests, 0)"
+    stage = {"ApiName": f"{prefix}-ingestion", "Stage": each_env.env}
+    assert _metrics_of(rate) == {
+        "requests": {"namespace": "AWS/ApiGateway", "name": "Count", "statistic": "SampleCount", "dimensions": stage},
+        "errors": {"namespace": "AWS/ApiGateway", "name": "5XXError", "statistic": "Sum", "dimensions": stage},
+    }
+    assert (rate["Threshold"], rate["ComparisonOperator"]) == (hook.alarm_5xx_rate_pct, "GreaterThanThreshold")
+    # the stage's names are the API's and the stage's own
+    (api,) = each_env.resources("Entry", "AWS::ApiGateway::RestApi").values()
+    (stage_resource,) = each_env.resources("Entry", "AWS::ApiGateway::Stage").values()
+    assert (api["Properties"]["Name"], stage_resource["Properties"]["StageName"]) == tuple(stage.values())
+
+    (errors,) = _metrics_of(alarms["webhook-errors"]).values()
+    function = each_env.logical_id(each_env.risk_app.stacks["Entry"].webhook.function.function)
+    assert (errors["namespace"], errors["name"]) == ("AWS/Lambda", "Errors")
+    assert errors["dimensions"] == {"FunctionName": {"Ref": function}}
+
+    blocked = alarms["waf-blocked-spike"]
+    (waf,) = _metrics_of(blocked).values()
+    (acl,) = each_env.resources("Entry", "AWS::WAFv2::WebACL").values()
+    assert (waf["namespace"], waf["name"], waf["statistic"]) == ("AWS/WAFV2", "BlockedRequests", "Sum")
+    assert waf["dimensions"] == {
+        "WebACL": acl["Properties"]["VisibilityConfig"]["MetricName"],
+        "Rule": "ALL",
+        "Region": each_env.cfg.region,
+    }
+    assert blocked["Threshold"] == hook.alarm_waf_blocked_per_5min
+
+
+def test_throttled_api_requests_are_counted_from_429_lines_of_the_encrypted_access_log(each_env: Synth) -> None:
+    from stacks.webhook import ACCESS_LOG_FIELDS  # noqa: PLC0415
+
+    webhook = each_env.risk_app.stacks["Entry"].webhook
+    (throttled,) = [
+        f["Properties"]
+        for f in each_env.resources("Entry", "AWS::Logs::MetricFilter").values()
+        if f["Properties"]["MetricTransformations"][0]["MetricName"] == "ApiThrottled"
+    ]
+    assert throttled["FilterPattern"] == '{ $.status = "429" }'
+    assert throttled["LogGroupName"] == {"Ref": each_env.logical_id(webhook.access_logs)}
+    (transformation,) = throttled["MetricTransformations"]
+    assert {d["Key"]: d["Value"] for d in transformation["Dimensions"]} == {
+        "environment": "$.stage",
+        "resourcePath": "$.resourcePath",
+    }
+    # the fields the filter reads are in every access log line, as the stage writes it
+    (stage,) = each_env.resources("Entry", "AWS::ApiGateway::Stage").values()
+    line = json.loads(stage["Properties"]["AccessLogSetting"]["Format"])
+    assert line == ACCESS_LOG_FIELDS
+    assert (line["status"], line["stage"], line["resourcePath"]) == (
+        "$context.status",
+        "$context.stage",
+        "$context.resourcePath",
+    )
+    group = each_env.resources("Entry", "AWS::Logs::LogGroup")[each_env.logical_id(webhook.access_logs)]
+    assert "KmsKeyId" in group["Properties"]
+
+
+def test_the_ways_in_dashboard_graphs_the_api_the_web_acl_and_the_webhook_function(dev: Synth) -> None:
+    (dashboard,) = dev.resources("Entry", "AWS::CloudWatch::Dashboard").values()
+    body = json.dumps(dev.risk_app.stacks["Entry"].resolve(dashboard["Properties"]["DashboardBody"]))
+    for needle in (
+        '\\"AWS/ApiGateway\\",\\"Count\\"',
+        '\\"AWS/ApiGateway\\",\\"4XXError\\"',
+        '\\"AWS/ApiGateway\\",\\"5XXError\\"',
+        '\\"AWS/ApiGateway\\",\\"Latency\\"',
+        '\\"AWS/WAFV2\\",\\"BlockedRequests\\"',
+        "ApiThrottled",
+        "Webhook function",
+    ):
+        assert needle in body, needle

@@ -177,6 +177,7 @@ SECURITY_MODEL_ROWS = {
     "ScoreRole": "score function",
     "LoadRole": "load function (VPC)",
     "CopyRole": "COPY role (namespace default)",
+    "SpectrumRole": "Spectrum role (namespace)",
     "MigrateRole": "migration function (VPC)",
     "RetentionRole": "retention function (VPC, daily)",
     "ProviderRole": "schema provider framework",

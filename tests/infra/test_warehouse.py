@@ -79,7 +79,8 @@ def test_namespace_lets_redshift_manage_its_password_and_exports_audit_logs(each
     assert props["DbName"] == each_env.cfg.redshift.database
     assert set(props["LogExports"]) == {"connectionlog", "useractivitylog", "userlog"}
     copy_role = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].copy_role)
-    assert props["IamRoles"] == [{"Fn::GetAtt": [copy_role, "Arn"]}]
+    spectrum_role = each_env.logical_id(each_env.risk_app.stacks["Warehouse"].spectrum_role)
+    assert props["IamRoles"] == [{"Fn::GetAtt": [copy_role, "Arn"]}, {"Fn::GetAtt": [spectrum_role, "Arn"]}]
 
 
 def test_workgroup_admits_5439_only_from_loader_migrator_and_retention_job(each_env: Synth) -> None:
@@ -126,6 +127,49 @@ def test_copy_role_reads_only_the_enriched_objects(dev: Synth) -> None:
     assert statements["ListEnriched"]["Condition"] == {"StringLike": {"s3:prefix": ["enriched/*"]}}
     assert statements["DecryptThroughS3"]["Action"] == "kms:Decrypt"
     assert "kms:ViaService" in statements["DecryptThroughS3"]["Condition"]["StringEquals"]
+
+
+def test_the_spectrum_role_reads_only_the_catalogs_enriched_table_and_its_objects(each_env: Synth) -> None:
+    """docs/warehouse.md's archive join: read-only Glue on the database and its enriched table, enriched/
+    objects and their key through S3; never raw/ or quarantine/ (clear-text PII), never a catalog write."""
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    role_id = each_env.logical_id(warehouse.spectrum_role)
+    role = each_env.resources("Warehouse", "AWS::IAM::Role")[role_id]["Properties"]
+    trust = role["AssumeRolePolicyDocument"]["Statement"][0]
+    assert set(trust["Principal"]["Service"]) == {"redshift.amazonaws.com", "redshift-serverless.amazonaws.com"}
+    assert trust["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    statements = {s["Sid"]: s for p in role["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    assert set(statements) == {
+        "ReadTheCatalogsEnrichedTable",
+        "ReadEnrichedObjects",
+        "ListEnriched",
+        "LocateTheArchive",
+        "DecryptThroughS3",
+    }
+    glue = statements["ReadTheCatalogsEnrichedTable"]
+    assert all(a.startswith("glue:Get") or a == "glue:BatchGetPartition" for a in glue["Action"])
+    database = each_env.cfg.prefix.replace("-", "_")
+    resources = [json.dumps(r) for r in glue["Resource"]]
+    assert [r.rsplit(":", 1)[-1].rstrip('"]}') for r in resources] == [
+        "catalog",
+        f"database/{database}",
+        f"table/{database}/enriched",
+    ]
+    (catalog_db,) = each_env.resources("Catalog", "AWS::Glue::Database").values()
+    assert catalog_db["Properties"]["DatabaseInput"]["Name"] == database
+    objects = str(statements["ReadEnrichedObjects"]["Resource"])
+    assert "/enriched/*" in objects and "/raw/" not in objects and "/quarantine/" not in objects
+    assert statements["ListEnriched"]["Condition"] == {"StringLike": {"s3:prefix": ["enriched/*"]}}
+    decrypt = statements["DecryptThroughS3"]
+    assert decrypt["Action"] == "kms:Decrypt"
+    assert set(decrypt["Condition"]["StringEquals"]) == {"kms:ViaService", "kms:EncryptionContext:aws:s3:arn"}
+    # associated with the namespace (not its default: COPY keeps the COPY role), and its ARN is an output
+    (namespace,) = each_env.resources("Warehouse", "AWS::RedshiftServerless::Namespace").values()
+    arn = {"Fn::GetAtt": [role_id, "Arn"]}
+    assert arn in namespace["Properties"]["IamRoles"]
+    assert namespace["Properties"]["DefaultIamRoleArn"] != arn
+    outputs = each_env.raw["Warehouse"]["Outputs"]
+    assert any(k.startswith("SpectrumRoleArn") and o["Value"] == arn for k, o in outputs.items())
 
 
 def test_warehouse_is_retained_in_prod(prod: Synth, dev: Synth) -> None:
@@ -252,8 +296,8 @@ def test_every_role_a_service_other_than_lambda_assumes_is_pinned_to_this_accoun
                 "sts:ExternalId"
             ) == {"Ref": "AWS::AccountId"}, (part, logical_id, services)
             checked += 1
-    # COPY, Firehose delivery, flow logs, the event bus rule (Entry); and SageMaker's model where configured
-    assert checked == 4 + ("SageMaker" in each_env.raw)
+    # COPY, Spectrum, Firehose delivery, flow logs, the event bus rule (Entry); SageMaker's model where configured
+    assert checked == 5 + ("SageMaker" in each_env.raw)
 
 
 def test_the_s3_prefix_list_is_looked_up_by_the_regions_name_at_deploy_time(each_env: Synth) -> None:

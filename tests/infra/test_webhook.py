@@ -59,10 +59,11 @@ def test_events_need_iam_and_webhooks_need_a_signature_header(dev: Synth) -> Non
     assert _only(dev, "AWS::ApiGateway::Model")["Schema"]["type"] == "object"
 
 
-def test_the_stage_throttles_logs_to_a_cmk_group_and_the_usage_plan_holds_the_config(each_env: Synth) -> None:
+def test_the_stage_throttles_every_caller_and_logs_to_a_cmk_group(each_env: Synth) -> None:
     hook = ingestion_config(each_env.env).webhook
     stage = _only(each_env, "AWS::ApiGateway::Stage")
     (settings,) = stage["MethodSettings"]
+    assert (settings["HttpMethod"], settings["ResourcePath"]) == ("*", "/*")
     assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (
         hook.throttle_rate_per_s,
         hook.throttle_burst,
@@ -72,9 +73,29 @@ def test_the_stage_throttles_logs_to_a_cmk_group_and_the_usage_plan_holds_the_co
     (target,) = [t for t in logs if t in json.dumps(stage["AccessLogSetting"]["DestinationArn"])]
     assert "KmsKeyId" in logs[target]
     assert logs[target]["LogGroupName"].startswith("/aws/apigateway/")
-    plan = _only(each_env, "AWS::ApiGateway::UsagePlan")
-    assert plan["Throttle"] == {"RateLimit": hook.throttle_rate_per_s, "BurstLimit": hook.throttle_burst}
-    assert len(plan["ApiStages"]) == 1
+
+
+def test_each_webhook_sender_has_its_own_api_key_and_usage_plan_with_its_throttle(each_env: Synth) -> None:
+    hook = ingestion_config(each_env.env).webhook
+    assert hook.senders, "cdk.json names at least one sender per environment"
+    prefix = each_env.cfg.prefix
+    keys = {k: v["Properties"] for k, v in each_env.resources("Entry", "AWS::ApiGateway::ApiKey").items()}
+    plans = {k: v["Properties"] for k, v in each_env.resources("Entry", "AWS::ApiGateway::UsagePlan").items()}
+    bindings = [v["Properties"] for v in each_env.resources("Entry", "AWS::ApiGateway::UsagePlanKey").values()]
+    assert sorted(p["UsagePlanName"] for p in plans.values()) == sorted(f"{prefix}-webhook-{s}" for s in hook.senders)
+    assert len(keys) == len(bindings) == len(hook.senders)
+    (stage_id,) = each_env.resources("Entry", "AWS::ApiGateway::Stage")
+    for sender, throttle in hook.senders.items():
+        (plan_id,) = [k for k, p in plans.items() if p["UsagePlanName"] == f"{prefix}-webhook-{sender}"]
+        (key_id,) = [k for k, p in keys.items() if p["Name"] == f"{prefix}-webhook-{sender}"]
+        assert plans[plan_id]["Throttle"] == {"RateLimit": throttle.rate_per_s, "BurstLimit": throttle.burst}
+        (api_stage,) = plans[plan_id]["ApiStages"]
+        assert api_stage["Stage"] == {"Ref": stage_id}
+        assert keys[key_id]["Enabled"] is True and "Value" not in keys[key_id]  # generated, never in the template
+        assert {"KeyId": {"Ref": key_id}, "KeyType": "API_KEY", "UsagePlanId": {"Ref": plan_id}} in bindings
+    methods = _methods(each_env)
+    assert methods["/webhooks/{sender}"]["ApiKeyRequired"] is True  # no key of a plan: 403 before the function
+    assert not methods["/events"].get("ApiKeyRequired")  # IAM callers share the stage's throttle
 
 
 def test_a_waf_rate_based_rule_per_ip_guards_the_stage(each_env: Synth) -> None:
@@ -139,6 +160,18 @@ def test_the_function_outlasts_its_aws_calls_and_fits_api_gateways_timeout(each_
 
 
 def test_a_bad_webhook_setting_names_its_key() -> None:
+    envs = read_environments()
+    hook = envs["dev"]["ingestion"]["webhook"]
+    hook["senders"] = {"Acme Pay": {"rate_per_s": 1, "burst": 1}}
+    with pytest.raises(ConfigError, match=r"webhook\.senders\.Acme Pay: a sender name is lowercase"):
+        ingestion_config("dev", envs)
+    hook["senders"] = {"acme": {"rate_per_s": hook["throttle_rate_per_s"] + 1, "burst": 1}}
+    with pytest.raises(ConfigError, match=r"webhook\.senders\.acme\.rate_per_s: \d+ is outside \[1, \d+\]"):
+        ingestion_config("dev", envs)
+    hook["senders"] = {}
+    hook["alarm_5xx_rate_pct"] = 0
+    with pytest.raises(ConfigError, match=r"webhook\.alarm_5xx_rate_pct: 0 is outside"):
+        ingestion_config("dev", envs)
     envs = read_environments()
     envs["dev"]["ingestion"]["webhook"]["timeout_s"] = 30
     with pytest.raises(ConfigError, match=r"environments\.dev\.ingestion\.webhook\.timeout_s: 30 is outside"):

@@ -22,7 +22,7 @@ from risk.common.archive import read_jsonl
 from risk.events import avro
 from risk.events.codec import encode_json, to_avro_record
 from risk.events.model import RiskEvent
-from risk.ingest import service
+from risk.ingest import reader, service
 from risk.ingest.service import IngestDependencies, ingest_file
 from risk.parse import quarantine
 from risk.parse.parser import parse_record
@@ -134,6 +134,14 @@ def _avro_file(docs: list[dict[str, Any]], schema: Any = None, codec: str = "def
     return out.getvalue()
 
 
+def _avro_declaring_codec(codec: str) -> bytes:
+    """A container whose header names ``codec`` (a writer of it needs a native library we do not ship)."""
+    body = _avro_file([_event(1)], codec="null")
+    declared = b"avro.codec\x08null"  # the header's map entry: the value's length (zigzag 4), then the name
+    assert body.count(declared) == 1
+    return body.replace(declared, b"avro.codec" + bytes([2 * len(codec)]) + codec.encode())
+
+
 BAD_LINES = [
     (b"{not json", "not_json"),
     (encode_json(_event(900, country="ZZ")), "bad_country"),
@@ -182,10 +190,11 @@ def test_quarantine_lines_of_a_file_replay_like_parse_lines(env: Env) -> None:
     assert sorted(q.reason for q in result.still_bad) == sorted(reason for _, reason in BAD_LINES)
 
 
+@pytest.mark.parametrize("codec", reader.AVRO_CODECS)
 @pytest.mark.parametrize("compressed", [False, True])
-def test_an_avro_container_file_gives_the_events_parse_gives_for_json(env: Env, compressed: bool) -> None:
+def test_an_avro_container_file_gives_the_events_parse_gives_for_json(env: Env, compressed: bool, codec: str) -> None:
     docs = [_event(i) for i in range(40)]
-    body = _avro_file(docs)
+    body = _avro_file(docs, codec=codec)
     env.put("inbox/day.avro", gzip.compress(body) if compressed else body)
 
     outcome = _ingest(env, "inbox/day.avro")
@@ -282,6 +291,8 @@ def test_a_new_file_under_a_checkpointed_name_starts_over(env: Env, monkeypatch:
         (gzip.compress(b"\n".join(_lines(3)))[:-12] + b"\x00" * 12, "gzip stream is damaged"),
         (_avro_file([_event(1)], schema={"type": "record", "name": "Other", "fields": []}), "not a registered"),
         (b"Obj\x01garbage", "not a readable Avro container"),
+        (_avro_declaring_codec("snappy"), "Avro codec 'snappy' is not supported: write it with one of null, deflate"),
+        (gzip.compress(_avro_declaring_codec("zstandard")), "Avro codec 'zstandard' is not supported"),
     ],
 )
 def test_an_unreadable_file_goes_to_failed_with_a_report_saying_why(env: Env, body: bytes, detail: str) -> None:

@@ -21,6 +21,7 @@ REGION = "eu-west-1"
 STREAM = "risk-test-events"
 SENDER = "acme-pay"
 SECRET = "s3cr3t-of-acme"
+API_KEY = "key-of-acme-usage-plan"
 
 
 def _event(i: int, **overrides: Any) -> dict[str, Any]:
@@ -193,7 +194,8 @@ def test_an_empty_body_is_a_400_not_an_empty_put(kinesis: Any) -> None:
 
 @pytest.fixture
 def api(kinesis: Any) -> Iterator[str]:
-    """A local HTTP server that hands each POST to the webhook handler as API Gateway's proxy event."""
+    """A local HTTP server that hands each POST to the webhook handler as API Gateway's proxy event, after
+    API Gateway's own check of the method's ``api_key_required``: no known sender key, a 403."""
     import threading  # noqa: PLC0415
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: PLC0415
 
@@ -203,6 +205,11 @@ def api(kinesis: Any) -> Iterator[str]:
     class Bridge(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
+            if self.headers.get("x-api-key") != API_KEY:
+                self.send_response(403)
+                self.end_headers()
+                self.wfile.write(b'{"message":"Forbidden"}')
+                return
             sender = self.path.removeprefix("/dev/webhooks/")
             event = webhook_request(sender, body, self.headers.get("X-Risk-Signature"))
             result = webhook_handler.lambda_handler(event, FakeLambdaContext("risk-scoring-test-webhook", 256, 10))
@@ -231,6 +238,7 @@ def test_riskctl_produce_http_signs_batches_that_land_on_the_stream(
     lines = [encode_json(_event(i)) for i in range(7)]
     (tmp_path / "events.jsonl").write_bytes(b"\n".join(lines) + b"\n")
     monkeypatch.setenv("ACME_SECRET", SECRET)
+    monkeypatch.setenv("RISK_WEBHOOK_API_KEY", API_KEY)  # the sender's key, as x-api-key beside the signature
     out = io.StringIO()
     args = ["produce", "--http", api, "--sender", SENDER, "--secret-env", "ACME_SECRET", "--batch", "3"]
     code = main([*args, "--file", str(tmp_path / "events.jsonl")], out=out)
@@ -248,8 +256,26 @@ def test_riskctl_produce_http_stops_at_a_refused_batch_with_the_apis_reason(
 
     (tmp_path / "events.jsonl").write_bytes(encode_json(_event(1)) + b"\n")
     monkeypatch.setenv("ACME_SECRET", "not-the-secret")
+    monkeypatch.setenv("ACME_KEY", API_KEY)
+    out = io.StringIO()
+    args = ["produce", "--http", api, "--sender", SENDER, "--secret-env", "ACME_SECRET", "--api-key-env", "ACME_KEY"]
+    assert main([*args, "--file", str(tmp_path / "events.jsonl")], out=out) == 1
+    assert out.getvalue() == 'error: request 1 refused with 401: {"error":"signature does not match"}\n'
+    assert _stream(kinesis) == []
+
+
+def test_riskctl_produce_http_without_the_senders_api_key_is_refused_by_the_gateway_with_403(
+    api: str, kinesis: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io  # noqa: PLC0415
+
+    from tools.riskctl import main  # noqa: PLC0415
+
+    (tmp_path / "events.jsonl").write_bytes(encode_json(_event(1)) + b"\n")
+    monkeypatch.setenv("ACME_SECRET", SECRET)
+    monkeypatch.delenv("RISK_WEBHOOK_API_KEY", raising=False)
     out = io.StringIO()
     args = ["produce", "--http", api, "--sender", SENDER, "--secret-env", "ACME_SECRET"]
     assert main([*args, "--file", str(tmp_path / "events.jsonl")], out=out) == 1
-    assert out.getvalue() == 'error: request 1 refused with 401: {"error":"signature does not match"}\n'
+    assert out.getvalue() == 'error: request 1 refused with 403: {"message":"Forbidden"}\n'
     assert _stream(kinesis) == []

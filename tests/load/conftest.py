@@ -78,7 +78,7 @@ def make_scored(event_id: str = "evt-1", *, user_id: str = "user-1", score: floa
     return ScoredEvent(
         replace(base, **event),
         features,
-        Score(score, band, "lr-v1", ("high_amount_flag", "new_country")),
+        Score(score, band, "lr-v1", ("high_amount_flag", "new_country"), (1.25, 0.5)),
         (ShadowScore("xgb-v1", 0.125, "low"),),
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,12 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
     assert all(list(r) == list(COLUMN_NAMES) for r in rows)
     assert "OK: every record is accounted for" in output
     assert "== top flagged events" in output
+    # The champion's reason contributions reach the warehouse, one per code, and the top events show them.
+    assert all(len(r["reason_contributions"]) == len(r["reason_codes"]) for r in rows)
+    assert summary["top_flagged"] and all(
+        len(t["reason_contributions"]) == len(t["reason_codes"]) for t in summary["top_flagged"]
+    )
+    assert re.search(r"^        reasons: .*\b[A-Z_0-9]+ [+-]\d+\.\d\d", output, re.MULTILINE)
     # The local run emits the whole metric contract (ProcessingFailures and ScoreEventsQuarantined only
     # on failure: the drills and tests/score/test_handler.py).
     emitted = {name for name, value in summary["metrics"].items() if value > 0}

@@ -139,7 +139,9 @@ def test_the_largest_valid_event_fits_one_message_in_both_envelopes(char: str) -
     top = 1e16 - 2
     flags = (True, True, True, True)
     features = Features(9, 99, 999, top, top, top, -50.0, 1e16, 20015.1, 1e5, 1e9, True, True, 23, *flags)
-    scored = ScoredEvent(event, features, Score(0.999, "high", "m" * 64, ("r" * 40,) * 20))
+    scored = ScoredEvent(
+        event, features, Score(0.999, "high", "m" * 64, ("r" * 40,) * 20, (-1.2345678901234567e-05,) * 20)
+    )
     for item in (event.to_dict(), scored.to_dict()):
         encoded = encode_item(item)  # raises if it does not fit one message
         assert len(encoded) < MAX_BODY_BYTES

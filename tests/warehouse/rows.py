@@ -9,13 +9,14 @@ from typing import Any
 from risk.warehouse.columns import COLUMN_NAMES
 from risk.warehouse.connection import Warehouse
 
-_SUPER = ("reason_codes", "metadata")
+_SUPER = ("reason_codes", "metadata", "shadow_scores", "reason_contributions")
 
 
 def event_row(
     event_id: str, user_id: str, occurred_at: datetime, score: float, band: str, **extra: Any
 ) -> dict[str, Any]:
-    """A row with defaults for every NOT NULL column; ``reason_codes`` may be given as a list."""
+    """A row with defaults for every NOT NULL column; SUPER values (``reason_codes``, ``shadow_scores``, ...)
+    may be given as lists (None is SQL NULL, a string is JSON text)."""
     row: dict[str, Any] = dict.fromkeys(COLUMN_NAMES)
     row.update(
         event_id=event_id, user_id=user_id, event_type="payment", schema_version=1, occurred_at=occurred_at,
@@ -34,6 +35,7 @@ def insert_events(warehouse: Warehouse, rows: list[dict[str, Any]]) -> None:
     with warehouse.transaction():
         for row in rows:
             params = [
-                json.dumps(row[c]) if c in _SUPER and not isinstance(row[c], str) else row[c] for c in COLUMN_NAMES
+                json.dumps(row[c]) if c in _SUPER and not isinstance(row[c], str | None) else row[c]
+                for c in COLUMN_NAMES
             ]
             warehouse.execute(f"INSERT INTO risk_events ({columns}) VALUES ({values})", params)

@@ -38,14 +38,17 @@ REPORTED = datetime(2026, 11, 28, tzinfo=UTC)
 EVENTS = [
     event_row("e-high-1", "u-1001", _at(23, 9), 0.95, "high", merchant_id="m-77", country="DE", channel="web",
               amount=120, currency="USD", reason_codes=["IMPOSSIBLE_TRAVEL", "AMOUNT_RATIO"],
+              reason_contributions=[1.1, 2.4],
               kinesis_shard_id="shardId-000000000001", kinesis_sequence_number="4960",
-              enriched_key="enriched/event_date=2026-11-23/abc.jsonl"),
+              enriched_key="enriched/event_date=2026-11-23/abc.jsonl",
+              shadow_scores=[{"model_version": "xgb-v1", "score": 0.6, "risk_band": "medium"}]),
     event_row("e-high-2", "u-2002", _at(23, 10), 0.9, "high", merchant_id="m-77", country="FR", channel="app",
               amount=50, currency="EUR", reason_codes=["CARD_TESTING", "COUNT_1H", "MISSING_GEO"]),
     event_row("e-med-1", "u-1001", _at(23, 11), 0.5, "medium", merchant_id="m-12", country="DE", channel="web",
               reason_codes=["MISSING_AMOUNT", "VELOCITY_1M"]),
     event_row("e-low-1", "u-3003", _at(23, 12), 0.1, "low", country="DE", channel="api", amount=10,
-              currency="GBP", reason_codes=["MISSING_GEO"]),
+              currency="GBP", reason_codes=["MISSING_GEO"],
+              shadow_scores=[{"model_version": "xgb-v1", "score": 0.05, "risk_band": "low"}]),
     event_row("e-low-2", "u-1001", _at(24, 8), 0.05, "low", merchant_id="m-77", channel="web", amount=20,
               currency="USD", reason_codes=[]),
     event_row("e-old", "u-1001", _at(2, 8), 0.2, "low", merchant_id="m-77", amount=5, currency="EUR"),
@@ -99,6 +102,14 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
         ("AMOUNT_RATIO", "model_feature", 1, 2.0), ("CARD_TESTING", "rule", 1, 1.0),
         ("COUNT_1H", "model_feature", 1, 2.0), ("IMPOSSIBLE_TRAVEL", "rule", 1, 1.0),
     ],
+    # e-high-1's model term of AMOUNT_RATIO (2.4) outweighs the rule ranked first; e-high-2 has no contributions.
+    "What drives this alert: reasons by contribution (1)": [
+        ("AMOUNT_RATIO", "model_feature", 2, 2.4), ("IMPOSSIBLE_TRAVEL", "rule", 1, 1.1),
+    ],
+    "What drives this alert: reasons by contribution (2)": [
+        ("AMOUNT_RATIO", 1, 1, 2.4), ("IMPOSSIBLE_TRAVEL", 1, 1, 1.1), ("CARD_TESTING", 1, 0, None),
+        ("COUNT_1H", 1, 0, None),
+    ],
     "A merchant's risk over a month": [
         (date(2026, 11, 2), 1, 0, 0, 0.2, 0.2), (D23, 2, 0, 2, 0.925, 0.95), (D24, 1, 0, 0, 0.05, 0.05),
     ],
@@ -120,6 +131,8 @@ EXPECTED: dict[str, list[tuple[Any, ...]]] = {
     # Nov 24 (e-low-2: 20, score 0.05) against Nov 23 (amounts 120, 50, none, 10; scores in 0.9+, 0.9+, 0.5, 0.1),
     # empty bins at 0.0001: score 0.9999 ln 10^4 + 2 (0.2499 ln 2500) + 0.4999 ln 5000 = 17.378;
     # amount 0.75 ln 4 + 3 (0.2499 ln 2500) = 6.905; every other feature is the same on both days.
+    # e-high-1 (high; the shadow says medium: down, out of high) and e-low-1 (both low); no other event has a shadow.
+    "Would the shadow model have decided differently?": [("lr-1", "xgb-v1", 2, 50.0, 0, 1, 0, 1, 50.0, 0.0)],
     "Which features drifted?": [("score", 1, 4, 17.378, "major"), ("amount", 1, 4, 6.905, "major")],
     "Country and channel risk yesterday (1)": [("DE", 3, 1, round(1.55 / 3, 6)), ("FR", 1, 1, 0.9)],
     "Country and channel risk yesterday (2)": [("api", 1, 0, 0), ("app", 1, 0, 1), ("web", 2, 1, 1)],

@@ -35,7 +35,7 @@ def test_risk_events_loses_exactly_distribution_the_unenforced_key_and_encodings
     encodings = [item for item in omissions if ": ENCODE " in item]
     assert [item for item in omissions if item not in encodings] == TABLE_CLAUSES_LEFT_OUT
     # Columns added later (ALTER TABLE ... ADD COLUMN, V020 onward) carry their encodings too.
-    for later in ("V020__relative_features.sql", "V021__shadow_scores.sql"):
+    for later in ("V020__relative_features.sql", "V021__shadow_scores.sql", "V024__reason_contributions.sql"):
         added = _omissions(later)
         assert all(": ENCODE " in item for item in added)
         encodings += added

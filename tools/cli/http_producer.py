@@ -1,7 +1,8 @@
 """``riskctl produce --http``: events to the HTTPS API, as JSON Lines batches over TLS.
 
 With a sender, each batch goes to ``POST <api>/webhooks/<sender>`` signed as the webhook function
-checks it (``risk.ingest.webhook.signature``); without one, to ``POST <api>/events`` signed with SigV4
+checks it (``risk.ingest.webhook.signature``), with the sender's API key as ``x-api-key`` (the key of
+its usage plan, which throttles it); without one, to ``POST <api>/events`` signed with SigV4
 (the method is IAM-authorised). A batch stays within the function's body limit; a refused batch stops
 the run with the API's one-line reason.
 """
@@ -56,6 +57,7 @@ def post_batches(
     *,
     sender: str | None,
     secret: str | None,
+    api_key: str | None = None,
     session: Any = None,
     batch: int = 100,
     timeout_s: float = 30.0,
@@ -71,6 +73,8 @@ def post_batches(
         if sender:
             assert secret is not None
             headers["X-Risk-Signature"] = signature(secret, int(time.time()), body)
+            if api_key:
+                headers["x-api-key"] = api_key
         else:
             headers = _sigv4_headers(session, url, body, headers)
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")

@@ -295,8 +295,15 @@ def report(rec: Reconciliation, out: TextIO) -> None:
     for e in rec.top_flagged:
         amount = "" if e["amount"] is None else f"{e['amount']:.2f} {e['currency'] or ''}"
         w(f"  {e['score']:.3f} {e['risk_band']:6} {e['event_id']} user={e['user_id']} {e['event_type']} {amount}\n")
-        w(f"        reasons: {', '.join(e['reason_codes']) or '-'}\n")
+        w(f"        reasons: {_reasons_line(e['reason_codes'], e.get('reason_contributions'))}\n")
     w(f"\n{'OK: every record is accounted for' if rec.ok else 'FAILED: see above'}\n")
+
+
+def _reasons_line(codes: Sequence[str], contributions: Sequence[float | None] | None) -> str:
+    """``CODE +1.23`` per reason, its stored contribution beside it when it has one."""
+    if contributions is None:
+        return ", ".join(codes) or "-"
+    return ", ".join(code if c is None else f"{code} {c:+.2f}" for code, c in zip(codes, contributions, strict=True))
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

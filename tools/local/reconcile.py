@@ -230,10 +230,12 @@ def warehouse_report(warehouse: Warehouse) -> tuple[set[str], dict[str, int], li
                 "risk_band": str(r[6]),
                 "model_version": str(r[7]),
                 "reason_codes": _reasons(r[8]),
+                "reason_contributions": _contributions(r[9]),
             }
             for r in warehouse.fetchall(
                 "SELECT event_id, user_id, event_type, amount, currency, score, risk_band, model_version, "
-                f"reason_codes FROM risk_events ORDER BY score DESC, event_id LIMIT {TOP_FLAGGED}"
+                "reason_codes, reason_contributions FROM risk_events "
+                f"ORDER BY score DESC, event_id LIMIT {TOP_FLAGGED}"
             )
         ]
     return ids, bands, histogram, top
@@ -246,6 +248,15 @@ def _reasons(value: Any) -> list[str]:
         except ValueError:
             return [value]
     return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _contributions(value: Any) -> list[float | None] | None:
+    """The stored contributions (JSON text or already decoded); None when the row has none."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, list):
+        return None
+    return [None if v is None else float(v) for v in value]
 
 
 def reconcile(pipeline: LocalPipeline, warehouse: Warehouse, *, fresh_warehouse: bool = True) -> Reconciliation:

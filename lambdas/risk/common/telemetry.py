@@ -43,6 +43,14 @@ DUPLICATE_EVENTS_SKIPPED = MetricSpec("DuplicateEventsSkipped", "Count", "score"
 SCORE_EVENTS_QUARANTINED = MetricSpec("ScoreEventsQuarantined", "Count", "score")
 # events scored by the bundled model because the SageMaker endpoint failed (issue 15)
 SCORER_FALLBACKS = MetricSpec("ScorerFallbacks", "Count", "score")
+# Champion vs shadows (issue 15), per shadow model_version: events by (champion band, shadow band).
+# The diagonal is agreement, the six other pairs are the band flips by direction; compared = all nine.
+# One 3x3 matrix instead of separate counters, so every ratio the dashboard draws is over the same events.
+SHADOW_BANDS = MetricSpec("ShadowBands", "Count", "score", ("model_version", "champion_band", "shadow_band"))
+# Score distribution per model version (the champion's and each shadow's): events per score bucket of
+# width 0.1 (SCORE_BUCKETS). Fixed buckets keep it at 10 series per model version (a version changes only
+# with a deploy), where one series per distinct score would be unbounded.
+SCORES_BY_BUCKET = MetricSpec("ScoresByBucket", "Count", "score", ("model_version", "role", "score_bucket"))
 # load
 EVENTS_LOADED = MetricSpec("EventsLoaded", "Count", "load")
 ROWS_MERGED = MetricSpec("RowsMerged", "Count", "load")
@@ -55,6 +63,18 @@ ARRIVAL_TO_LOAD_LAG = MetricSpec("ArrivalToLoadLag", "Milliseconds", "load", sta
 EVENT_TIME_TO_LOAD_LAG = MetricSpec("EventTimeToLoadLag", "Milliseconds", "load", statistic="p90")
 # every stage: messages (SQS) or records (Kinesis) handed back for retry, by stage and cause
 PROCESSING_FAILURES = MetricSpec("ProcessingFailures", "Count", "any", ("stage", "cause"))
+
+
+# ScoresByBucket: ``score_bucket`` is the bucket's lower edge ("0.0" .. "0.9"; a score of 1.0 is in "0.9"),
+# ``role`` says whose score it is.
+SCORE_BUCKETS = tuple(f"{k / 10:.1f}" for k in range(10))
+ROLE_CHAMPION = "champion"
+ROLE_SHADOW = "shadow"
+
+
+def score_bucket(score: float) -> str:
+    """The ``score_bucket`` of a score in [0, 1] (out-of-range scores are clamped into the end buckets)."""
+    return SCORE_BUCKETS[min(max(int(score * 10), 0), 9)]
 
 
 class Cause:
@@ -86,6 +106,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     DUPLICATE_EVENTS_SKIPPED,
     SCORE_EVENTS_QUARANTINED,
     SCORER_FALLBACKS,
+    SHADOW_BANDS,
+    SCORES_BY_BUCKET,
     EVENTS_LOADED,
     ROWS_MERGED,
     DUPLICATES_SUPPRESSED,

@@ -13,7 +13,8 @@ blocks are skipped whole where possible).
 
 Each Avro record goes on the stream in the contract's single-object encoding of the file's own
 schema, which must be a registered one (``risk.events.avro``), so the parse stage reads it as it
-reads any Avro record; a file whose schema is not registered is refused whole.
+reads any Avro record; a file whose schema is not registered, or whose codec is not one of
+:data:`AVRO_CODECS`, is refused whole.
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 AVRO_MAGIC = b"Obj\x01"
 _CHUNK = 1024 * 1024
 MAX_LINE_BYTES = 16 * 1024 * 1024  # far above any event (64 KiB): a file without newlines is not JSON Lines
+# Avro container codecs fastavro reads with the standard library. snappy, zstandard and lz4 need native
+# libraries the functions' layer does not ship: such a file is refused whole, saying which codecs to use.
+AVRO_CODECS = ("null", "deflate", "bzip2", "xz")
 
 
 class UnreadableFileError(ValueError):
@@ -141,6 +145,11 @@ def _avro_records(stream: BinaryIO, start: Position) -> Iterator[FileRecord]:
         writer = blocks.writer_schema
     except Exception as exc:  # untrusted bytes: fastavro raises ValueError, EOFError, ...
         raise UnreadableFileError(f"not a readable Avro container: {type(exc).__name__}: {exc}"[:200]) from None
+    codec = blocks.metadata.get("avro.codec", "null")
+    if codec not in AVRO_CODECS:
+        raise UnreadableFileError(
+            f"the file's Avro codec {codec!r} is not supported: write it with one of {', '.join(AVRO_CODECS)}"[:200]
+        )
     crc = bytes.fromhex(fingerprint(to_parsing_canonical_form(writer), "CRC-64-AVRO"))
     schema = avro.registry().get(crc)
     if schema is None:

@@ -17,7 +17,7 @@ import orjson
 
 from risk.events.model import format_ts
 from risk.load.pseudonymise import Pseudonymiser
-from risk.score.model import Features, ScoredEvent
+from risk.score.model import REASON_CONTRIBUTIONS, Features, ScoredEvent
 from risk.warehouse.columns import COLUMN_NAMES, RISK_EVENTS_COLUMNS
 
 Record = dict[str, Any]
@@ -76,6 +76,8 @@ def to_record(
         "band_medium_threshold": thresholds[0],
         "band_high_threshold": thresholds[1],
         "shadow_scores": [s.to_dict() for s in scored.shadows] or None,  # V021: the shadow models' scores
+        # V024: aligned with reason_codes; NULL when the scorer (or an older producer) sent none
+        REASON_CONTRIBUTIONS: None if score.contributions is None else list(score.contributions),
     }
     _check(record)
     return {name: record[name] for name in COLUMN_NAMES}

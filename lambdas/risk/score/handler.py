@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -44,6 +45,7 @@ from risk.common.publish import send_owned
 from risk.common.redact import log_safe
 from risk.events.model import RiskEvent
 from risk.events.reasons import Reason
+from risk.score import comparison
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.scorers.base import Thresholds
@@ -104,6 +106,22 @@ class SetAside:
 
 def _emit(spec: telemetry.MetricSpec, value: float) -> None:
     metrics.add_metric(name=spec.name, unit=spec.unit, value=value)
+
+
+def _emit_counts(
+    spec: telemetry.MetricSpec, counts: Iterable[tuple[tuple[str, ...], int]], deps: ScoreDependencies
+) -> None:
+    """One value per combination of ``spec``'s extra dimensions (in their order) that occurred in the batch."""
+    for values, n in sorted(counts):
+        with single_metric(
+            name=spec.name,
+            unit=MetricUnit(spec.unit),
+            value=n,
+            namespace=telemetry.NAMESPACE,
+            default_dimensions={"service": telemetry.SERVICE, "environment": deps.environment},
+        ) as metric:
+            for name, value in zip(spec.extra_dimensions, values, strict=True):
+                metric.add_dimension(name=name, value=value)
 
 
 def _quarantine(deps: ScoreDependencies, set_aside: list[SetAside]) -> set[str]:
@@ -221,17 +239,9 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     _emit(telemetry.EVENTS_FLAGGED, sum(n for (band, _), n in bands.items() if band != "low"))
     _emit(telemetry.DUPLICATE_EVENTS_SKIPPED, batch.duplicates)
     _emit(telemetry.SCORE_EVENTS_QUARANTINED, 0 if not_quarantined else len(set_aside))
-    for (band, version), n in sorted(bands.items()):
-        spec = telemetry.SCORED_BY_BAND
-        with single_metric(
-            name=spec.name,
-            unit=MetricUnit(spec.unit),
-            value=n,
-            namespace=telemetry.NAMESPACE,
-            default_dimensions={"service": telemetry.SERVICE, "environment": deps.environment},
-        ) as metric:
-            metric.add_dimension(name="risk_band", value=band)
-            metric.add_dimension(name="model_version", value=version)
+    _emit_counts(telemetry.SCORED_BY_BAND, bands.items(), deps)  # keys in the spec's order: (risk_band, model_version)
+    _emit_counts(telemetry.SHADOW_BANDS, comparison.band_pairs(sent).items(), deps)
+    _emit_counts(telemetry.SCORES_BY_BUCKET, comparison.score_buckets(sent).items(), deps)
     for s in sent:
         if s.score.risk_band == "high":  # one line per high-risk event, correlated by its event_id
             logger.set_correlation_id(s.event.event_id)

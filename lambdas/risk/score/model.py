@@ -6,6 +6,7 @@ A scored event travels from score to load as ``{"event": ..., "features": ...,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, fields
 from operator import attrgetter
 from typing import Any
@@ -60,12 +61,39 @@ _FEATURE_FIELDS = tuple(f.name for f in fields(Features))
 _feature_values = attrgetter(*_FEATURE_FIELDS)
 
 
+# The scored event's wire key of the per-reason contributions (and the risk_events column, V024):
+# a list aligned with ``reasons``, one number or null per code. Absent in messages from producers
+# older than it; those load with NULL contributions.
+REASON_CONTRIBUTIONS = "reason_contributions"
+
+
+class ScoreError(ValueError):
+    """A score that breaks the scored-event contract (the event fails alone, never its batch)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Score:
     score: float  # probability in [0, 1]
     risk_band: str  # low, medium or high
     model_version: str
     reasons: tuple[str, ...]  # reason codes, most important first
+    # Per reason, what it added to the score (docs/scoring.md: log-odds for the bundled models, a share
+    # of the score for the rules); None for a code without one (missing inputs, SCORER_FALLBACK).
+    # None as a whole: the scorer has none (SageMaker) or the message predates them.
+    contributions: tuple[float | None, ...] | None = None
+
+    def __post_init__(self) -> None:
+        # Checked here, so a scorer cannot emit and the load cannot accept a misaligned or non-finite list.
+        c = self.contributions
+        if c is None:
+            return
+        if len(c) != len(self.reasons):
+            raise ScoreError(f"{len(c)} reason contributions for {len(self.reasons)} reason codes")
+        for value in c:
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)
+            ):
+                raise ScoreError(f"a reason contribution is not a finite number: {value!r:.40}")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -73,11 +101,19 @@ class Score:
             "risk_band": self.risk_band,
             "model_version": self.model_version,
             "reasons": list(self.reasons),
+            REASON_CONTRIBUTIONS: None if self.contributions is None else list(self.contributions),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Score:
-        return cls(float(d["score"]), d["risk_band"], d["model_version"], tuple(d["reasons"]))
+        contributions = d.get(REASON_CONTRIBUTIONS)
+        return cls(
+            float(d["score"]),
+            d["risk_band"],
+            d["model_version"],
+            tuple(d["reasons"]),
+            None if contributions is None else tuple(contributions),
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -69,6 +69,9 @@ RISK_EVENTS_COLUMNS: tuple[tuple[str, str], ...] = (
     ("country_age", "int"),
     # V021: the shadow models' scores, [{"model_version", "score", "risk_band"}, ...] (issue 15).
     ("shadow_scores", "super"),
+    # V024: per reason code, its contribution ([number or null, ...], aligned with reason_codes); NULL
+    # for a scorer without contributions (SageMaker) and for messages from before them.
+    ("reason_contributions", "super"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in RISK_EVENTS_COLUMNS)
 PSEUDONYMISED_COLUMNS = ("ip_key", "device_key", "email_key")

@@ -30,6 +30,10 @@ the Redshift text by shape and the equivalent by its results):
   LATERAL (SELECT value AS x, ordinality - 1 AS i FROM jsonb_array_elements_text(e.arr) WITH
   ORDINALITY)``: ``x`` is the element as text (views cast it to VARCHAR, as Redshift needs for a
   SUPER scalar), ``i`` its zero-based position, as ``AT`` gives.
+* PartiQL navigation into an unnested object, ``x.f`` where ``x`` is the element of such an unnest
+  (``FROM risk_events AS r, r.shadow_scores AS s AT i``, then ``s.score``), becomes
+  ``jsonb_extract_path_text(CAST(x AS JSONB), 'f')``: the attribute as text (views cast it, as Redshift
+  needs for a SUPER value), NULL when the element has no such attribute, as in Redshift.
 * SUPER navigation ``arr[n]`` (a literal index) becomes ``jsonb_extract_path_text(arr, 'n')``:
   zero-based like Redshift's (sqlglot's own transpilation would shift it to one-based).
 
@@ -73,6 +77,7 @@ POSTGRES_MAPPINGS = (
     "CREATE MATERIALIZED VIEW v [BACKUP NO] [AUTO REFRESH YES] AS q -> CREATE VIEW v AS q (always fresh)",
     "FROM t AS e, e.arr AS x AT i (SUPER unnest) -> CROSS JOIN LATERAL jsonb_array_elements_text WITH ORDINALITY",
     "arr[n] (SUPER navigation) -> jsonb_extract_path_text(arr, 'n') (zero-based, as in Redshift)",
+    "x.f (navigation into an unnested object x) -> jsonb_extract_path_text(CAST(x AS JSONB), 'f')",
     "SHA2(x, 256) -> encode(sha256(convert_to(x, 'UTF8')), 'hex') (the same lower-case hex)",
 )
 POSTGRES_OMITTED = ("DISTSTYLE", "DISTKEY", "PRIMARY KEY", "UNIQUE", "ENCODE", "MASKING POLICY", "ASSUMEROLE")
@@ -225,7 +230,8 @@ def render_postgres(statement: str) -> Rendered:
         properties.pop()
     _materialized_view_as_view(tree)
     widths: set[int] = set()
-    tree = tree.transform(lambda node: _map_for_postgres(node, widths))
+    elements = _unnested_elements(tree)
+    tree = tree.transform(lambda node: _map_for_postgres(node, widths, elements))
     before = tuple(_varchar_domain_ddl(width) for width in sorted(widths))
     return Rendered(tree.sql(dialect=POSTGRES), tuple(omissions), before, tuple(after))
 
@@ -246,8 +252,24 @@ def _table_name(tree: exp.Expr) -> str:
     return table.name if table is not None else "?"
 
 
-def _map_for_postgres(node: exp.Expr, widths: set[int]) -> exp.Expr:
+def _unnested_elements(tree: exp.Expr) -> frozenset[str]:
+    """The element names of the statement's PartiQL unnests (``e.arr AS x AT i`` -> ``x``)."""
     from sqlglot import exp  # noqa: PLC0415
+
+    return frozenset(
+        join.this.this.alias
+        for join in tree.find_all(exp.Join)
+        if isinstance(join.this, exp.AtIndex) and isinstance(join.this.this, exp.Alias)
+    )
+
+
+def _map_for_postgres(node: exp.Expr, widths: set[int], elements: frozenset[str] = frozenset()) -> exp.Expr:
+    from sqlglot import exp  # noqa: PLC0415
+
+    if isinstance(node, exp.Column) and node.table and node.table in elements:
+        # x.f on an unnested element: x is the element's JSON text in the lateral join (_unnest_at_index)
+        element = exp.Cast(this=exp.column(node.table), to=exp.DataType.build("JSONB"))
+        return exp.Anonymous(this="jsonb_extract_path_text", expressions=[element, exp.Literal.string(node.name)])
 
     if isinstance(node, exp.DataType) and node.this == exp.DataType.Type.SUPER:
         return exp.DataType.build("JSONB")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -42,3 +42,25 @@ class Scorer(Protocol):
 def dedupe(codes: list[str]) -> tuple[str, ...]:
     """Keep the first occurrence of each reason code, in order."""
     return tuple(dict.fromkeys(codes))
+
+
+Contribution = float | None
+
+
+def dedupe_reasons(pairs: Iterable[tuple[str, Contribution]]) -> tuple[tuple[str, ...], tuple[Contribution, ...]]:
+    """Codes and their contributions, keeping the first occurrence of each code, in order."""
+    kept: dict[str, Contribution] = {}
+    for code, contribution in pairs:
+        if code not in kept:
+            kept[code] = contribution
+    return tuple(kept), tuple(kept.values())
+
+
+def best_by_code(codes: Sequence[str], contrib: Sequence[float]) -> dict[str, float]:
+    """Each feature code's contribution: the largest of its features' (only HOUR_OF_DAY has two, sin and
+    cos), which is the one the reason picker ranked it by."""
+    out: dict[str, float] = {}
+    for code, value in zip(codes, contrib, strict=True):
+        if code not in out or value > out[code]:
+            out[code] = value
+    return out

@@ -17,12 +17,14 @@ import orjson
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
-from risk.score.scorers.base import Thresholds, dedupe
+from risk.score.scorers.base import Contribution, Thresholds, best_by_code, dedupe_reasons
 from risk.score.scorers.reasons import ReasonPicker
-from risk.score.scorers.rules import fired_rules
-from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
+from risk.score.scorers.rules import RuleTerms, fired_rules
+from risk.score.vector import FEATURE_NAMES, MISSING_AMOUNT, MISSING_GEO, missing_reasons, vectorize
 
 MODELS_DIR = Path(__file__).resolve().parent.parent / "models"
+# Data quality, not risk: never a contribution, even when a model's missing-input indicator is picked.
+MISSING_INPUT_CODES = frozenset({MISSING_AMOUNT, MISSING_GEO})
 
 
 def model_path(path: str | Path) -> Path:
@@ -113,6 +115,7 @@ class LogisticScorer:
         self._idx = feature_indices(model.model_version, model.features)
         self._all = self._idx == tuple(range(len(FEATURE_NAMES)))
         self._reasons = ReasonPicker(model.features)
+        self._rules = RuleTerms(model.features)
 
     def select(self, x: list[float]) -> list[float]:
         """The model's features out of the full vector."""
@@ -126,10 +129,33 @@ class LogisticScorer:
         x = self.select(vectorize(event, features))
         contrib = self.contributions(x)
         p = sigmoid(self.model.intercept + sum(contrib))
-        codes = [r.code for r in fired_rules(event, features)]
-        codes += self._reasons.pick(event, features, x, contrib)
-        codes += missing_reasons(event)
-        return Score(p, self.thresholds.band(p), self.model_version, dedupe(codes))
+        codes, contributions = model_reasons(self._reasons, self._rules, event, features, x=x, contrib=contrib)
+        return Score(p, self.thresholds.band(p), self.model_version, codes, contributions)
 
     def score_batch(self, events: Sequence[RiskEvent], features: Sequence[Features]) -> list[Score]:
         return [self.score(e, f) for e, f in zip(events, features, strict=True)]
+
+
+def model_reasons(
+    picker: ReasonPicker,
+    rules: RuleTerms,
+    event: RiskEvent,
+    features: Features,
+    *,
+    x: Sequence[float],
+    contrib: Sequence[float],
+) -> tuple[tuple[str, ...], tuple[Contribution, ...]]:
+    """A bundled model's reasons with their log-odds contributions: the rules that fired (the model's
+    contribution of the features each tests), the top feature contributions, then the missing inputs
+    (no contribution: they are not risk, also when the picker named a model's missing-input indicator)."""
+    fired = fired_rules(event, features)
+    picked = picker.pick(event, features, x, contrib)
+    by_code = best_by_code(picker.codes, contrib) if picked else {}
+    missing = missing_reasons(event)
+    return dedupe_reasons(
+        [
+            *((r.code, rules.of(r, contrib)) for r in fired),
+            *((code, None if code in MISSING_INPUT_CODES else by_code[code]) for code in picked),
+            *((code, None) for code in missing),
+        ]
+    )

@@ -9,6 +9,9 @@ Decision: if the endpoint fails (error, timeout, malformed answer) the batch is 
 bundled model, with the reason ``SCORER_FALLBACK`` and that model's version, so an endpoint outage
 degrades scoring instead of stopping the pipeline; ``fallback_events`` counts them for the
 ``ScorerFallbacks`` metric. Without a fallback the error propagates and SQS retries the batch.
+Contributions: none (``Score.contributions`` None, NULL in the warehouse): the endpoint returns a
+probability alone, and the rules' codes beside it are not terms of that probability. A batch
+scored by the fallback carries the fallback's contributions, ``SCORER_FALLBACK`` with none.
 The client has short timeouts (:data:`CONNECT_TIMEOUT_S`, :data:`READ_TIMEOUT_S`): a hung endpoint
 costs at most ``risk.common.aws.worst_case_call_s`` of them, well below the function's timeout.
 """
@@ -24,7 +27,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
-from risk.score.scorers.base import Scorer, Thresholds, dedupe
+from risk.score.scorers.base import Scorer, Thresholds, dedupe, dedupe_reasons
 from risk.score.scorers.rules import fired_rules
 from risk.score.vector import missing_reasons, vectorize
 
@@ -98,10 +101,7 @@ class SageMakerScorer:
                 raise
             log.warning("SageMaker endpoint %s failed (%s); scoring %d events locally", self.endpoint, exc, len(events))
             self.fallback_events += len(events)
-            return [
-                Score(s.score, s.risk_band, s.model_version, dedupe([*s.reasons, FALLBACK_REASON]))
-                for s in self.fallback.score_batch(events, features)
-            ]
+            return [_with_fallback_reason(s) for s in self.fallback.score_batch(events, features)]
         variant = resp.get("InvokedProductionVariant")
         model_version = f"sagemaker:{self.endpoint}" + (f":{variant}" if variant else "")
         return [
@@ -113,3 +113,11 @@ class SageMakerScorer:
             )
             for p, e, f in zip(probs, events, features, strict=True)
         ]
+
+
+def _with_fallback_reason(s: Score) -> Score:
+    """A fallback's score with ``SCORER_FALLBACK`` last (no contribution of its own)."""
+    if s.contributions is None:
+        return Score(s.score, s.risk_band, s.model_version, dedupe([*s.reasons, FALLBACK_REASON]))
+    codes, contributions = dedupe_reasons([*zip(s.reasons, s.contributions, strict=True), (FALLBACK_REASON, None)])
+    return Score(s.score, s.risk_band, s.model_version, codes, contributions)

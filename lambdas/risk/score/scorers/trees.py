@@ -27,11 +27,11 @@ import orjson
 
 from risk.events.model import RiskEvent
 from risk.score.model import Features, Score
-from risk.score.scorers.base import Thresholds, dedupe
-from risk.score.scorers.logistic import ModelFileError, feature_indices, model_path, sigmoid
+from risk.score.scorers.base import Thresholds
+from risk.score.scorers.logistic import ModelFileError, feature_indices, model_path, model_reasons, sigmoid
 from risk.score.scorers.reasons import ReasonPicker
-from risk.score.scorers.rules import fired_rules
-from risk.score.vector import FEATURE_NAMES, missing_reasons, vectorize
+from risk.score.scorers.rules import RuleTerms
+from risk.score.vector import FEATURE_NAMES, vectorize
 
 KIND = "xgboost"
 
@@ -195,6 +195,7 @@ class TreeScorer:
         self._idx = feature_indices(model.model_version, model.features)
         self._all = self._idx == tuple(range(len(FEATURE_NAMES)))
         self._reasons = ReasonPicker(model.features)
+        self._rules = RuleTerms(model.features)
 
     def rows(self, events: Sequence[RiskEvent], features: Sequence[Features]) -> list[list[float]]:
         """The model's float32 inputs of each event."""
@@ -216,8 +217,6 @@ class TreeScorer:
         for e, f, x in zip(events, features, self.rows(events, features), strict=True):
             margin, contrib, _ = self.evaluator.explain(x)
             p = sigmoid(margin)
-            codes = [r.code for r in fired_rules(e, f)]
-            codes += self._reasons.pick(e, f, x, contrib)
-            codes += missing_reasons(e)
-            out.append(Score(p, self.thresholds.band(p), self.model_version, dedupe(codes)))
+            codes, contributions = model_reasons(self._reasons, self._rules, e, f, x=x, contrib=contrib)
+            out.append(Score(p, self.thresholds.band(p), self.model_version, codes, contributions))
         return out
