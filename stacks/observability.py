@@ -47,6 +47,7 @@ from risk.score.scorers.rules import RulesScorer
 from stacks.config import PARSE_FAILURES_QUEUE, WORK_QUEUES, EnvironmentConfig
 from stacks.ingest import FIREHOSE_BUFFER_INTERVAL_S
 from stacks.monitored import MonitoredResources
+from stacks.sagemaker import VARIANT as SAGEMAKER_VARIANT
 
 STAGES = ("parse", "score", "load")
 STATE_STORE_OPERATIONS = ("BatchGetItem", "PutItem")  # what risk.score.store.DynamoStateStore calls
@@ -652,8 +653,11 @@ class PipelineMonitoring(Construct):
         return ()
 
     def shadow_versions(self) -> tuple[str, ...]:
-        """The ``model_version`` of each configured shadow: always known at synth (shadows are bundled models)."""
-        return tuple(load_model_file(sh.model_file, Thresholds()).model_version for sh in self._cfg.scoring.shadows)
+        """The ``model_version`` of each configured shadow, known at synth: the bundled models', and the
+        provisioned SageMaker endpoint's (stacks/sagemaker.py serves one variant, ``AllTraffic``)."""
+        bundled = tuple(load_model_file(sh.model_file, Thresholds()).model_version for sh in self._cfg.scoring.shadows)
+        endpoint = self._cfg.scoring.shadow_endpoint
+        return bundled + ((f"sagemaker:{endpoint}:{SAGEMAKER_VARIANT}",) if endpoint else ())
 
     def _add_high_band_rate_alarm(self) -> None:
         """Warn when the champion's high-band share of scored events leaves ``alarms.high_band_rate``

@@ -13,8 +13,15 @@ import pytest
 
 from risk.common import settings
 from stacks.config import CDK_JSON, ConfigError, load_environment
+from stacks.observability import (
+    TITLE_SHADOW_AGREEMENT,
+    TITLE_SHADOW_DISTRIBUTION,
+    TITLE_SHADOW_FLIPS,
+    TITLE_SHADOW_HIGH_SHARE,
+)
 from stacks.sagemaker import xgboost_image_uri
 from tests.infra.conftest import Synth
+from tests.infra.test_observability import render_body
 
 ENDPOINT = "risk-scoring-staging-xgb-v1"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
@@ -111,6 +118,27 @@ def test_the_endpoint_has_the_name_the_score_function_calls(staging: Synth) -> N
     assert variables[settings.SCORER] == "xgboost" and settings.SAGEMAKER_ENDPOINT not in variables  # a shadow
     processing = staging.risk_app.stacks["Processing"]
     assert staging.risk_app.stacks["SageMaker"] in processing.dependencies
+
+
+@pytest.mark.synth
+def test_the_overview_compares_the_endpoint_shadow_with_the_champion(staging: Synth) -> None:
+    [body] = [
+        render_body(r["Properties"]["DashboardBody"])
+        for r in staging.resources("Monitoring", "AWS::CloudWatch::Dashboard").values()
+        if r["Properties"]["DashboardName"] == "risk-scoring-staging-pipeline-overview"
+    ]
+    titles = {w["properties"].get("title") for w in body["widgets"]}
+    version = f"sagemaker:{ENDPOINT}:AllTraffic"  # what SageMakerScorer writes for the one variant served
+    for title in (TITLE_SHADOW_AGREEMENT, TITLE_SHADOW_FLIPS, TITLE_SHADOW_HIGH_SHARE, TITLE_SHADOW_DISTRIBUTION):
+        assert title.format(shadow=version) in titles
+    bands = [
+        m
+        for w in body["widgets"]
+        if w["properties"].get("title") == TITLE_SHADOW_FLIPS.format(shadow=version)
+        for m in w["properties"]["metrics"]
+        if not isinstance(m[0], dict) and m[1] == "ShadowBands"
+    ]
+    assert bands and all(m[m.index("model_version") + 1] == version for m in bands)
 
 
 @pytest.mark.synth
