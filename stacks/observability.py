@@ -586,6 +586,23 @@ class PipelineMonitoring(Construct):
                 runbook=RUNBOOK_MODEL_ROLLBACK,
             )
 
+        if self._cfg.scoring.shadows or self._cfg.scoring.shadow_endpoint:
+            self._alarm(
+                "shadow-failures",
+                metric=self.product_metric(telemetry.SHADOW_FAILURES, period=FIVE_MINUTES),
+                threshold=0,
+                comparison=gt,
+                missing=cw.TreatMissingData.NOT_BREACHING,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                meaning="A shadow model failed to score its batches in 2 of 3 five-minute periods: the champion "
+                "still scores and decides, but the comparison has a gap (for a SageMaker shadow, the endpoint "
+                "fails or times out).",
+                first_step="read the score logs ('shadow ... failed') for the shadow's name and error.",
+                runbook=RUNBOOK_MODEL_ROLLBACK,
+                severity=WARNING,
+            )
+
         self._add_high_band_rate_alarm()
 
         self._alarm(
@@ -1118,7 +1135,10 @@ class PipelineMonitoring(Construct):
                         m(telemetry.EVENTS_FLAGGED), m(telemetry.EVENTS_SCORED), "Flagged / scored (%)", ONE_MINUTE
                     )
                 ],
-                right=[m(telemetry.SCORER_FALLBACKS, label="scored by the fallback model (SageMaker failed)")],
+                right=[
+                    m(telemetry.SCORER_FALLBACKS, label="scored by the fallback model (SageMaker failed)"),
+                    m(telemetry.SHADOW_FAILURES, label="events a shadow failed to score"),
+                ],
                 left_y_axis=cw.YAxisProps(min=0, max=100),
                 width=12,
                 height=7,

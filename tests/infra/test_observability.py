@@ -518,6 +518,7 @@ def test_every_alarm_is_tested_and_documented(obs: Synth) -> None:
     keys = set(obs.monitoring.alarms)
     optional = {"silent-producer"} if obs.cfg.alarms.silent_producer_minutes else set()
     optional |= {"scorer-fallback"} if obs.cfg.scoring.sagemaker_endpoint else set()
+    optional |= {"shadow-failures"} if obs.cfg.scoring.shadows or obs.cfg.scoring.shadow_endpoint else set()
     optional |= {"high-band-rate"} if obs.cfg.alarms.high_band_rate and obs.monitoring.champion_versions() else set()
     assert keys == EXPECTED_ALARMS | optional
     doc = (REPO_ROOT / "docs" / "observability.md").read_text()

@@ -17,7 +17,7 @@ from risk.common import settings
 from risk.score.model import ScoredEvent, ShadowScore
 from risk.score.scorers import load_scorer
 from risk.score.scorers.sagemaker import CONTENT_TYPE, csv_rows
-from risk.score.scorers.shadow import load_shadows, parse_shadows, with_shadows
+from risk.score.scorers.shadow import attach_shadows, load_shadows, parse_shadows, with_shadows
 from risk.score.state import replay
 from risk.score.vector import vectorize
 from stacks.config import load_environment, runtime_environment
@@ -93,6 +93,8 @@ def test_a_failing_endpoint_drops_only_its_own_shadow_scores(runtime: tuple[Any,
     client, stub = runtime
     stub.add_client_error("invoke_endpoint", "ModelError", "the model container failed", http_status_code=424)
     shadows = load_shadows({settings.SHADOW_SCORERS: f"sagemaker:{ENDPOINT},logistic:lr-v1.json"}, client)
-    out = with_shadows(shadows, [None, *_scored()])
+    scored = _scored()
+    out, failed = attach_shadows(shadows, [None, *scored])
     assert out[0] is None
     assert all(s is not None and [sh.model_version for sh in s.shadows] == ["lr-v1"] for s in out[1:])
+    assert failed == len(scored)  # counted (ShadowFailures) per event the endpoint did not score

@@ -54,7 +54,10 @@ def test_shadow_bands_count_each_event_once_per_shadow_by_champion_and_shadow_ba
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     scored = _run_with_shadow(aws, monkeypatch)
-    pairs = _of(emitted(capsys), telemetry.SHADOW_BANDS)
+    metrics = emitted(capsys)
+    pairs = _of(metrics, telemetry.SHADOW_BANDS)
+    assert (telemetry.SHADOW_FAILURES.name,) in metrics  # where shadows run: a zero, not a gap
+    assert _of(metrics, telemetry.SHADOW_FAILURES) == Counter({(): 0})
     assert pairs == Counter((s.shadows[0].model_version, s.score.risk_band, s.shadows[0].risk_band) for s in scored)
     assert sum(pairs.values()) == len(scored) == 12  # compared: every event the champion sent
     assert {version for version, _, _ in pairs} == {"lr-v1"}
@@ -88,6 +91,7 @@ def test_without_shadows_only_the_champions_distribution_is_emitted(
     assert _of(metrics, telemetry.SCORES_BY_BUCKET) == Counter(
         ("lr-v1", "champion", _bucket_by_hand(s.score.score)) for s in scored
     )
+    assert _of(metrics, telemetry.SHADOW_FAILURES) == Counter()  # no shadows, no series
 
 
 def test_a_failing_shadow_is_compared_on_no_event_and_the_champion_is_still_counted(
@@ -103,3 +107,4 @@ def test_a_failing_shadow_is_compared_on_no_event_and_the_champion_is_still_coun
     metrics = emitted(capsys)
     assert _of(metrics, telemetry.SHADOW_BANDS) == Counter()
     assert sum(_of(metrics, telemetry.SCORES_BY_BUCKET).values()) == len(scored) == 12
+    assert _of(metrics, telemetry.SHADOW_FAILURES) == Counter({(): 12})  # every event the shadow missed

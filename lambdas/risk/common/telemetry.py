@@ -51,6 +51,9 @@ SHADOW_BANDS = MetricSpec("ShadowBands", "Count", "score", ("model_version", "ch
 # width 0.1 (SCORE_BUCKETS). Fixed buckets keep it at 10 series per model version (a version changes only
 # with a deploy), where one series per distinct score would be unbounded.
 SCORES_BY_BUCKET = MetricSpec("ScoresByBucket", "Count", "score", ("model_version", "role", "score_bucket"))
+# events a shadow failed to score (its scores are left out of the batch; the champion's stand). No
+# model_version dimension, so one alarm sees every shadow; the log line names the shadow that failed.
+SHADOW_FAILURES = MetricSpec("ShadowFailures", "Count", "score")
 # load
 EVENTS_LOADED = MetricSpec("EventsLoaded", "Count", "load")
 ROWS_MERGED = MetricSpec("RowsMerged", "Count", "load")
@@ -108,6 +111,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     SCORER_FALLBACKS,
     SHADOW_BANDS,
     SCORES_BY_BUCKET,
+    SHADOW_FAILURES,
     EVENTS_LOADED,
     ROWS_MERGED,
     DUPLICATES_SUPPRESSED,

@@ -49,7 +49,7 @@ from risk.score import comparison
 from risk.score.model import ScoredEvent
 from risk.score.scorers import Scorer, load_scorer
 from risk.score.scorers.base import Thresholds
-from risk.score.scorers.shadow import ShadowScorer, load_shadows, with_shadows
+from risk.score.scorers.shadow import ShadowScorer, attach_shadows, load_shadows
 from risk.score.service import check_finite, score_isolating
 from risk.score.store import DEFAULT_HORIZON_DAYS, DynamoStateStore, StateStore
 
@@ -206,7 +206,10 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     per_message: dict[str, list[bytes]] = {}
     thresholds = getattr(deps.scorer, "thresholds", None)
     done: list[tuple[str, ScoredEvent]] = []
-    for k, (mid, scored) in enumerate(zip(owners, with_shadows(deps.shadows, batch.scored), strict=True)):
+    attached, shadow_failures = attach_shadows(deps.shadows, batch.scored)
+    if deps.shadows:  # a zero, not a gap, where shadows run
+        _emit(telemetry.SHADOW_FAILURES, shadow_failures)
+    for k, (mid, scored) in enumerate(zip(owners, attached, strict=True)):
         if scored is None:
             set_aside.append(SetAside(mid, events[k].to_dict(), f"failed to score: {batch.failures[k]}"))
             continue

@@ -102,20 +102,30 @@ def load_shadows(environ: Mapping[str, str] | None = None, sagemaker_client: Any
 
 def with_shadows(shadows: Sequence[ShadowScorer], scored: Sequence[ScoredEvent | None]) -> list[ScoredEvent | None]:
     """The scored events with every shadow's score attached (a shadow that fails is left out)."""
+    return attach_shadows(shadows, scored)[0]
+
+
+def attach_shadows(
+    shadows: Sequence[ShadowScorer], scored: Sequence[ScoredEvent | None]
+) -> tuple[list[ScoredEvent | None], int]:
+    """:func:`with_shadows`, and how many events shadows failed to score (one per event and failed shadow),
+    which the handler counts in ``ShadowFailures`` so that a broken shadow is seen, not only logged."""
     present = [s for s in scored if s is not None]
     if not shadows or not present:
-        return list(scored)
+        return list(scored), 0
     events = [s.event for s in present]
     features = [s.features for s in present]
     per_model = []
+    failed = 0
     for shadow in shadows:
         try:
             per_model.append(shadow.scores(events, features))
         except Exception:
+            failed += len(present)
             log.exception("shadow %s failed: this batch carries no scores of it", shadow.model_version)
     if not per_model:
-        return list(scored)
+        return list(scored), failed
     attached = iter(
         replace(s, shadows=tuple(scores)) for s, scores in zip(present, zip(*per_model, strict=True), strict=True)
     )
-    return [None if s is None else next(attached) for s in scored]
+    return [None if s is None else next(attached) for s in scored], failed
