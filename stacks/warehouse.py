@@ -40,13 +40,22 @@ SDK_PROVIDER_CONCURRENCY = 2
 RESTRICT_DEFAULT_SG_PROVIDER_ID = "Custom::VpcRestrictDefaultSGCustomResourceProvider"
 ASYNC_FAILURES_QUEUE = "async-failures"
 SPECTRUM_TABLE = "enriched"  # the one catalog table (stacks/catalog.py) Spectrum may read
+SPECTRUM_GLUE_ACTIONS = (
+    "glue:GetDatabase",
+    "glue:GetTable",
+    "glue:GetPartition",
+    "glue:GetPartitions",
+    "glue:BatchGetPartition",
+)
 # The region's AWS-managed prefix list of S3, the gateway endpoint's route (its id differs per region).
 S3_PREFIX_LIST_NAME = "com.amazonaws.{region}.s3"
 
 REDSHIFT_PORT = 5439
 SUBNET_MASK = 24
-# Interface endpoints the in-VPC functions need (S3 is a gateway endpoint).
+# Interface endpoints the in-VPC functions need (S3 is a gateway endpoint), and Glue, which the workgroup's
+# Spectrum queries need under enhanced VPC routing to read the archive's catalog (docs/warehouse.md).
 INTERFACE_ENDPOINTS = {
+    "Glue": ec2.InterfaceVpcEndpointAwsService.GLUE,
     "Sts": ec2.InterfaceVpcEndpointAwsService.STS,
     "RedshiftServerless": ec2.InterfaceVpcEndpointAwsService.REDSHIFT_SERVERLESS,
     "Sqs": ec2.InterfaceVpcEndpointAwsService.SQS,
@@ -191,6 +200,14 @@ class WarehouseStack(Stack):
             description="Redshift Serverless workgroup",
             allow_all_outbound=False,
         )
+        # Enhanced VPC routing sends the workgroup's own S3 and Glue traffic through this VPC: COPY and Spectrum
+        # read S3 through the gateway endpoint, Spectrum reaches the catalog through the Glue endpoint.
+        self.workgroup_sg.add_egress_rule(
+            self._s3_prefix_list, ec2.Port.tcp(443), "COPY and Spectrum read S3 through the gateway endpoint"
+        )
+        self.workgroup_sg.add_egress_rule(
+            self.endpoint_sg, ec2.Port.tcp(443), "Spectrum reads the Glue catalog through its interface endpoint"
+        )
         self.loader_sg = self._client_sg("LoaderSecurityGroup", "load function")
         self.migrator_sg = self._client_sg("MigratorSecurityGroup", "schema migration function")
         self.retention_sg = self._client_sg("RetentionSecurityGroup", "warehouse retention function")
@@ -299,13 +316,7 @@ class WarehouseStack(Stack):
                     statements=[
                         iam.PolicyStatement(
                             sid="ReadTheCatalogsEnrichedTable",
-                            actions=[
-                                "glue:GetDatabase",
-                                "glue:GetTable",
-                                "glue:GetPartition",
-                                "glue:GetPartitions",
-                                "glue:BatchGetPartition",
-                            ],
+                            actions=list(SPECTRUM_GLUE_ACTIONS),
                             resources=[
                                 f"{glue_arn}:catalog",
                                 f"{glue_arn}:database/{database}",
@@ -518,7 +529,19 @@ class WarehouseStack(Stack):
             # The PII HMAC key (Processing stack, deployed after this one): CloudFormation names it after its id.
             f"{arn}:secretsmanager:{where}:secret:{PII_KEY_SECRET_NAME_PREFIX}*",
         ]
+        database = catalog_database_name(cfg)
         policies = {
+            "Glue": [  # Spectrum (the workgroup, as the Spectrum role) reads the archive's catalog, nothing else
+                allow(
+                    "ReadTheArchiveCatalog",
+                    list(SPECTRUM_GLUE_ACTIONS),
+                    [
+                        f"{arn}:glue:{where}:catalog",
+                        f"{arn}:glue:{where}:database/{database}",
+                        f"{arn}:glue:{where}:table/{database}/{SPECTRUM_TABLE}",
+                    ],
+                )
+            ],
             "SecretsManager": [
                 allow(
                     "ReadPipelineSecrets", ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"], secrets

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from stacks.warehouse import INTERFACE_ENDPOINTS
 from tests.infra.conftest import Synth
 
 PREFIX_LIST_ID = "PrefixLists.0.PrefixListId"
@@ -229,7 +230,7 @@ def test_the_only_output_outside_the_schema_validators_know_is_the_managed_admin
 
 def test_every_vpc_endpoint_has_a_policy_naming_actions_and_resources_for_this_account(each_env: Synth) -> None:
     endpoints = each_env.resources("Warehouse", "AWS::EC2::VPCEndpoint")
-    assert len(endpoints) == 7  # S3 gateway + six interface endpoints
+    assert len(endpoints) == 1 + len(INTERFACE_ENDPOINTS)  # the S3 gateway and the interface endpoints
     for logical_id, endpoint in endpoints.items():
         statements = endpoint["Properties"]["PolicyDocument"]["Statement"]
         assert statements, logical_id
@@ -279,6 +280,30 @@ def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_
         assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (json.dumps(prefix_list), 443)}
     for _, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroupEgress"):
         assert "CidrIp" not in sg["Properties"], logical_id
+
+
+def test_the_workgroup_reaches_only_s3_and_the_interface_endpoints_for_copy_and_spectrum(each_env: Synth) -> None:
+    """Enhanced VPC routing: COPY and Spectrum's S3 reads leave through the gateway endpoint, Spectrum's catalog
+    calls through the Glue interface endpoint; the workgroup reaches nothing else."""
+    warehouse = each_env.risk_app.stacks["Warehouse"]
+    workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
+    egress = {
+        (
+            r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
+            or json.dumps(r["Properties"].get("DestinationPrefixListId")),
+            r["Properties"]["FromPort"],
+        )
+        for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [workgroup_sg, "GroupId"]}
+    }
+    prefix_list = {"Fn::GetAtt": [_prefix_list_lookup(each_env)[0], PREFIX_LIST_ID]}
+    assert egress == {(each_env.logical_id(warehouse.endpoint_sg), 443), (json.dumps(prefix_list), 443)}
+    glue = [
+        e
+        for e in each_env.resources("Warehouse", "AWS::EC2::VPCEndpoint").values()
+        if "glue" in json.dumps(e["Properties"]["ServiceName"])
+    ]
+    assert len(glue) == 1 and glue[0]["Properties"]["VpcEndpointType"] == "Interface"
 
 
 def test_every_role_a_service_other_than_lambda_assumes_is_pinned_to_this_account(each_env: Synth) -> None:
