@@ -72,6 +72,7 @@ def test_generated_run_reconciles_and_writes_summary_and_export(fresh_database: 
         telemetry.PROCESSING_FAILURES.name,
         telemetry.SCORE_EVENTS_QUARANTINED.name,
         telemetry.SCORER_FALLBACKS.name,  # a SageMaker endpoint failing (tests/score/test_sagemaker.py)
+        telemetry.SHADOW_FAILURES.name,  # a shadow failing (tests/score/test_shadow_metrics.py)
     }
     assert emitted == {m.name for m in telemetry.ALL_METRICS} - only_on_failure
 
