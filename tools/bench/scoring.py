@@ -44,7 +44,7 @@ class Scoring:
 
     @property
     def label(self) -> str:
-        """``xgboost xgb-v1.json + shadow logistic lr-v1.json``: how figures measured with it are named."""
+        """``xgboost xgb-v2.json + shadow logistic lr-v1.json``: how figures measured with it are named."""
         env = dict(self.environ)
         champion = f"{env[settings.SCORER]} {env.get(settings.MODEL_FILE, '')}".strip()
         shadows = parse_shadows(env.get(settings.SHADOW_SCORERS, ""))
