@@ -6,10 +6,11 @@ legitimate high-volume accounts; features through the serving code (``replay``, 
 Split **by user and by time**: one user in three is held out, and of those only the events after
 60 % of the period are evaluated; training sees the other users' events before that cut. So the
 held-out figures are on users and hours the model never saw. Training also sees a second generator
-run (``EXTRA_SEED``, the same size), of the users that are not held out only: more incidents to learn
-from, and nothing of the held-out users or hours. Features and parameters were chosen on a third run
-(``VALIDATION_SEED``, its events after 60 % of the period), never on the held-out set. xgboost (and numpy) are dev-only:
-the function evaluates the exported trees in pure Python (``risk.score.scorers.trees``).
+run (``EXTRA_SEED``, the same size; its users that the split would not hold out, all hours): more
+incidents to learn from; an independent run, so none of its events is a held-out user's. Features and
+parameters were chosen on a third run (``VALIDATION_SEED``, its events after 60 % of the period), never
+on the held-out set. xgboost (and numpy) are dev-only: the function evaluates the exported trees in
+pure Python (``risk.score.scorers.trees``).
 """
 
 from __future__ import annotations
