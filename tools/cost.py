@@ -6,7 +6,8 @@
 Why a model and not the bill: there is no AWS account here. Each line is arithmetic on three inputs,
 each from one owner: the deployment (cdk.json through ``stacks.config``, alarm counts from the
 synthesized templates), the measured figures (``docs/benchmarks.json`` from ``make bench``: CPU per
-event of parse and of the score stage with the SDK on a warm state, DynamoDB units per event, the
+event of parse and of the score stage with the SDK on a warm state (with the environment's own champion
+and shadows: ``score_figure``), DynamoDB units per event, the
 loader's rows/s; message sizes measured here on the shared workload) and a committed price table
 with its date and region. What the model assumes beyond those is named in ``Assumptions``.
 ``--write`` puts the tables into README.md and docs/benchmarks.md between their ``cost`` markers.
@@ -21,12 +22,12 @@ import math
 import os
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tools.bench import warmstate
+from tools.bench import scoring, warmstate
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_PRICES = REPO / "tools" / "prices" / "eu-west-1.json"
@@ -39,7 +40,6 @@ MARKERS = {"README.md": "cost-table", "docs/benchmarks.md": "cost-lines"}
 
 # The figures of docs/benchmarks.json the model reads: (bench, name).
 PARSE_FIGURE = ("hotpath", "of which parse_record alone")
-SCORE_FIGURE = (warmstate.BENCH, warmstate.SDK_FIGURE)
 WCU_FIGURE = (warmstate.BENCH, warmstate.WARM_WCU)
 RCU_FIGURE = (warmstate.BENCH, warmstate.WARM_RCU)
 LOAD_FIGURE = ("loader", "load_batch (bulk path), batch 1,000")
@@ -96,7 +96,7 @@ class Measured:
     """Per-event figures from ``make bench`` and from the shared workload."""
 
     parse_cpu_s: float
-    score_cpu_s: float
+    score_cpu_s: float  # with the environment's champion and shadows (score_figure)
     load_row_s: float
     write_units: float
     read_units: float
@@ -362,12 +362,18 @@ def message_sizes(count: int = 2_000) -> tuple[float, float, float, float]:
     return len(raw) / count, parsed / count, scored / count, len(gzip.compress(raw)) / len(raw)
 
 
-def measured(path: Path = DEFAULT_BENCH) -> Measured:
+def score_figure(env: str) -> tuple[str, str]:
+    """The score stage's CPU figure for ``env``: measured with the champion and shadows ``env`` deploys."""
+    return warmstate.BENCH, warmstate.sdk_figure(scoring.of_environment(env).label)
+
+
+def measured(env: str, path: Path = DEFAULT_BENCH, sizes: tuple[float, float, float, float] | None = None) -> Measured:
+    """The figures of ``env`` (``sizes``: :func:`message_sizes`, measured once for every environment)."""
     figures = json.loads(path.read_text())["figures"]
-    record, parsed, scored, ratio = message_sizes()
+    record, parsed, scored, ratio = sizes or message_sizes()
     return Measured(
         parse_cpu_s=1 / _figure(figures, PARSE_FIGURE, path),
-        score_cpu_s=1 / _figure(figures, SCORE_FIGURE, path),
+        score_cpu_s=1 / _figure(figures, score_figure(env), path),
         load_row_s=1 / _figure(figures, LOAD_FIGURE, path),
         write_units=_figure(figures, WCU_FIGURE, path),
         read_units=_figure(figures, RCU_FIGURE, path),
@@ -459,10 +465,11 @@ def table(d: Deployment, m: Measured, prices: dict[str, float], rates: Sequence[
     return "\n".join(rows) + "\n"
 
 
-def summary(deployments: Sequence[Deployment], m: Measured, prices: dict[str, float]) -> str:
-    """README: the total per environment and rate, beside the goal and the baseline estimate."""
+def summary(deployments: Sequence[Deployment], ms: Mapping[str, Measured], prices: dict[str, float]) -> str:
+    """README: the total per environment and rate (``ms``: each environment's figures), beside the goal."""
     rows = ["| environment | " + " | ".join(f"{r:,.0f} events/s" for r in RATES) + " |", "|---|---:|---:|---:|"]
     for d in deployments:
+        m = ms[d.name]
         cells = " | ".join(f"${sum(x.per_million(r) for x in lines(d, m, prices, r)):,.2f}" for r in RATES)
         rows.append(f"| {d.name} | {cells} |")
     return "\n".join(rows) + "\n"
@@ -554,22 +561,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ["PATH"] = f"{REPO / 'node_modules' / '.bin'}{os.pathsep}{os.environ.get('PATH', '')}"
     os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
     header, prices = load_prices(args.prices)
+    envs = args.env or list(ENVIRONMENT_NAMES)
     try:
-        m = measured(args.bench)
+        sizes = message_sizes()
+        ms = {e: measured(e, args.bench, sizes) for e in envs}
     except LookupError as exc:  # a figure the model needs is not in the bench file: say which, in one line
         ap.error(str(exc))
 
-    deployments = [from_config(e) for e in (args.env or ENVIRONMENT_NAMES)]
+    deployments = [from_config(e) for e in envs]
     source = f"Prices: {header['region']}, {header['currency']}, recorded {header['date']} ({args.prices.name})."
-    detail = "\n".join(table(d, m, prices, RATES) for d in deployments)
+    detail = "\n".join(table(d, ms[d.name], prices, RATES) for d in deployments)
     print(detail)
     print(source)
     prod = next((d for d in deployments if d.name == GOAL_ENV), None)
-    goal = goal_line(deployments, m, prices) if prod else ""
-    ladder = levers_table(prod, m, prices) if prod else ""
+    goal = goal_line(deployments, ms[GOAL_ENV], prices) if prod else ""
+    ladder = levers_table(prod, ms[GOAL_ENV], prices) if prod else ""
     print(f"{goal}\n\n{ladder}")
     if args.write:
-        readme = f"{summary(deployments, m, prices)}\n{goal}. {source}\n\n{ladder}"
+        readme = f"{summary(deployments, ms, prices)}\n{goal}. {source}\n\n{ladder}"
         _replace_between(REPO / "README.md", MARKERS["README.md"], readme)
         _replace_between(REPO / "docs/benchmarks.md", MARKERS["docs/benchmarks.md"], f"{detail}\n{source}\n\n{ladder}")
     return 0

@@ -1,7 +1,7 @@
 """Train the scorers reproducibly and write their versioned model files; evaluate them.
 
     python -m tools.train_model                    # writes lambdas/risk/score/models/lr-v1.json
-    python -m tools.train_model --model xgb        # writes lambdas/risk/score/models/xgb-v1.json
+    python -m tools.train_model --model xgb        # writes lambdas/risk/score/models/xgb-v2.json
     python -m tools.train_model --check            # fails if the checked-in file is not what this code trains
     python -m tools.train_model --evaluate         # writes docs/model-card.md (tools/model_card.py)
     python -m tools.train_model --from-export labels.csv --version lr-v2   # trains on warehouse labels
@@ -312,7 +312,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", choices=("lr", "xgb"), default="lr")
     p.add_argument("--count", type=int, default=None, help="generated events (default: the model's)")
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--version", default=None, help="default: lr-v1 or xgb-v1")
+    p.add_argument("--version", default=None, help="default: lr-v1 or xgb-v2")
     p.add_argument("--out", type=Path, default=None, help="default: lambdas/risk/score/models/<version>.json")
     p.add_argument("--check", action="store_true", help="compare with the file instead of writing it")
     p.add_argument("--evaluate", action="store_true", help="write docs/model-card.md from the checked-in models")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from risk.score.scorers import load_scorer
 from risk.score.state import UserState
 from risk.score.store import DynamoStateStore
 from tools.bench import apicalls, assets, dynamo, hotpath, loader, warmstate
@@ -49,9 +50,9 @@ def test_every_path_handles_every_record() -> None:
 def test_naive_baseline_validates_like_the_contract() -> None:
     records = hotpath.json_records(50)
     with pytest.raises(Exception, match="validation error"):
-        hotpath.naive.score_records([b'{"event_id": "e1"}'], {}, hotpath.load_scorer({}), hotpath.ARRIVAL)
+        hotpath.naive.score_records([b'{"event_id": "e1"}'], {}, load_scorer({}), hotpath.ARRIVAL)
     table: dict[str, tuple[int, bytes]] = {}
-    assert hotpath.naive.score_records(records, table, hotpath.load_scorer({}), hotpath.ARRIVAL) == 50
+    assert hotpath.naive.score_records(records, table, load_scorer({}), hotpath.ARRIVAL) == 50
     assert table  # one state per user was written back
 
 

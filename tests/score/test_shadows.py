@@ -45,7 +45,7 @@ def test_each_environments_champion_and_shadows_load_from_cdk_json() -> None:
         assert shadows, name  # every environment runs a shadow
         assert champion.model_version not in {s.model_version for s in shadows}
         champions[name] = champion.model_version
-    assert champions == {"dev": "xgb-v1", "staging": "xgb-v1", "prod": "lr-v1"}
+    assert champions == {"dev": "xgb-v2", "staging": "xgb-v2", "prod": "lr-v1"}
 
 
 def test_config_refuses_a_shadow_that_is_the_champion() -> None:

@@ -13,10 +13,11 @@ from risk.score.scorers import load_scorer
 from risk.score.scorers.logistic import MODELS_DIR, ModelFileError
 from risk.score.scorers.trees import TreeModel, TreeScorer, as_float32
 from risk.score.state import replay
-from risk.score.vector import FEATURE_NAMES, MISSING_AMOUNT, MISSING_GEO
+from risk.score.vector import FEATURE_NAMES, MISSING_AMOUNT, MISSING_GEO, vectorize
 from tests.score.conftest import event
 
-CHECKED_IN = MODELS_DIR / "xgb-v1.json"
+CHECKED_IN = MODELS_DIR / "xgb-v2.json"  # the newest: what tools/train_xgb.py trains
+ROLLBACK = MODELS_DIR / "xgb-v1.json"  # kept as the rollback target (trained before TIMING_FEATURES)
 CONTRIB_ROWS = 2_000
 
 
@@ -112,8 +113,8 @@ def test_a_malformed_or_foreign_model_file_is_refused_in_one_line() -> None:
 
 
 def test_load_scorer_gives_the_xgboost_scorer_and_its_reasons_name_what_the_event_has() -> None:
-    scorer = load_scorer({"SCORER": "xgboost", "MODEL_FILE": "xgb-v1.json"})
-    assert isinstance(scorer, TreeScorer) and scorer.model_version == "xgb-v1"
+    scorer = load_scorer({"SCORER": "xgboost", "MODEL_FILE": "xgb-v2.json"})
+    assert isinstance(scorer, TreeScorer) and scorer.model_version == "xgb-v2"
     with pytest.raises(ValueError, match="holds a LogisticScorer"):
         load_scorer({"SCORER": "xgboost", "MODEL_FILE": "lr-v1.json"})
     # A burst of ten payments in a minute from a user who paid twice a day before.
@@ -128,3 +129,24 @@ def test_load_scorer_gives_the_xgboost_scorer_and_its_reasons_name_what_the_even
     s = scorer.score(bare, f)
     assert {MISSING_AMOUNT, MISSING_GEO} <= set(s.reasons)
     assert not {"AMOUNT", "AMOUNT_RATIO", "DISTANCE_KM", "SPEED_KMH", "SPEND_RATIO_1H"} & set(s.reasons)
+
+
+def test_the_rollback_model_xgb_v1_reads_its_own_features_from_the_longer_vector_and_still_ranks_fraud() -> None:
+    from tools.generator import generate  # noqa: PLC0415
+    from tools.train_model import auc  # noqa: PLC0415
+
+    scorer = load_scorer({"SCORER": "xgboost", "MODEL_FILE": ROLLBACK.name})
+    assert isinstance(scorer, TreeScorer) and scorer.model_version == "xgb-v1"
+    model = TreeModel.load(ROLLBACK)
+    assert len(model.features) < len(FEATURE_NAMES) and "log_seconds_since_last" not in model.features
+    generated = generate(6_000, seed=515)
+    events = [g.as_risk_event() for g in generated]
+    feats, _ = replay(events)
+    full = [vectorize(e, f) for e, f in zip(events, feats, strict=True)]
+    picked = [[x[FEATURE_NAMES.index(n)] for n in model.features] for x in full]
+    rows = [as_float32(x) for x in picked]
+    assert scorer.rows(events, feats) == rows  # by name, in the model file's order
+    scores = np.array([s.score for s in scorer.score_batch(events, feats)])
+    margins = np.array(scorer.evaluator.margins(rows))
+    assert np.max(np.abs(scores - 1.0 / (1.0 + np.exp(-margins)))) <= 1e-9
+    assert auc(scores, np.array([g.label for g in generated], dtype=np.float64)) >= 0.95

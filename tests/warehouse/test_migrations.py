@@ -16,7 +16,7 @@ from risk.warehouse.dialect import parse_redshift, split_statements
 from risk.warehouse.migrations import MigrationError, applied_versions, discover, migrate
 from tests.conftest import SCHEMA_DIR
 
-EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25]
+EXPECTED_VERSIONS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 20, 21, 22, 23, 24, 25, 26]
 POSTGRES_TYPES = {
     "text": "character varying",
     "timestamp": "timestamp without time zone",

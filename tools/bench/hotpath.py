@@ -3,8 +3,9 @@
 Candidate: ``parse_record`` per record (orjson + the hand-written validator), then
 ``score_events`` per batch with the state in an :class:`InMemoryStateStore` (the DynamoDB
 store's contract, states serialised on every round trip: one read and at most one write per user
-per batch). Baselines on the same records in the same run: (a) ``tools.bench.naive`` (Powertools
-Parser + pydantic per record, one state read and write per event); (b) the floor, ``orjson``
+per batch), with dev's champion and shadows (``tools.bench.scoring``). Baselines on the same
+records in the same run: (a) ``tools.bench.naive`` (Powertools Parser + pydantic per record, one
+state read and write per event, dev's champion without its shadows); (b) the floor, ``orjson``
 decode and encode of each record alone.
 
 Time is process CPU time (single thread, ``time.process_time``), best of a few repeats: on a shared
@@ -17,16 +18,15 @@ import gc
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 import orjson
 
 from risk.events.model import RiskEvent
 from risk.parse.parser import parse_record
-from risk.score.scorers import load_scorer
-from risk.score.service import score_events
 from risk.score.store import InMemoryStateStore
-from tools.bench import naive
+from tools.bench import naive, scoring
 from tools.bench.report import Figure
 from tools.bench.workload import json_records
 
@@ -39,10 +39,10 @@ TARGET_VS_FLOOR = 10.0
 ARRIVAL = datetime(2026, 1, 7, tzinfo=UTC)  # after every generated event (the generator spills past its day)
 
 
-def candidate(records: Sequence[bytes], batch: int) -> int:
-    """The production path; returns the number of events scored."""
+def candidate(records: Sequence[bytes], batch: int, stage: scoring.ScoreStage | None = None) -> int:
+    """The production path (dev's scoring unless ``stage`` is given); returns the number of events scored."""
     store = InMemoryStateStore()
-    scorer = load_scorer({})
+    stage = stage or _dev_stage()
     scored = 0
     for start in range(0, len(records), batch):
         events: list[RiskEvent] = []
@@ -51,7 +51,7 @@ def candidate(records: Sequence[bytes], batch: int) -> int:
             if not isinstance(result, RiskEvent):
                 raise RuntimeError(f"a generated record was quarantined: {result.reason}: {result.detail}")
             events.append(result)
-        scored += len(score_events(store, scorer, events).scored)
+        scored += len(stage.score(store, events))
     return scored
 
 
@@ -67,12 +67,17 @@ def parse_only(records: Sequence[bytes], batch: int) -> int:
 def score_only(events: Sequence[RiskEvent], batch: int) -> int:
     """The state + features + score share of the candidate (events already parsed)."""
     store = InMemoryStateStore()
-    scorer = load_scorer({})
-    return sum(len(score_events(store, scorer, events[s : s + batch]).scored) for s in range(0, len(events), batch))
+    stage = _dev_stage()
+    return sum(len(stage.score(store, events[s : s + batch])) for s in range(0, len(events), batch))
+
+
+@cache
+def _dev_stage() -> scoring.ScoreStage:
+    return scoring.default().stage()
 
 
 def baseline_naive(records: Sequence[bytes], batch: int) -> int:
-    return naive.score_records(list(records), {}, load_scorer({}), ARRIVAL)
+    return naive.score_records(list(records), {}, _dev_stage().scorer, ARRIVAL)  # the champion; shadows not paid
 
 
 def floor(records: Sequence[bytes], batch: int) -> int:
@@ -106,7 +111,7 @@ def run(count: int = DEFAULT_COUNT, batch: int = DEFAULT_BATCH, repeats: int = 3
     rate_parse = count / cpu_seconds(parse_only, records, batch, repeats)
     parsed = [parse_record(d, sequence_number=str(i), arrival=ARRIVAL) for i, d in enumerate(records)]
     rate_score = count / cpu_seconds(score_only, parsed, batch, repeats)
-    label = f"{count:,} events, batches of {batch}"
+    label = f"{count:,} events, batches of {batch}; {scoring.default().label}"
     return [
         Figure(BENCH, "floor: orjson decode + encode (baseline b)", rate_floor, "events/s"),
         Figure(BENCH, "naive: Powertools Parser + per-event state (a)", rate_naive, "events/s"),

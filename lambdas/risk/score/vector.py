@@ -41,8 +41,11 @@ RELATIVE_FEATURES: tuple[str, ...] = (  # issue 15: relative to the user's own b
     "log_device_age",
     "log_country_age",
 )
+# xgb-v2: the gap since the user's previous event (already a Features field): the second payment of a
+# burst or the second order of a ramp-up comes seconds or minutes after the first.
+TIMING_FEATURES: tuple[str, ...] = ("log_seconds_since_last",)
 # What vectorize returns. A model file names the features it uses, a subset of these, in this order.
-FEATURE_NAMES: tuple[str, ...] = BASE_FEATURES + RELATIVE_FEATURES
+FEATURE_NAMES: tuple[str, ...] = BASE_FEATURES + RELATIVE_FEATURES + TIMING_FEATURES
 # Features that only carry a default when their input is missing: never named as a reason then.
 AMOUNT_DERIVED = frozenset({"log_amount", "amount_zscore", "log_amount_ratio", "small_amount"})
 GEO_DERIVED = frozenset({"log_speed_kmh", "log_distance_km", "geo_flag"})
@@ -54,6 +57,7 @@ FROM_OPTIONAL: dict[str, str] = {
     "log_velocity_ratio_1h": "velocity_ratio_1h",
     "log_device_age": "device_age",
     "log_country_age": "country_age",
+    "log_seconds_since_last": "seconds_since_last",  # None: the user's first event
 }
 # Indicators (0 or 1): named as a reason only when set, never for being absent.
 BINARY = frozenset(
@@ -84,6 +88,7 @@ RATIO_CLIP = 1_000.0
 MISSING_AMOUNT = "MISSING_AMOUNT"
 MISSING_GEO = "MISSING_GEO"
 UNKNOWN_AGE = -1.0  # no device (or country) on the event: below any real log1p(age) >= 0
+NO_PREVIOUS = -1.0  # the user's first event: below any real log1p(seconds) >= 0
 _TWO_PI_24 = 2.0 * math.pi / 24.0
 _log1p = math.log1p
 
@@ -108,7 +113,8 @@ def _log_age(age: int | None) -> float:
 
 def vectorize(event: RiskEvent, f: Features) -> list[float]:
     """Floats in :data:`FEATURE_NAMES` order. Defaults: no amount -> 0 and ratio 1; no geo -> 0 km;
-    a relative feature a message from before it did not carry -> its neutral value."""
+    a relative feature a message from before it did not carry -> its neutral value; no previous event ->
+    ``NO_PREVIOUS``."""
     amount = event.amount
     z = f.amount_zscore
     ratio = f.amount_ratio
@@ -140,4 +146,5 @@ def vectorize(event: RiskEvent, f: Features) -> list[float]:
         _log_ratio(f.velocity_ratio_1h),
         _log_age(f.device_age),
         _log_age(f.country_age),
+        NO_PREVIOUS if f.seconds_since_last is None else _log1p(f.seconds_since_last),
     ]

@@ -60,6 +60,7 @@ DESCRIPTIONS: dict[str, str] = {
     "VELOCITY_RATIO_1H": "model: events in the last hour relative to the user's usual rate",
     "DEVICE_AGE": "model: how few of the user's events the device has been seen for",
     "COUNTRY_AGE": "model: how few of the user's events the country has been seen for",
+    "SECONDS_SINCE_LAST": "model: how soon after the user's previous event this one came",
     MISSING_AMOUNT: "missing input: the event had no amount; scored with a default",
     MISSING_GEO: "missing input: the event had no location; scored with a default",
     FALLBACK_REASON: "scorer: the SageMaker endpoint failed; the bundled model scored the event",

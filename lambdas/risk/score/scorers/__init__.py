@@ -19,7 +19,7 @@ from risk.score.scorers.trees import KIND as TREES_KIND
 from risk.score.scorers.trees import TreeModel, TreeScorer
 
 DEFAULT_MODEL_FILE = "lr-v1.json"
-DEFAULT_XGB_FILE = "xgb-v1.json"
+DEFAULT_XGB_FILE = "xgb-v2.json"  # the newest; xgb-v1.json stays, the rollback target
 SCORERS = ("rules", "logistic", "xgboost", "sagemaker")
 
 __all__ = [
