@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import tarfile
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,6 +23,7 @@ from risk.common import (
     settings,  # lambdas/ is on the path for the app, the tools and the tests
     telemetry,
 )
+from risk.score.vector import FEATURE_NAMES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CDK_JSON = REPO_ROOT / "cdk.json"
@@ -161,6 +163,12 @@ def _with_sagemaker(scoring: ScoringConfig, r: _Reader, env_name: str) -> Scorin
             f"{r.path}.artifact: no {sm.artifact_path.relative_to(REPO_ROOT)}; "
             "`python -m tools.train_model --model xgb` writes it"
         )
+    inputs = _artifact_inputs(sm.artifact_path)
+    if inputs != FEATURE_NAMES:
+        raise ConfigError(
+            f"{r.path}.artifact: {artifact} takes {len(inputs)} inputs, not the {len(FEATURE_NAMES)} the scorer "
+            "sends (risk.score.vector.FEATURE_NAMES, in order); serve a model trained on them"
+        )
     if sm.use == "champion":
         if scoring.scorer != "sagemaker":
             raise ConfigError(f"{r.path}.as: champion needs scoring.scorer sagemaker, got {scoring.scorer!r}")
@@ -173,6 +181,17 @@ def _with_sagemaker(scoring: ScoringConfig, r: _Reader, env_name: str) -> Scorin
     if scoring.sagemaker_endpoint == sm.endpoint_name:
         raise ConfigError(f"{r.path}.as: {sm.endpoint_name} is the champion's endpoint; say champion, not shadow")
     return replace(scoring, sagemaker=sm)
+
+
+def _artifact_inputs(path: Path) -> tuple[str, ...]:
+    """The input names of the native XGBoost model in a SageMaker artifact: the scorer sends its CSV
+    columns by position, so a model trained on other inputs would score garbage, not fail."""
+    with tarfile.open(path, "r:gz") as tar:
+        member = tar.extractfile(SAGEMAKER_MODEL_MEMBER)
+        if member is None:
+            raise ConfigError(f"{path.relative_to(REPO_ROOT)}: no {SAGEMAKER_MODEL_MEMBER} in it")
+        model = json.loads(member.read())
+    return tuple(model["learner"].get("feature_names") or ())
 
 
 def _high_band_rate(a: _Reader) -> HighBandRateConfig:
@@ -272,6 +291,7 @@ class ShadowConfig:
 
 SAGEMAKER_USES = ("shadow", "champion")
 SAGEMAKER_ARTIFACTS = REPO_ROOT / "artifacts" / "sagemaker"  # <artifact>/model.tar.gz (tools/train_xgb.py)
+SAGEMAKER_MODEL_MEMBER = "xgboost-model"  # the built-in container loads the one file in model.tar.gz
 SAGEMAKER_IMAGES = SAGEMAKER_ARTIFACTS / "xgboost-images.json"  # built-in XGBoost image: tags, account per region
 
 

@@ -33,6 +33,7 @@ from risk.score.model import Features
 from risk.score.scorers.trees import KIND
 from risk.score.state import replay
 from risk.score.vector import FEATURE_NAMES, vectorize
+from stacks.config import SAGEMAKER_ARTIFACTS, SAGEMAKER_MODEL_MEMBER
 from tools.generator import DAY_S, GeneratedEvent, generate
 
 VERSION = "xgb-v2"
@@ -189,10 +190,6 @@ def train(count: int = COUNT, seed: int = SEED, version: str = VERSION) -> tuple
         "params": {k: v for k, v in PARAMS.items() if k != "nthread"},
     }
     return export(booster, version, training), booster, split
-
-
-SAGEMAKER_ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts" / "sagemaker"
-SAGEMAKER_MODEL_MEMBER = "xgboost-model"  # the built-in container loads the one file in model.tar.gz
 
 
 def sagemaker_artifact(booster: xgb.Booster) -> bytes:

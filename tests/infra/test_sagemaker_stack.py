@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
+import tarfile
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from risk.common import settings
-from stacks.config import CDK_JSON, ConfigError, load_environment
+from risk.score.vector import FEATURE_NAMES
+from stacks import config
+from stacks.config import CDK_JSON, SAGEMAKER_MODEL_MEMBER, ConfigError, load_environment
 from stacks.observability import (
     TITLE_SHADOW_AGREEMENT,
     TITLE_SHADOW_DISTRIBUTION,
@@ -23,7 +28,7 @@ from stacks.sagemaker import xgboost_image_uri
 from tests.infra.conftest import Synth
 from tests.infra.test_observability import render_body
 
-ENDPOINT = "risk-scoring-staging-xgb-v1"
+ENDPOINT = "risk-scoring-staging-xgb-v2"
 IMAGE = "141502667606.dkr.ecr.eu-west-1.amazonaws.com/sagemaker-xgboost:3.0-5"
 
 
@@ -65,7 +70,7 @@ def test_registry_holds_an_approved_csv_package_of_the_artifact_on_the_regions_x
     assert f"/{stack.artifact.asset_hash}.gz" in json.dumps(container["ModelDataUrl"])  # the tarball's asset
     artifact = staging.cfg.scoring.sagemaker.artifact_path
     assert package["CustomerMetadataProperties"] == {
-        "model_version": "xgb-v1",
+        "model_version": "xgb-v2",
         "artifact_sha256": hashlib.sha256(artifact.read_bytes()).hexdigest(),
     }
     assert group_id in staging.raw["SageMaker"]["Resources"]["Package"].get("DependsOn", [])
@@ -235,3 +240,27 @@ def test_a_bad_sagemaker_block_is_refused_in_one_line_naming_the_key(change: dic
     with pytest.raises(ConfigError, match=f"^environments\\.staging\\.{message}") as raised:
         load_environment("staging", _staging(**change))
     assert "\n" not in str(raised.value)
+
+
+def test_an_artifact_trained_on_other_inputs_is_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scorer sends FEATURE_NAMES by position: xgb-v1's 26 inputs (before log_seconds_since_last) would
+    score shifted columns, silently; the config refuses such an artifact at synth."""
+    model = json.dumps({"learner": {"feature_names": list(FEATURE_NAMES[:-1])}}).encode()
+    (tmp_path / "xgb-v1").mkdir()
+    with tarfile.open(tmp_path / "xgb-v1" / "model.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo(SAGEMAKER_MODEL_MEMBER)
+        info.size = len(model)
+        tar.addfile(info, io.BytesIO(model))
+    monkeypatch.setattr(config, "SAGEMAKER_ARTIFACTS", tmp_path)
+    expected = (
+        rf"^environments\.staging\.scoring\.sagemaker\.artifact: xgb-v1 takes {len(FEATURE_NAMES) - 1} inputs, "
+        rf"not the {len(FEATURE_NAMES)} the scorer sends"
+    )
+    with pytest.raises(ConfigError, match=expected) as raised:
+        load_environment("staging", _staging(artifact="xgb-v1"))
+    assert "\n" not in str(raised.value)
+    # the configured artifact itself passes the same check
+    monkeypatch.undo()
+    assert load_environment("staging", _staging()).scoring.sagemaker is not None

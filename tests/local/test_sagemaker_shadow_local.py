@@ -32,7 +32,7 @@ def test_staging_locally_skips_the_endpoint_shadow_in_one_line_and_keeps_the_bun
     assert values[settings.SHADOW_SCORERS] == "logistic:lr-v1.json"
     [line] = capsys.readouterr().err.splitlines()
     assert (
-        line == "local run: shadow sagemaker:risk-scoring-staging-xgb-v1 skipped (no SageMaker here; it scores in AWS)"
+        line == "local run: shadow sagemaker:risk-scoring-staging-xgb-v2 skipped (no SageMaker here; it scores in AWS)"
     )
 
 

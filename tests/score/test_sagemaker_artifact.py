@@ -1,4 +1,4 @@
-"""The SageMaker artifact (artifacts/sagemaker/xgb-v1/model.tar.gz) is the bundled xgb-v1 model, loaded as
+"""The SageMaker artifact (artifacts/sagemaker/xgb-v2/model.tar.gz) is the bundled xgb-v2 model, loaded as
 the built-in XGBoost container loads it, fed CSV rows as the SageMaker scorer builds them.
 
 xgboost is a dev dependency: skipped where it is not installed (the runtime venv).
@@ -24,7 +24,7 @@ from risk.score.vector import FEATURE_NAMES, vectorize
 from stacks.config import SAGEMAKER_ARTIFACTS
 from tools.generator import DAY_S, generate
 
-VERSION = "xgb-v1"
+VERSION = "xgb-v2"
 ARTIFACT = SAGEMAKER_ARTIFACTS / VERSION / "model.tar.gz"
 CHECKED_IN = MODELS_DIR / f"{VERSION}.json"
 

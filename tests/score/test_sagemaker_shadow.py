@@ -23,7 +23,7 @@ from risk.score.vector import vectorize
 from stacks.config import load_environment, runtime_environment
 from tests.score.conftest import LONDON, PARIS, event
 
-ENDPOINT = "risk-scoring-staging-xgb-v1"
+ENDPOINT = "risk-scoring-staging-xgb-v2"
 
 
 @pytest.fixture
