@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -82,6 +83,20 @@ def test_each_line_by_hand() -> None:
     assert lines["CloudWatch"] == pytest.approx((20 + 10 + 1) / month + logs)
     assert lines["X-Ray"] == pytest.approx((1 + 0.05 * 1) + (1 + 0.05 * 4) + (1 + 0.05 * 0.2))  # 1/s + 5% beyond
     assert lines["VPC endpoints"] == pytest.approx(2 * 3 / 3_600)
+
+
+def test_a_sagemaker_endpoint_is_one_line_by_hand_and_absent_without_one() -> None:
+    assert "SageMaker endpoint" not in by_item()
+    with_endpoint = dataclasses.replace(DEPLOYMENT, sagemaker_memory_mb=2_048)
+    lines = {line.item: line.usd_per_s for line in cost.lines(with_endpoint, MEASURED, PRICES, 1_000, ASSUME)}
+    # 5 score invocations/s x 20 ms x 2 GB, + 1,000 events/s x 260 B processed; every price 1
+    assert lines["SageMaker endpoint"] == pytest.approx(5 * 0.020 * 2 + 1_000 * 260 / 1e9)
+
+
+@pytest.mark.synth
+def test_only_staging_provisions_a_sagemaker_endpoint() -> None:
+    memory = {env: cost.from_config(env).sagemaker_memory_mb for env in ("dev", "staging", "prod")}
+    assert memory == {"dev": 0, "staging": 2_048, "prod": 0}
 
 
 def test_per_million_and_capacity() -> None:

@@ -70,6 +70,8 @@ PRICES_USED = (
     "cloudwatch_logs_ingest_gb",
     "xray_trace_recorded",
     "vpc_interface_endpoint_az_hour",
+    "sagemaker_serverless_gb_second",
+    "sagemaker_serverless_data_gb",
 )
 
 
@@ -89,6 +91,10 @@ class Assumptions:
     firehose_flush_bytes: float = 64 * 2**20  # cdk: FIREHOSE_BUFFER_MB
     max_body_bytes: float = 240 * 1024  # risk.events.limits.MAX_BODY_BYTES
     storage_months: float = 1.0  # storage counted: the first month of each event's objects
+    # A SageMaker serverless invocation of one score batch (CSV of its events), billed duration: not measured
+    # here (no endpoint); the trees run in about 1 ms, the rest is the container's request handling.
+    sagemaker_s_per_invocation: float = 0.020
+    sagemaker_bytes_per_event: float = 260.0  # a CSV row of the 27 inputs in, a probability out
 
 
 @dataclass(frozen=True)
@@ -135,6 +141,7 @@ class Deployment:
     metric_series: int
     interface_endpoints: int
     availability_zones: int
+    sagemaker_memory_mb: int = 0  # the provisioned serverless endpoint (scoring.sagemaker), 0 without one
 
 
 @dataclass(frozen=True)
@@ -330,6 +337,18 @@ def lines(
             f"{d.interface_endpoints} interface endpoints x {d.availability_zones} AZs",
         )
     )
+    if d.sagemaker_memory_mb:  # one InvokeEndpoint per score invocation (its events in one CSV body)
+        gb = d.sagemaker_memory_mb / 1024
+        compute = f.score_inv * a.sagemaker_s_per_invocation * gb * p["sagemaker_serverless_gb_second"]
+        data = rate * a.sagemaker_bytes_per_event / 1e9 * p["sagemaker_serverless_data_gb"]
+        out.append(
+            Line(
+                "SageMaker endpoint",
+                compute + data,
+                f"serverless {d.sagemaker_memory_mb} MB x {a.sagemaker_s_per_invocation * 1e3:.0f} ms (assumed) "
+                f"per score invocation, {a.sagemaker_bytes_per_event:g} B per event processed",
+            )
+        )
     return out
 
 
@@ -443,6 +462,7 @@ def from_config(env: str) -> Deployment:
         metric_series=metric_series(),
         interface_endpoints=len(INTERFACE_ENDPOINTS),
         availability_zones=len(cfg.availability_zones),
+        sagemaker_memory_mb=cfg.scoring.sagemaker.memory_mb if cfg.scoring.sagemaker else 0,
     )
 
 

@@ -57,6 +57,15 @@ def test_environments_with_the_same_scoring_are_measured_once() -> None:
     assert sorted(scoring.configured()) == sorted(labels)
 
 
+def test_a_sagemaker_shadow_is_measured_out_of_the_functions_cpu() -> None:
+    """Staging's endpoint shadow scores on SageMaker (the cost model's own line), so staging measures as dev."""
+    staging = load_environment("staging")
+    assert staging.scoring.shadow_endpoint  # the case under test: staging runs one
+    assert scoring.of_environment("staging") == scoring.of_environment("dev")
+    assert "sagemaker" not in scoring.of_environment("staging").label
+    assert all("sagemaker" not in s.model_version for s in scoring.of_environment("staging").stage().shadows)
+
+
 def test_a_sagemaker_champion_is_refused_with_a_clear_error() -> None:
     s = _config({"scorer": "sagemaker", "sagemaker_endpoint": "risk-endpoint"})
     with pytest.raises(ValueError, match="SageMaker champion is scored by its endpoint"):

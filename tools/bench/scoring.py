@@ -74,7 +74,11 @@ def of_config(cfg: EnvironmentConfig) -> Scoring:
     from stacks.config import runtime_environment  # noqa: PLC0415 (aws-free, but only the tools need it)
 
     values = runtime_environment(cfg, "score", _PLACEHOLDERS)
-    return Scoring(tuple(sorted((k, v) for k, v in values.items() if k in SCORING_SETTINGS)))
+    # A SageMaker shadow (staging's) scores on its endpoint, not on the function's CPU: it is measured out,
+    # and costed by the cost model's own "SageMaker endpoint" line.
+    local = [f"{kind}:{model}" for kind, model in parse_shadows(values.get(settings.SHADOW_SCORERS, ""))]
+    values[settings.SHADOW_SCORERS] = ",".join(x for x in local if not x.startswith("sagemaker:"))
+    return Scoring(tuple(sorted((k, v) for k, v in values.items() if k in SCORING_SETTINGS and v)))
 
 
 @cache
