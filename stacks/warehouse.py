@@ -236,18 +236,7 @@ class WarehouseStack(Stack):
                             resources=[archive_bucket.bucket_arn],
                             conditions={"StringLike": {"s3:prefix": [f"{ENRICHED_PREFIX}*"]}},
                         ),
-                        iam.PolicyStatement(
-                            sid="DecryptThroughS3",
-                            actions=["kms:Decrypt"],
-                            resources=[archive_key.key_arn],
-                            conditions={
-                                "StringEquals": {
-                                    "kms:ViaService": f"s3.{self.region}.amazonaws.com",
-                                    # S3 bucket key: the context is the bucket's ARN.
-                                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
-                                }
-                            },
-                        ),
+                        self._decrypt_archive_through_s3(archive_bucket, archive_key),
                     ]
                 )
             },
@@ -297,6 +286,21 @@ class WarehouseStack(Stack):
         self.usage_limit = self._usage_limit(cfg)
         self._endpoint_policies(cfg, archive_bucket, (warehouse_key, archive_key, log_key))
 
+    def _decrypt_archive_through_s3(self, archive_bucket: s3.IBucket, archive_key: kms.IKey) -> iam.PolicyStatement:
+        """Decrypt with the archive key only through S3 and only for the archive bucket (bucket keys: the
+        encryption context is the bucket's ARN): what Redshift's COPY and Spectrum read with."""
+        return iam.PolicyStatement(
+            sid="DecryptThroughS3",
+            actions=["kms:Decrypt"],
+            resources=[archive_key.key_arn],
+            conditions={
+                "StringEquals": {
+                    "kms:ViaService": f"s3.{self.region}.amazonaws.com",
+                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
+                }
+            },
+        )
+
     def _spectrum_role(self, cfg: EnvironmentConfig, archive_bucket: s3.IBucket, archive_key: kms.IKey) -> iam.Role:
         """Redshift Spectrum over the Glue catalog (docs/warehouse.md's archive join): read-only, the
         catalog's database and its ``enriched`` table, the enriched/ objects and their key through S3.
@@ -339,17 +343,7 @@ class WarehouseStack(Stack):
                             actions=["s3:GetBucketLocation"],
                             resources=[archive_bucket.bucket_arn],
                         ),
-                        iam.PolicyStatement(
-                            sid="DecryptThroughS3",
-                            actions=["kms:Decrypt"],
-                            resources=[archive_key.key_arn],
-                            conditions={
-                                "StringEquals": {
-                                    "kms:ViaService": f"s3.{self.region}.amazonaws.com",
-                                    "kms:EncryptionContext:aws:s3:arn": archive_bucket.bucket_arn,
-                                }
-                            },
-                        ),
+                        self._decrypt_archive_through_s3(archive_bucket, archive_key),
                     ]
                 )
             },

@@ -258,6 +258,19 @@ def test_the_s3_gateway_admits_only_the_archive_bucket_enriched_prefix(each_env:
     assert "raw/" not in str(s3) and "quarantine/" not in str(s3)
 
 
+def _egress(each_env: Synth, group: str) -> set[tuple[str, int]]:
+    """The Warehouse stack's egress rules of one security group, as (destination group or prefix list, port)."""
+    return {
+        (
+            r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
+            or json.dumps(r["Properties"].get("DestinationPrefixListId")),
+            r["Properties"]["FromPort"],
+        )
+        for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
+        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [group, "GroupId"]}
+    }
+
+
 def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_the_workgroup(each_env: Synth) -> None:
     warehouse = each_env.risk_app.stacks["Warehouse"]
     endpoint_sg = each_env.logical_id(warehouse.endpoint_sg)
@@ -267,15 +280,7 @@ def test_client_security_groups_reach_only_the_endpoints_the_s3_prefix_list_and_
         sg = each_env.resources("Warehouse", "AWS::EC2::SecurityGroup")[client_id]["Properties"]
         inline = sg.get("SecurityGroupEgress", [])
         assert all(rule.get("CidrIp") == "255.255.255.255/32" for rule in inline)  # CDK's "no egress" marker
-        egress = {
-            (
-                r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
-                or json.dumps(r["Properties"].get("DestinationPrefixListId")),
-                r["Properties"]["FromPort"],
-            )
-            for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
-            if r["Properties"]["GroupId"] == {"Fn::GetAtt": [client_id, "GroupId"]}
-        }
+        egress = _egress(each_env, client_id)
         prefix_list = {"Fn::GetAtt": [_prefix_list_lookup(each_env)[0], PREFIX_LIST_ID]}
         assert egress == {(endpoint_sg, 443), (workgroup_sg, 5439), (json.dumps(prefix_list), 443)}
     for _, logical_id, sg in each_env.all_resources("AWS::EC2::SecurityGroupEgress"):
@@ -287,15 +292,7 @@ def test_the_workgroup_reaches_only_s3_and_the_interface_endpoints_for_copy_and_
     calls through the Glue interface endpoint; the workgroup reaches nothing else."""
     warehouse = each_env.risk_app.stacks["Warehouse"]
     workgroup_sg = each_env.logical_id(warehouse.workgroup_sg)
-    egress = {
-        (
-            r["Properties"].get("DestinationSecurityGroupId", {}).get("Fn::GetAtt", [None])[0]
-            or json.dumps(r["Properties"].get("DestinationPrefixListId")),
-            r["Properties"]["FromPort"],
-        )
-        for r in each_env.resources("Warehouse", "AWS::EC2::SecurityGroupEgress").values()
-        if r["Properties"]["GroupId"] == {"Fn::GetAtt": [workgroup_sg, "GroupId"]}
-    }
+    egress = _egress(each_env, workgroup_sg)
     prefix_list = {"Fn::GetAtt": [_prefix_list_lookup(each_env)[0], PREFIX_LIST_ID]}
     assert egress == {(each_env.logical_id(warehouse.endpoint_sg), 443), (json.dumps(prefix_list), 443)}
     glue = [
