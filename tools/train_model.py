@@ -318,6 +318,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--evaluate", action="store_true", help="write docs/model-card.md from the checked-in models")
     p.add_argument("--from-export", type=Path, default=None, help="train lr on a warehouse export (CSV or JSON Lines)")
     args = p.parse_args(argv)
+    if args.out is not None and not args.out.parent.is_dir():  # refused before minutes of training, not after
+        p.error(f"--out: no folder {args.out.parent} (create it, or give a path in an existing one)")
+    if args.count is not None and args.count < 1:
+        p.error(f"--count: {args.count} events trains nothing (give at least 1)")
     if args.from_export is not None:
         return _main_from_export(args)
     if args.evaluate:

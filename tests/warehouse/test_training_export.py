@@ -169,3 +169,20 @@ def test_an_export_with_a_bad_label_fails_with_one_line_naming_the_line(
     )
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "labels.jsonl:1" in err and "is_fraud must be 0 or 1" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--model", "xgb", "--out", "/nonexistent/dir/x.json"], "--out: no folder /nonexistent/dir"),
+        (["--count", "0"], "--count: 0 events trains nothing"),
+    ],
+)
+def test_a_bad_out_or_count_is_refused_in_one_line_before_training(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        train_model.main(argv)
+    assert exited.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert message in err[-1] and "Traceback" not in "\n".join(err)
